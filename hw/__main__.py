@@ -1,0 +1,34 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""``python -m hw``: write the Verilog of a top-level design to build/verilog/<top>.v."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from golden.config import AcceleratorConfig
+
+from .array import BufferedArray, SystolicArray
+from .verilog import convert, to_snake_case
+
+TOPS = {to_snake_case(cls.__name__): cls for cls in (BufferedArray, SystolicArray)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hw", description=__doc__)
+    parser.add_argument("--top", default="buffered_array", choices=sorted(TOPS),
+                        help="design to generate (default: buffered_array)")
+    parser.add_argument("-o", "--output", type=Path, default=None,
+                        help="output file (default: build/verilog/<top>.v)")
+    AcceleratorConfig.add_arguments(parser)
+    args = parser.parse_args(argv)
+    config = AcceleratorConfig.from_args(args, parser)
+    output = args.output or Path("build") / "verilog" / f"{args.top}.v"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(convert(TOPS[args.top](config), name=args.top,
+                              generator=f"python -m hw ({config.to_json()})"))
+    print(f"wrote {output} ({args.top}, {config.rows}x{config.cols} array)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

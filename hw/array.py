@@ -1,0 +1,238 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""The weight-stationary ternary systolic array, with and without result buffering.
+
+Dataflow (rows x cols cells, weights stationary)::
+
+    activation vector x[0..rows-1] ──skew──►  row i enters i cycles late, moves right
+    weight W[i][j] sits in cell (i, j)        partial sums move down the columns
+    column j's bottom emits sum_i x[i] * W[i][j], de-skewed into one result vector
+
+A result vector leaves :attr:`SystolicArray.results` exactly
+:attr:`AcceleratorConfig.array_latency` cycles after its activation vector was accepted.
+"""
+
+from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from golden.config import AcceleratorConfig
+from golden.isa import WeightCode
+
+from .pe import TernaryPE
+
+__all__ = ["BufferedArray", "SystolicArray", "act_layout", "result_layout", "weight_row_layout"]
+
+
+def weight_row_layout(config: AcceleratorConfig) -> data.StructLayout:
+    """One row of a weight tile: the 2-bit codes of ``cols`` weights and the row they go to."""
+    return data.StructLayout({
+        "row": unsigned(max(1, ceil_log2(config.rows))),
+        "codes": data.ArrayLayout(WeightCode, config.cols),
+    })
+
+
+def act_layout(config: AcceleratorConfig) -> data.StructLayout:
+    """One activation vector (a K-slice of one token) and its tile-switch flag.
+
+    ``swap`` makes the most recently loaded weight tile active, starting with this vector.
+    """
+    return data.StructLayout({
+        "data": data.ArrayLayout(signed(config.act_bits), config.rows),
+        "swap": unsigned(1),
+    })
+
+
+def result_layout(config: AcceleratorConfig) -> data.ArrayLayout:
+    """One result vector: ``cols`` column sums of ``rows`` products each."""
+    return data.ArrayLayout(signed(config.result_bits), config.cols)
+
+
+class _ArrayComponent(wiring.Component):
+    """The streams of an array, with or without backpressure on activations and results."""
+
+    def __init__(self, config: AcceleratorConfig, *, backpressure: bool):
+        if not isinstance(config, AcceleratorConfig):
+            raise TypeError(f"config must be an AcceleratorConfig, not {type(config).__name__}")
+        self._config = config
+        free_running = not backpressure
+        super().__init__({
+            "weights": In(stream.Signature(weight_row_layout(config))),
+            "acts": In(stream.Signature(act_layout(config), always_ready=free_running)),
+            "results": Out(stream.Signature(result_layout(config), always_ready=free_running)),
+        })
+
+    @property
+    def config(self) -> AcceleratorConfig:
+        return self._config
+
+
+class SystolicArray(_ArrayComponent):
+    """The free-running array core: it never stalls, so no enable fans out across the grid.
+
+    Weight loading is double-buffered. A beat on :attr:`weights` writes one row of the
+    *shadow* tile; an activation vector with ``swap`` set makes the shadow tile active for
+    itself and every later vector, and the former active tile becomes the shadow. Weight writes
+    and activations keep their issue order at every cell: a row written before a swapping
+    vector is used by it, a row written in the same cycle or later goes to the next tile.
+
+    A write into the shadow bank waits (``weights.ready`` low) until the last activation that
+    used that bank has passed the row being written, so a tile can be reloaded while the array
+    computes. With ``rows >= cols - 1`` the array can take a new tile every ``rows`` cycles
+    while streaming one activation vector per tile (decode): the full weight bandwidth of one
+    row per cycle.
+
+    Members
+    -------
+    weights : In(stream.Signature(weight_row_layout(config)))
+    acts : In(stream.Signature(act_layout(config), always_ready=True))
+    results : Out(stream.Signature(result_layout(config), always_ready=True))
+        Valid exactly ``config.array_latency`` cycles after the activation vector. The consumer
+        must take every result; :class:`BufferedArray` adds backpressure.
+    """
+
+    def __init__(self, config: AcceleratorConfig):
+        super().__init__(config, backpressure=False)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        rows, cols = cfg.rows, cfg.cols
+
+        # --- the grid -------------------------------------------------------------------------
+        pes = [[None] * cols for _ in range(rows)]
+        for i in range(rows):
+            for j in range(cols):
+                pe = TernaryPE(act_bits=cfg.act_bits,
+                               psum_in_bits=cfg.psum_bits(i) if i else 1,
+                               psum_out_bits=cfg.psum_bits(i + 1))
+                m.submodules[f"pe_{i}_{j}"] = pes[i][j] = pe
+                if j:
+                    m.d.comb += [pe.a_in.eq(pes[i][j - 1].a_out),
+                                 pe.bank_in.eq(pes[i][j - 1].bank_out)]
+                m.d.comb += pe.psum_in.eq(pes[i - 1][j].psum_out if i else 0)
+
+        # --- activation feed: bank selection, then a skew of i cycles for row i --------------
+        cur_bank = Signal()                    # bank of the active tile after the last vector
+        tok_bank = Signal()                    # bank of the vector accepted this cycle
+        accept = self.acts.valid
+        m.d.comb += tok_bank.eq(cur_bank ^ self.acts.p.swap)
+        with m.If(accept):
+            m.d.sync += cur_bank.eq(tok_bank)
+
+        # The edge register holds the last vector through idle cycles, so a bubble repeats the
+        # previous operands and nothing in the grid toggles; its results are simply not valid.
+        edge_data = Signal.like(self.acts.p.data)
+        edge_bank = Signal()
+        with m.If(accept):
+            m.d.sync += [edge_data.eq(self.acts.p.data), edge_bank.eq(tok_bank)]
+        for i in range(rows):
+            a, bank = edge_data[i], edge_bank
+            for d in range(i):
+                a_d = Signal(signed(cfg.act_bits), name=f"skew_a_{i}_{d}")
+                bank_d = Signal(name=f"skew_bank_{i}_{d}")
+                m.d.sync += [a_d.eq(a), bank_d.eq(bank)]
+                a, bank = a_d, bank_d
+            m.d.comb += [pes[i][0].a_in.eq(a), pes[i][0].bank_in.eq(bank)]
+
+        # --- weight loading into the shadow bank ---------------------------------------------
+        # age[b]: cycles since the last vector that used bank b was accepted (saturating).
+        # That vector meets cell (i, cols-1) age = i + cols - 1 cycles after a write issued
+        # now would land there, so row i of bank b may be rewritten once age >= i + cols - 1.
+        sat = rows + cols
+        age = [Signal(range(sat + 1), init=sat, name=f"bank{b}_age") for b in range(2)]
+        for b in range(2):
+            used = accept & (tok_bank == b)
+            m.d.sync += age[b].eq(Mux(used, 1, Mux(age[b] == sat, sat, age[b] + 1)))
+
+        shadow = Signal()                      # the bank a write accepted this cycle goes to
+        m.d.comb += shadow.eq(~Mux(accept, tok_bank, cur_bank))
+        row = self.weights.p.row
+        shadow_age = Mux(shadow, age[1], age[0])
+        m.d.comb += self.weights.ready.eq(shadow_age >= row + (cols - 1))
+
+        wr_valid = Signal()
+        wr_row = Signal.like(row)
+        wr_bank = Signal()
+        wr_codes = Signal.like(self.weights.p.codes)
+        m.d.sync += wr_valid.eq(self.weights.valid & self.weights.ready)
+        with m.If(self.weights.valid & self.weights.ready):
+            m.d.sync += [wr_row.eq(row), wr_bank.eq(shadow), wr_codes.eq(self.weights.p.codes)]
+        for i in range(rows):
+            row_we = Signal(name=f"row_we_{i}")
+            m.d.comb += row_we.eq(wr_valid & (wr_row == i))
+            for j in range(cols):
+                m.d.comb += [
+                    pes[i][j].w_code.eq(wr_codes[j]),
+                    pes[i][j].w_we.eq(Mux(wr_bank, row_we << 1, row_we)),
+                ]
+
+        # --- results: column j leaves the grid j cycles late; delay the others to align ------
+        for j in range(cols):
+            out = pes[rows - 1][j].psum_out
+            for d in range(cols - 1 - j):
+                out_d = Signal(signed(cfg.result_bits), name=f"deskew_{j}_{d}")
+                m.d.sync += out_d.eq(out)
+                out = out_d
+            m.d.comb += self.results.p[j].eq(out)
+
+        valid = accept
+        for d in range(cfg.array_latency):
+            valid_d = Signal(name=f"valid_{d}")
+            m.d.sync += valid_d.eq(valid)
+            valid = valid_d
+        m.d.comb += self.results.valid.eq(valid)
+        return m
+
+
+class BufferedArray(_ArrayComponent):
+    """The array with backpressure on its results: the foundation's stand-alone top level.
+
+    A FIFO of ``config.result_fifo_depth`` result vectors sits behind the free-running core.
+    Instead of stalling the grid when the consumer is not ready, the input accepts a vector
+    only while ``vectors in flight + FIFO level < depth``: every vector has a FIFO slot
+    reserved before it enters (credit-based flow control), so nothing is ever dropped and the
+    grid needs no stall signal. The default depth (latency + 2) sustains one vector per cycle.
+
+    Members
+    -------
+    weights : In(stream.Signature(weight_row_layout(config)))
+    acts : In(stream.Signature(act_layout(config)))
+    results : Out(stream.Signature(result_layout(config)))
+    """
+
+    def __init__(self, config: AcceleratorConfig):
+        super().__init__(config, backpressure=True)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        depth = cfg.result_fifo_depth
+
+        m.submodules.core = core = SystolicArray(cfg)
+        width = Shape.cast(result_layout(cfg)).width
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=width, depth=depth)
+
+        wiring.connect(m, wiring.flipped(self.weights), core.weights)
+
+        in_flight = Signal(range(depth + 1))
+        m.d.comb += self.acts.ready.eq(in_flight + fifo.level < depth)
+        accept = self.acts.valid & self.acts.ready
+        m.d.comb += [
+            core.acts.valid.eq(accept),
+            core.acts.payload.eq(self.acts.payload),
+        ]
+        with m.If(accept & ~core.results.valid):
+            m.d.sync += in_flight.eq(in_flight + 1)
+        with m.Elif(~accept & core.results.valid):
+            m.d.sync += in_flight.eq(in_flight - 1)
+
+        m.d.comb += [
+            fifo.w_en.eq(core.results.valid),
+            fifo.w_data.eq(core.results.payload),
+            self.results.valid.eq(fifo.r_rdy),
+            self.results.payload.eq(fifo.r_data),
+            fifo.r_en.eq(self.results.ready),
+        ]
+        return m

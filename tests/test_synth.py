@@ -1,0 +1,39 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""Synthesis checks: the ternary array contains no multiplier, coarse or on an FPGA."""
+
+import pytest
+
+from golden.config import AcceleratorConfig
+from hw.synth import DSP_PRIMITIVES, MULTIPLIER_CELLS, yosys_stat
+from sim.cocotb_bench import TOPLEVEL, array_verilog
+from sim.tools import build_root
+
+pytestmark = pytest.mark.synth
+
+
+@pytest.fixture
+def workdir(request):
+    # YoWASP cannot see pytest's tmp_path (under /tmp): work under build/ instead.
+    name = request.node.name.replace("[", "-").replace("]", "")
+    return build_root() / "tests" / "synth" / name
+
+
+@pytest.mark.parametrize("target", ["coarse", "ice40", "ecp5"])
+def test_array_has_no_multiplier(target, workdir):
+    cfg = AcceleratorConfig(rows=4, cols=3)
+    stats = yosys_stat(array_verilog(cfg), top=TOPLEVEL, target=target, workdir=workdir)
+    assert stats.total > 100, f"suspiciously small design: {stats.cells}"
+    assert stats.count(*MULTIPLIER_CELLS) == 0, stats.cells
+    assert stats.count(*DSP_PRIMITIVES) == 0, stats.cells
+
+
+def test_the_check_can_see_a_multiplier(workdir):
+    """The same flow on a one-line multiplier must find the cells the array must not have."""
+    verilog = ("module mul(input clk, input signed [7:0] a, b, output reg signed [15:0] y);\n"
+               "  always @(posedge clk) y <= a * b;\nendmodule\n")
+    assert yosys_stat(verilog, top="mul", target="coarse",
+                      workdir=workdir / "coarse").count(*MULTIPLIER_CELLS) == 1
+    assert yosys_stat(verilog, top="mul", target="ice40",
+                      workdir=workdir / "ice40").count(*DSP_PRIMITIVES) == 1
+    assert yosys_stat(verilog, top="mul", target="ecp5",
+                      workdir=workdir / "ecp5").count(*DSP_PRIMITIVES) == 1
