@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """Synthesis with Yosys (the YoWASP WebAssembly build from PyPI) and its cell statistics.
 
-YoWASP tools see the file system through their own mount and do not see /tmp: every path
-handed to them is relative to the working directory, which must not be under /tmp.
+YoWASP tools see the file system through their own mounts, and an absolute path under /tmp
+reaches a private /tmp of theirs: every path handed to them here is relative to the working
+directory (which the runtime mounts as ".", wherever it is).
 """
 
 from __future__ import annotations
@@ -76,9 +77,6 @@ def yosys_stat(verilog: str, *, top: str, target: str, workdir: Path) -> CellSta
         raise ValueError(f"unknown synthesis target {target!r}; choose one of "
                          f"{', '.join(SYNTH_TARGETS)}")
     workdir = Path(workdir).resolve()
-    if workdir.is_relative_to("/tmp"):
-        raise SynthError(f"YoWASP tools cannot see {workdir} (under /tmp); use a directory "
-                         f"under the project's build/")
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "design.v").write_text(verilog)
     script = "\n".join([

@@ -6,16 +6,13 @@ import pytest
 from golden.config import AcceleratorConfig
 from hw.synth import DSP_PRIMITIVES, MULTIPLIER_CELLS, yosys_stat
 from sim.cocotb_bench import TOPLEVEL, array_verilog
-from sim.tools import build_root
 
 pytestmark = pytest.mark.synth
 
 
 @pytest.fixture
-def workdir(request):
-    # YoWASP cannot see pytest's tmp_path (under /tmp): work under build/ instead.
-    name = request.node.name.replace("[", "-").replace("]", "")
-    return build_root() / "tests" / "synth" / name
+def workdir(tmp_path):
+    return tmp_path
 
 
 @pytest.mark.parametrize("target", ["coarse", "ice40", "ecp5"])
