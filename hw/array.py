@@ -77,10 +77,12 @@ class SystolicArray(_ArrayComponent):
     and activations keep their issue order at every cell: a row written before a swapping
     vector is used by it, a row written in the same cycle or later goes to the next tile.
 
-    A write into the shadow bank waits (``weights.ready`` low) until the last activation that
-    used that bank has passed the row being written, so a tile can be reloaded while the array
-    computes. With ``rows >= cols - 1`` the array can take a new tile every ``rows`` cycles
-    while streaming one activation vector per tile (decode): the full weight bandwidth of one
+    A write travels along its row with the same skew as the activations, so it only has to
+    wait (``weights.ready`` low) while the last vector that used the target bank has not yet
+    entered the row being written: row i can be rewritten i cycles after that vector. Rows
+    written in order right behind a switching vector never wait, so a tile of ``rows`` rows
+    loads while the previous one computes, and a tile switch costs ``max(vectors, rows)``
+    cycles for any shape: one vector per tile (decode) runs at the full weight bandwidth of one
     row per cycle.
 
     Members
@@ -110,7 +112,8 @@ class SystolicArray(_ArrayComponent):
                 m.submodules[f"pe_{i}_{j}"] = pes[i][j] = pe
                 if j:
                     m.d.comb += [pe.a_in.eq(pes[i][j - 1].a_out),
-                                 pe.bank_in.eq(pes[i][j - 1].bank_out)]
+                                 pe.bank_in.eq(pes[i][j - 1].bank_out),
+                                 pe.w_we.eq(pes[i][j - 1].w_we_out)]
                 m.d.comb += pe.psum_in.eq(pes[i - 1][j].psum_out if i else 0)
 
         # --- activation feed: bank selection, then a skew of i cycles for row i --------------
@@ -137,10 +140,11 @@ class SystolicArray(_ArrayComponent):
             m.d.comb += [pes[i][0].a_in.eq(a), pes[i][0].bank_in.eq(bank)]
 
         # --- weight loading into the shadow bank ---------------------------------------------
-        # age[b]: cycles since the last vector that used bank b was accepted (saturating).
-        # That vector meets cell (i, cols-1) age = i + cols - 1 cycles after a write issued
-        # now would land there, so row i of bank b may be rewritten once age >= i + cols - 1.
-        sat = rows + cols
+        # A write moves along its row one column per cycle, like the activations, so it meets
+        # every cell of row i exactly i cycles ahead of (or behind) a vector issued with it.
+        # age[b]: cycles since the last vector that used bank b was accepted (saturating);
+        # row i of bank b may be rewritten once age >= i, i.e. right behind that vector.
+        sat = rows
         age = [Signal(range(sat + 1), init=sat, name=f"bank{b}_age") for b in range(2)]
         for b in range(2):
             used = accept & (tok_bank == b)
@@ -150,7 +154,7 @@ class SystolicArray(_ArrayComponent):
         m.d.comb += shadow.eq(~Mux(accept, tok_bank, cur_bank))
         row = self.weights.p.row
         shadow_age = Mux(shadow, age[1], age[0])
-        m.d.comb += self.weights.ready.eq(shadow_age >= row + (cols - 1))
+        m.d.comb += self.weights.ready.eq(shadow_age >= row)
 
         wr_valid = Signal()
         wr_row = Signal.like(row)
@@ -159,14 +163,22 @@ class SystolicArray(_ArrayComponent):
         m.d.sync += wr_valid.eq(self.weights.valid & self.weights.ready)
         with m.If(self.weights.valid & self.weights.ready):
             m.d.sync += [wr_row.eq(row), wr_bank.eq(shadow), wr_codes.eq(self.weights.p.codes)]
+        # Row i's write enable enters cell (i, 0) and is passed right by the cells; the codes
+        # of column j, shared by all rows, are delayed j cycles to meet it.
         for i in range(rows):
             row_we = Signal(name=f"row_we_{i}")
-            m.d.comb += row_we.eq(wr_valid & (wr_row == i))
-            for j in range(cols):
-                m.d.comb += [
-                    pes[i][j].w_code.eq(wr_codes[j]),
-                    pes[i][j].w_we.eq(Mux(wr_bank, row_we << 1, row_we)),
-                ]
+            m.d.comb += [
+                row_we.eq(wr_valid & (wr_row == i)),
+                pes[i][0].w_we.eq(Mux(wr_bank, row_we << 1, row_we)),
+            ]
+        for j in range(cols):
+            code = wr_codes[j]
+            for d in range(j):
+                code_d = Signal(WeightCode, name=f"skew_w_{j}_{d}")
+                m.d.sync += code_d.eq(code)
+                code = code_d
+            for i in range(rows):
+                m.d.comb += pes[i][j].w_code.eq(code)
 
         # --- results: column j leaves the grid j cycles late; delay the others to align ------
         for j in range(cols):

@@ -48,9 +48,12 @@ class TernaryPE(wiring.Component):
     psum_in : signed(psum_in_bits)
     psum_out : signed(psum_out_bits)
     w_code : WeightCode
-        Weight being written (broadcast down the column).
+        Weight being written (shared by the column, skewed to meet ``w_we``).
     w_we : 2
-        Write enable of weight bank 0 and bank 1 (decoded per row at the array's edge).
+        Write enable of weight bank 0 and bank 1, from the left neighbour (or, decoded per row,
+        from the array's edge).
+    w_we_out : 2
+        ``w_we`` registered, to the right neighbour: a row write moves one column per cycle.
     """
 
     def __init__(self, *, act_bits: int, psum_in_bits: int, psum_out_bits: int):
@@ -72,6 +75,7 @@ class TernaryPE(wiring.Component):
             "psum_in": In(signed(psum_in_bits)),
             "w_code": In(WeightCode),
             "w_we": In(2),
+            "w_we_out": Out(2),
             "a_out": Out(signed(act_bits)),
             "bank_out": Out(1),
             "psum_out": Out(signed(psum_out_bits)),
@@ -118,5 +122,6 @@ class TernaryPE(wiring.Component):
             self.psum_out.eq(total >> 1),
             self.a_out.eq(self.a_in),
             self.bank_out.eq(self.bank_in),
+            self.w_we_out.eq(self.w_we),
         ]
         return m

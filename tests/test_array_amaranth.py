@@ -81,9 +81,10 @@ def test_pe_refuses_a_partial_sum_too_narrow():
 
 # --- array core: exact timing ---------------------------------------------------------------
 
-def _core_schedule(config, tiles, write_starts, vector_starts):
-    """Drive SystolicArray cycle by cycle in issue order: tile t's rows (ascending) from cycle
-    write_starts[t], its vectors back to back from vector_starts[t]. A write that meets
+def _core_schedule(config, tiles, write_starts, vector_starts, *, descending=False):
+    """Drive SystolicArray cycle by cycle in issue order: tile t's rows (ascending, or
+    descending) from cycle write_starts[t], its vectors back to back from vector_starts[t].
+    A write that meets
     ``ready`` low is retried, and everything behind it slips (a vector never overtakes its
     tile's rows; a row never overtakes the previous tile's switching vector).
 
@@ -93,8 +94,9 @@ def _core_schedule(config, tiles, write_starts, vector_starts):
     writes, vectors = [], []         # (earliest cycle, tile, beat)
     for t, tile in enumerate(tiles):
         codes = encode_weight_codes(tile.weights)
-        writes += [(write_starts[t] + i, t, pack(wl, {"row": i, "codes": codes[i].tolist()}))
-                   for i in range(config.rows)]
+        order = range(config.rows - 1, -1, -1) if descending else range(config.rows)
+        writes += [(write_starts[t] + n, t, pack(wl, {"row": i, "codes": codes[i].tolist()}))
+                   for n, i in enumerate(order)]
         vectors += [(vector_starts[t] + n, t, pack(al, {"data": vec.tolist(), "swap": int(n == 0)}))
                     for n, vec in enumerate(tile.acts)]
     results, stalls = [], []
@@ -151,10 +153,10 @@ def test_core_latency_and_full_throughput(rows, cols, rng):
     np.testing.assert_array_equal(got, tile.expected())
 
 
-@pytest.mark.parametrize(("rows", "cols"), [(4, 4), (4, 5), (6, 3), (2, 2)])
+@pytest.mark.parametrize(("rows", "cols"), [(4, 4), (4, 8), (2, 8), (6, 3), (2, 2), (1, 3)])
 def test_core_switches_tiles_at_the_weight_bandwidth(rows, cols, rng):
-    """Decode: one vector per tile. When rows >= cols - 1, a new tile every `rows` cycles (one
-    weight row per cycle, never waiting), each loaded while the previous one computes."""
+    """Decode: one vector per tile. A new tile every `rows` cycles (one weight row per cycle,
+    never waiting), each loaded while the previous one computes, whatever the shape."""
     cfg = AcceleratorConfig(rows=rows, cols=cols)
     tiles = random_scenario(cfg, rng, n_tiles=6, max_tokens=1, extremes=False).tiles
     write_starts = [t * rows for t in range(len(tiles))]
@@ -167,13 +169,19 @@ def test_core_switches_tiles_at_the_weight_bandwidth(rows, cols, rng):
     np.testing.assert_array_equal(got, np.concatenate([t.expected() for t in tiles]))
 
 
-def test_core_waits_before_overwriting_a_bank_in_use(rng):
-    """With cols > rows + 1 the shadow bank is still being read when the next load would
-    start: ready must drop (rather than corrupt the tile in flight)."""
-    cfg = AcceleratorConfig(rows=2, cols=8)
-    tiles = random_scenario(cfg, rng, n_tiles=4, max_tokens=1, extremes=False).tiles
-    write_starts = [t * 2 for t in range(len(tiles))]
-    results, stalls = _core_schedule(cfg, tiles, write_starts, [s + 2 for s in write_starts])
+@pytest.mark.parametrize(("rows", "cols"), [(4, 3), (6, 8)])
+def test_core_waits_before_overwriting_a_bank_in_use(rows, cols, rng):
+    """Rows written last-first right behind a switching vector would overtake the previous
+    tile's last vectors, which still read that bank in the lower rows: ready must drop
+    (rather than corrupt the tiles in flight), and the results stay exact."""
+    cfg = AcceleratorConfig(rows=rows, cols=cols)
+    m = rows + 3         # the next tile loads before this one's vectors end: back to back
+    tiles = [ArrayTile(t.weights, rng.integers(-128, 128, size=(m, rows)).astype(np.int8))
+             for t in random_scenario(cfg, rng, n_tiles=5, extremes=False).tiles]
+    # Tile t+1's rows go in right behind tile t's first vector.
+    vector_starts = [rows + m * t for t in range(len(tiles))]
+    write_starts = [0, *vector_starts[:-1]]
+    results, stalls = _core_schedule(cfg, tiles, write_starts, vector_starts, descending=True)
     assert stalls, "the hazard check never held a write back"
     got = unpack_results(cfg, [b for _, b in results])
     np.testing.assert_array_equal(got, np.concatenate([t.expected() for t in tiles]))
