@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 # Arguments for `make sim`, e.g. `make sim SIM_ARGS="--simulator icarus"`.
 SIM_ARGS ?=
 # Top-level design for `make verilog`.
-TOP ?= buffered_array
+TOP ?= accelerator
 # Configuration of `make verilog`, e.g. VERILOG_ARGS="--rows 8 --cols 8".
 VERILOG_ARGS ?=
 

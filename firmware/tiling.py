@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""Tiling of a BitLinear (M x K activations, N x K ternary weights) onto a rows x cols array.
+"""The tile layout of a BitLinear (M x K activations, N x K ternary weights) on the array.
 
 The array computes one weight tile at a time: ``rows`` input features (a K-slice) by ``cols``
-output features (an N-slice). A layer becomes ceil(N/cols) x ceil(K/rows) tiles, N-slice major,
-each streaming all M activation vectors; the K-slices of one N-slice are summed afterwards.
-Edges are padded with zero weights and zero activations, which add nothing.
+output features (an N-slice). A layer is ``n_tiles x k_tiles`` tiles, N-slice major; each
+streams all M activation vectors, and the K-slices of one N-slice sum up. Edges are padded with
+zero weights and zero activations, which add nothing. This module is the one place that layout
+is written down: the accelerator compiler and the bare-array benches both use it.
 """
 
 from __future__ import annotations
@@ -15,16 +16,34 @@ import numpy as np
 
 from golden.config import AcceleratorConfig
 
-__all__ = ["TilePlan", "plan_tiles"]
+from .weights import encode_weight_codes
+
+__all__ = ["TilePlan", "check_layer", "plan_tiles", "tile_acts", "tile_weights"]
 
 
-def _ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
+def tile_weights(config: AcceleratorConfig, w_t: np.ndarray) -> np.ndarray:
+    """(n_tiles, k_tiles, rows, cols) int8: tile (nt, kt) cell (i, j) holds weight
+    (nt * cols + j, kt * rows + i), zero beyond the edges."""
+    n, k = w_t.shape
+    rows, cols = config.rows, config.cols
+    k_tiles, n_tiles = config.k_tiles(k), config.n_tiles(n)
+    padded = np.zeros((n_tiles * cols, k_tiles * rows), dtype=np.int8)
+    padded[:n, :k] = w_t
+    return padded.reshape(n_tiles, cols, k_tiles, rows).transpose(0, 2, 3, 1)
+
+
+def tile_acts(config: AcceleratorConfig, x_q: np.ndarray) -> np.ndarray:
+    """(m, k_tiles, rows) int8: K-slice kt of token m, zero beyond the edge."""
+    m, k = x_q.shape
+    k_tiles = config.k_tiles(k)
+    padded = np.zeros((m, k_tiles * config.rows), dtype=np.int8)
+    padded[:, :k] = x_q
+    return padded.reshape(m, k_tiles, config.rows)
 
 
 @dataclass(frozen=True)
 class TilePlan:
-    """Where each tile of a layer comes from, and how to put the results back together."""
+    """A layer's tiles for the bare array, and how to put the results back together."""
 
     config: AcceleratorConfig
     m: int
@@ -33,32 +52,15 @@ class TilePlan:
 
     @property
     def k_tiles(self) -> int:
-        return _ceil_div(self.k, self.config.rows)
+        return self.config.k_tiles(self.k)
 
     @property
     def n_tiles(self) -> int:
-        return _ceil_div(self.n, self.config.cols)
+        return self.config.n_tiles(self.n)
 
     def tiles(self) -> list[tuple[int, int]]:
-        """(n0, k0) of every tile, in issue order."""
-        r, c = self.config.rows, self.config.cols
-        return [(nt * c, kt * r) for nt in range(self.n_tiles) for kt in range(self.k_tiles)]
-
-    def weight_tile(self, w_t: np.ndarray, n0: int, k0: int) -> np.ndarray:
-        """(rows, cols) int8: cell (i, j) holds weight (n0 + j, k0 + i), zero beyond the edges."""
-        r, c = self.config.rows, self.config.cols
-        tile = np.zeros((r, c), dtype=np.int8)
-        block = w_t[n0:n0 + c, k0:k0 + r]
-        tile[:block.shape[1], :block.shape[0]] = block.T
-        return tile
-
-    def act_tile(self, x_q: np.ndarray, k0: int) -> np.ndarray:
-        """(m, rows) int8: the K-slice of every token, zero beyond the edge."""
-        r = self.config.rows
-        tile = np.zeros((self.m, r), dtype=np.int8)
-        block = x_q[:, k0:k0 + r]
-        tile[:, :block.shape[1]] = block
-        return tile
+        """(nt, kt) of every tile, in issue order."""
+        return [(nt, kt) for nt in range(self.n_tiles) for kt in range(self.k_tiles)]
 
     def gather(self, results: np.ndarray) -> np.ndarray:
         """Sum the per-tile results ((tiles * m, cols), in issue order) into (m, n) int64."""
@@ -67,24 +69,37 @@ class TilePlan:
         if results.shape != expect:
             raise ValueError(f"expected results of shape {expect} for {len(self.tiles())} tiles "
                              f"of {self.m} tokens, not {results.shape}")
-        acc = np.zeros((self.m, self.n_tiles * c), dtype=np.int64)
-        for t, (n0, _) in enumerate(self.tiles()):
-            acc[:, n0:n0 + c] += results[t * self.m:(t + 1) * self.m]
-        return acc[:, :self.n]
+        per_tile = results.reshape(self.n_tiles, self.k_tiles, self.m, c).sum(axis=1)
+        return per_tile.transpose(1, 0, 2).reshape(self.m, -1)[:, :self.n].astype(np.int64)
 
 
-def plan_tiles(config: AcceleratorConfig, x_q: np.ndarray, w_t: np.ndarray) -> TilePlan:
-    """Check the shapes of a layer and plan its tiles."""
+def check_layer(config: AcceleratorConfig, x_q, w_t) -> tuple[int, int, int]:
+    """Check that activations (M, K) and ternary weights (N, K) make a layer that ``config``
+    can run; return (M, K, N). Raises ValueError naming the problem."""
     x_q, w_t = np.asarray(x_q), np.asarray(w_t)
     if x_q.ndim != 2 or w_t.ndim != 2:
-        raise ValueError(f"activations and weights must be 2-D, not {x_q.shape} and {w_t.shape}")
+        raise ValueError(f"activations and weights must be 2-D, not shapes {x_q.shape} and "
+                         f"{w_t.shape}")
     (m, k), (n, k_w) = x_q.shape, w_t.shape
     if k != k_w:
         raise ValueError(f"shape mismatch: activations are (M={m}, K={k}) but weights are "
                          f"(N={n}, K={k_w}); the K dimensions must agree")
     if 0 in (m, k, n):
         raise ValueError(f"empty layer: M={m}, K={k}, N={n}")
+    if not np.issubdtype(x_q.dtype, np.integer):
+        raise ValueError(f"activations must be integers, not {x_q.dtype}")
+    out_of_range = (x_q < config.act_min) | (x_q > config.act_max)
+    if out_of_range.any():
+        idx = tuple(int(i) for i in np.argwhere(out_of_range)[0])
+        raise ValueError(f"activation {int(x_q[idx])} at index {idx} does not fit in "
+                         f"{config.act_bits} bits")
+    encode_weight_codes(w_t)      # names a non-ternary weight
     if k > config.max_k:
         raise ValueError(f"K={k} exceeds max_k={config.max_k} of the configuration: the "
-                         f"accumulators could overflow")
-    return TilePlan(config, m, k, n)
+                         f"{config.acc_bits}-bit accumulators could overflow")
+    return m, k, n
+
+
+def plan_tiles(config: AcceleratorConfig, x_q: np.ndarray, w_t: np.ndarray) -> TilePlan:
+    """Check the shapes of a layer and plan its tiles."""
+    return TilePlan(config, *check_layer(config, x_q, w_t))

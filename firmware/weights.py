@@ -40,3 +40,83 @@ def decode_weight_codes(codes) -> np.ndarray:
     w = c.astype(np.int8)
     w[w == _CODE_MASK] = -1
     return w
+
+
+# --- weight memory words ----------------------------------------------------------------------
+
+_TRIT_POWERS = np.array([81, 27, 9, 3, 1], dtype=np.int64)     # first row most significant
+
+
+def _trit_byte(values: np.ndarray) -> np.ndarray:
+    """Base-3 values 0..242 -> bytes q = ceil(v * 256 / 243) (see hw.weight_source)."""
+    return (values * 256 + 242) // 243
+
+
+def _check_rows(config, rows) -> np.ndarray:
+    rows = _as_int_array(rows, "weight rows")
+    if rows.ndim != 2 or rows.shape[1] != config.cols:
+        raise ValueError(f"weight rows must have shape (n, cols={config.cols}), "
+                         f"not {rows.shape}")
+    encode_weight_codes(rows)     # raises on a non-ternary weight, naming it
+    return rows.astype(np.int64)
+
+
+def pack_weight_rows(config, rows) -> list[int]:
+    """Ternary weight rows (n, cols) -> weight memory words (ints) in ``config.weight_format``.
+
+    ``2bit``: one word per row, column j's code in bits [2j, 2j+2). ``1.6bit``: one word per
+    five rows (padded with zero weights), column j's byte in bits [8j, 8j+8).
+    """
+    rows = _check_rows(config, rows)
+    if config.weight_format == "2bit":
+        codes = encode_weight_codes(rows).astype(object)
+        shifts = np.array([2 * j for j in range(config.cols)], dtype=object)
+        return [int(sum(c << s for c, s in zip(row, shifts, strict=True))) for row in codes]
+    pad = -len(rows) % 5
+    trits = np.concatenate([rows, np.zeros((pad, config.cols), np.int64)]) + 1
+    groups = trits.reshape(-1, 5, config.cols)
+    values = np.einsum("gkc,k->gc", groups, _TRIT_POWERS)
+    qs = _trit_byte(values)
+    return [int(sum(int(q) << (8 * j) for j, q in enumerate(group))) for group in qs]
+
+
+def unpack_weight_rows(config, words, n_rows: int) -> np.ndarray:
+    """Weight memory words -> the first ``n_rows`` ternary rows (int8, (n_rows, cols)).
+
+    Raises ValueError on an illegal 2-bit code or a 1.6-bit byte that the packer never
+    produces (one of the 13 of 256 outside the code's image).
+    """
+    words = [int(w) for w in words]
+    cols = config.cols
+    if config.weight_format == "2bit":
+        codes = np.array([[(w >> (2 * j)) & 3 for j in range(cols)] for w in words],
+                         dtype=np.int64).reshape(len(words), cols)
+        rows = decode_weight_codes(codes)
+    else:
+        qs = np.array([[(w >> (8 * j)) & 0xFF for j in range(cols)] for w in words],
+                      dtype=np.int64).reshape(len(words), cols)
+        trits = np.zeros((len(words), 5, cols), dtype=np.int64)
+        x = qs.copy()
+        for k in range(5):
+            triple = 3 * x
+            trits[:, k, :] = triple >> 8
+            x = triple & 0xFF
+        values = np.einsum("gkc,k->gc", trits, _TRIT_POWERS)
+        bad = _trit_byte(values) != qs
+        if bad.any():
+            g, j = (int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(f"weight memory word {g}, column {j}: byte {int(qs[g, j])} is not "
+                             f"a valid five-trit code")
+        rows = (trits.reshape(-1, cols) - 1).astype(np.int8)
+    if n_rows > len(rows):
+        raise ValueError(f"{len(words)} weight memory words hold {len(rows)} rows, "
+                         f"not {n_rows}")
+    return rows[:n_rows]
+
+
+def stream_words(word: int, bits: int) -> list[int]:
+    """One memory word of ``bits`` bits as little-endian 32-bit stream words."""
+    n = -(-bits // 32)
+    if word < 0 or word >> bits:
+        raise ValueError(f"memory word {word:#x} does not fit in {bits} bits")
+    return [(word >> (32 * i)) & 0xFFFF_FFFF for i in range(n)]

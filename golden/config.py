@@ -10,9 +10,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
-__all__ = ["AcceleratorConfig", "signed_bits_for"]
+__all__ = ["WEIGHT_FORMATS", "WORD_BITS", "AcceleratorConfig", "signed_bits_for"]
+
+#: Width of the words of the command and response streams (see golden.isa).
+WORD_BITS = 32
+#: Weight memory formats: 2-bit codes, one row per word; or five trits per byte ("1.6bit"),
+#: five rows per word (word = one byte per column, each byte holding that column's weights of
+#: five consecutive rows).
+WEIGHT_FORMATS = ("2bit", "1.6bit")
 
 
 def signed_bits_for(magnitude: int) -> int:
@@ -56,6 +63,18 @@ class AcceleratorConfig:
     fifo_depth : int
         Depth of the result FIFO of :class:`hw.array.BufferedArray`. 0 (the default) picks the
         smallest depth that sustains one result per cycle: the array's latency plus 2.
+    weight_depth : int
+        Words of the accelerator's weight memory (a word holds :attr:`weight_rows_per_word`
+        rows of ``cols`` weights).
+    act_depth : int
+        Words of the activation buffer (a word holds ``rows`` activations: one K-slice of one
+        token).
+    acc_depth : int
+        Words of the accumulator buffer (a word holds ``cols`` accumulators: one N-slice of
+        one token).
+    weight_format : str
+        ``"2bit"`` (2-bit codes) or ``"1.6bit"`` (five trits per byte, decoded on the way to
+        the array: 20% less weight memory and weight bandwidth).
 
     The partial-sum path inside the array is sized by bit growth rather than by ``acc_bits``:
     after ``r`` rows a partial sum needs :meth:`psum_bits` ``(r)`` bits.
@@ -67,14 +86,24 @@ class AcceleratorConfig:
     acc_bits: int = 32
     max_k: int = 65536
     fifo_depth: int = 0
+    weight_depth: int = 32768
+    act_depth: int = 32768
+    acc_depth: int = 1024
+    weight_format: str = field(default="2bit", metadata={"choices": WEIGHT_FORMATS})
 
     def __post_init__(self):
         _check_int("rows", self.rows, lo=1, hi=1024)
         _check_int("cols", self.cols, lo=1, hi=1024)
         _check_int("act_bits", self.act_bits, lo=2, hi=16)
-        _check_int("acc_bits", self.acc_bits, lo=2, hi=64)
+        # One accumulator per response word.
+        _check_int("acc_bits", self.acc_bits, lo=2, hi=WORD_BITS)
         _check_int("max_k", self.max_k, lo=1)
         _check_int("fifo_depth", self.fifo_depth, lo=0)
+        for name in ("weight_depth", "act_depth", "acc_depth"):
+            _check_int(name, getattr(self, name), lo=1, hi=1 << 24)
+        if self.weight_format not in WEIGHT_FORMATS:
+            raise ValueError(f"weight_format must be one of {', '.join(WEIGHT_FORMATS)}, "
+                             f"not {self.weight_format!r}")
         need = self.psum_bits(max(self.max_k, self.rows))
         if self.acc_bits < need:
             raise ValueError(
@@ -125,6 +154,49 @@ class AcceleratorConfig:
     def result_fifo_depth(self) -> int:
         return self.fifo_depth or self.array_latency + 2
 
+    # --- memories and their words on the streams -------------------------------------------
+
+    @property
+    def weight_rows_per_word(self) -> int:
+        return 5 if self.weight_format == "1.6bit" else 1
+
+    @property
+    def weight_word_bits(self) -> int:
+        return (8 if self.weight_format == "1.6bit" else 2) * self.cols
+
+    @property
+    def act_word_bits(self) -> int:
+        return self.rows * self.act_bits
+
+    @property
+    def acc_word_bits(self) -> int:
+        return self.cols * self.acc_bits
+
+    @staticmethod
+    def stream_words(bits: int) -> int:
+        """Stream words that carry one memory word of ``bits`` bits."""
+        return -(-bits // WORD_BITS)
+
+    def k_tiles(self, k: int) -> int:
+        """Tiles along the reduction: ``ceil(k / rows)``."""
+        return -(-k // self.rows)
+
+    def n_tiles(self, n: int) -> int:
+        """Tiles along the outputs: ``ceil(n / cols)``."""
+        return -(-n // self.cols)
+
+    @property
+    def weight_rows(self) -> int:
+        """Weight rows the weight memory holds."""
+        return self.weight_depth * self.weight_rows_per_word
+
+    def status_words(self) -> tuple[int, int]:
+        """The configuration as READ_STATUS reports it: (rows | cols << 16, act_bits |
+        acc_bits << 8 | weight format index << 16), so a host can check it drives the
+        hardware its program was built for."""
+        return (self.rows | self.cols << 16,
+                self.act_bits | self.acc_bits << 8 | WEIGHT_FORMATS.index(self.weight_format) << 16)
+
     # --- serialization --------------------------------------------------------------------
 
     def to_dict(self) -> dict:
@@ -147,9 +219,6 @@ class AcceleratorConfig:
     def from_json(cls, text: str) -> AcceleratorConfig:
         return cls.from_dict(json.loads(text))
 
-    def tag(self) -> str:
-        """Short human-readable name, e.g. ``r16c16a8s32``, for build directories and reports."""
-        return f"r{self.rows}c{self.cols}a{self.act_bits}s{self.acc_bits}"
 
     # --- command line ---------------------------------------------------------------------
 
@@ -158,8 +227,10 @@ class AcceleratorConfig:
         """Add one ``--field`` option per configuration field, defaults from the dataclass."""
         group = parser.add_argument_group("accelerator configuration")
         for f in fields(cls):
-            group.add_argument(f"--{f.name.replace('_', '-')}", type=int, default=f.default,
-                               metavar="N", help=f"(default: {f.default})")
+            choices = f.metadata.get("choices")
+            group.add_argument(f"--{f.name.replace('_', '-')}", default=f.default,
+                               type=str if choices else int, choices=choices,
+                               metavar=None if choices else "N", help=f"(default: {f.default})")
 
     @classmethod
     def from_args(cls, args: argparse.Namespace,

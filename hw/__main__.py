@@ -7,16 +7,17 @@ from pathlib import Path
 
 from golden.config import AcceleratorConfig
 
+from .accelerator import Accelerator
 from .array import BufferedArray, SystolicArray
 from .verilog import convert, to_snake_case
 
-TOPS = {to_snake_case(cls.__name__): cls for cls in (BufferedArray, SystolicArray)}
+TOPS = {to_snake_case(cls.__name__): cls for cls in (Accelerator, BufferedArray, SystolicArray)}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hw", description=__doc__)
-    parser.add_argument("--top", default="buffered_array", choices=sorted(TOPS),
-                        help="design to generate (default: buffered_array)")
+    parser.add_argument("--top", default="accelerator", choices=sorted(TOPS),
+                        help="design to generate (default: accelerator)")
     parser.add_argument("-o", "--output", type=Path, default=None,
                         help="output file (default: build/verilog/<top>.v)")
     AcceleratorConfig.add_arguments(parser)

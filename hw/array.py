@@ -20,6 +20,7 @@ from amaranth.utils import ceil_log2
 from golden.config import AcceleratorConfig
 from golden.isa import WeightCode
 
+from .component import ConfiguredComponent
 from .pe import TernaryPE
 
 __all__ = ["BufferedArray", "SystolicArray", "act_layout", "result_layout", "weight_row_layout"]
@@ -49,23 +50,16 @@ def result_layout(config: AcceleratorConfig) -> data.ArrayLayout:
     return data.ArrayLayout(signed(config.result_bits), config.cols)
 
 
-class _ArrayComponent(wiring.Component):
+class _ArrayComponent(ConfiguredComponent):
     """The streams of an array, with or without backpressure on activations and results."""
 
     def __init__(self, config: AcceleratorConfig, *, backpressure: bool):
-        if not isinstance(config, AcceleratorConfig):
-            raise TypeError(f"config must be an AcceleratorConfig, not {type(config).__name__}")
-        self._config = config
         free_running = not backpressure
-        super().__init__({
+        super().__init__(config, {
             "weights": In(stream.Signature(weight_row_layout(config))),
             "acts": In(stream.Signature(act_layout(config), always_ready=free_running)),
             "results": Out(stream.Signature(result_layout(config), always_ready=free_running)),
         })
-
-    @property
-    def config(self) -> AcceleratorConfig:
-        return self._config
 
 
 class SystolicArray(_ArrayComponent):

@@ -30,11 +30,15 @@ MULTIPLIER_CELLS = ("$mul", "$macc", "$macc_v2", "$__mul", "$pmux_mul")
 DSP_PRIMITIVES = ("SB_MAC16", "MULT18X18D", "MULT9X9D", "ALU54B", "ALU24B", "DSP48E1",
                   "DSP48E2", "MULT18X18", "$__MUL16X16", "$__MUL18X18")
 
-#: How far each target synthesizes: "coarse" stops before techmap, where a `*` in the design
-#: would still be a $mul cell; the FPGA targets allow DSP inference, so any multiplier would
-#: land in a DSP primitive.
+#: How far each target synthesizes. "coarse" stops at the word-level netlist just before
+#: `alumacc`: every `*` of the design is a $mul cell there and a $macc can only be a real
+#: multiply-accumulate. (From `alumacc` on, Yosys folds any tree of three or more additions
+#: into a $macc cell, multiplier or not, so a $macc count after it says nothing about
+#: multipliers.) The FPGA targets allow DSP inference, so any multiplier would land in a DSP
+#: primitive; "generic" maps to simple gates for gate counts.
 SYNTH_TARGETS = {
-    "coarse": "synth -flatten -run begin:fine -top {top}",
+    "coarse": ("hierarchy -top {top}; proc; flatten; opt_expr; opt_clean; opt -nodffe -nosdff; "
+               "wreduce; peepopt; opt_clean"),
     "ice40": "synth_ice40 -dsp -top {top}",
     "ecp5": "synth_ecp5 -top {top}",
     "generic": "synth -flatten -top {top}; abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX; opt_clean",

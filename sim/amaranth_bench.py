@@ -16,10 +16,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from amaranth.sim import Simulator
-
 from hw.array import BufferedArray
 
+from .amaranth_streams import Clock, collect, put, simulate
 from .scenario import ArrayScenario, unpack_results
 
 __all__ = ["ArrayRun", "rtl_array_amaranth"]
@@ -38,36 +37,18 @@ def rtl_array_amaranth(scenario: ArrayScenario, *, p_idle: float = 0.0, p_stall:
     config = scenario.config
     dut = BufferedArray(config)
     rng = random.Random(seed)
+    clock = Clock(max_cycles, "the array bench")
     n_tiles = len(scenario.tiles)
-    state = {"loaded": 0, "switched": 0, "cycle": 0, "first_in": None, "first_vec": None,
-             "first_out": None, "last_out": None}
-    beats = []
-
-    async def clock_counter(ctx):
-        async for _ in ctx.tick():
-            state["cycle"] += 1
-            if state["cycle"] > max_cycles:
-                raise TimeoutError(f"array bench did not finish within {max_cycles} cycles")
-
-    async def idle(ctx):
-        while rng.random() < p_idle:
-            await ctx.tick()
-
-    async def put(ctx, stream, beat):
-        await idle(ctx)
-        ctx.set(stream.valid, 1)
-        ctx.set(stream.payload.as_value(), beat)
-        await ctx.tick().until(stream.ready)
-        if state["first_in"] is None:
-            state["first_in"] = state["cycle"] - 1
-        ctx.set(stream.valid, 0)
+    state = {"loaded": 0, "switched": 0}
+    taken = {"weights": [], "acts": [], "results": []}
 
     async def weight_writer(ctx):
         for t in range(n_tiles):
             while state["switched"] < t:
                 await ctx.tick()
             for beat in scenario.weight_beats(t):
-                await put(ctx, dut.weights, beat)
+                taken["weights"].append(await put(ctx, dut.weights, beat, rng=rng,
+                                                  p_idle=p_idle, clock=clock))
             state["loaded"] = t + 1
 
     async def act_writer(ctx):
@@ -75,41 +56,23 @@ def rtl_array_amaranth(scenario: ArrayScenario, *, p_idle: float = 0.0, p_stall:
             while state["loaded"] < t + 1:
                 await ctx.tick()
             for n, beat in enumerate(scenario.act_beats(t)):
-                await put(ctx, dut.acts, beat)
-                if state["first_vec"] is None:
-                    state["first_vec"] = state["cycle"] - 1
+                taken["acts"].append(await put(ctx, dut.acts, beat, rng=rng, p_idle=p_idle,
+                                               clock=clock))
                 if n == 0:
                     state["switched"] = t + 1
 
     async def result_reader(ctx):
-        extra = 0
-        while len(beats) < scenario.n_results or extra < drain_cycles:
-            ready = rng.random() >= p_stall
-            ctx.set(dut.results.ready, ready)
-            _, _, valid, payload = await ctx.tick().sample(dut.results.valid,
-                                                           dut.results.payload.as_value())
-            if len(beats) >= scenario.n_results:
-                extra += 1
-            if valid and ready:
-                beats.append(payload)
-                if state["first_out"] is None:
-                    state["first_out"] = state["cycle"] - 1
-                state["last_out"] = state["cycle"] - 1
+        taken["results"] = await collect(ctx, dut.results, scenario.n_results, rng=rng,
+                                         p_stall=p_stall, clock=clock,
+                                         drain_cycles=drain_cycles)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_process(clock_counter)
-    sim.add_testbench(weight_writer)
-    sim.add_testbench(act_writer)
-    sim.add_testbench(result_reader)
-    if vcd_path is not None:
-        with sim.write_vcd(str(vcd_path)):
-            sim.run()
-    else:
-        sim.run()
+    simulate(dut, clock=clock, testbenches=[weight_writer, act_writer, result_reader],
+             vcd_path=vcd_path)
 
+    results = taken["results"]
+    first_in = min(taken["weights"][0], taken["acts"][0])
     return ArrayRun(
-        results=unpack_results(config, beats),
-        cycles=state["last_out"] - state["first_in"] + 1,
-        first_result_cycle=state["first_out"] - state["first_vec"],
+        results=unpack_results(config, [beat for _, beat in results]),
+        cycles=results[-1][0] - first_in + 1,
+        first_result_cycle=results[0][0] - taken["acts"][0],
     )

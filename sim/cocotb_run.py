@@ -40,9 +40,12 @@ def _runner(simulator: str):
     return get_runner(simulator)
 
 
-def build_design(verilog: str, *, toplevel: str, simulator: str, waves: bool = False) -> Path:
+def build_design(verilog: str, *, toplevel: str, simulator: str, waves: bool = False,
+                 parameters: dict | None = None) -> Path:
     """Compile ``verilog`` for ``simulator`` (cached) and return the build directory."""
-    digest = hashlib.sha256(f"{simulator}\n{waves}\n{toplevel}\n{verilog}".encode()).hexdigest()
+    parameters = dict(sorted((parameters or {}).items()))
+    key = f"{simulator}\n{waves}\n{toplevel}\n{parameters}\n{verilog}"
+    digest = hashlib.sha256(key.encode()).hexdigest()
     build_dir = build_root() / "cocotb" / f"{simulator}-{toplevel}-{digest[:16]}"
     done = build_dir / ".built"
     with _locked(build_dir.parent / f".{build_dir.name}.lock"):
@@ -52,6 +55,7 @@ def build_design(verilog: str, *, toplevel: str, simulator: str, waves: bool = F
             source.write_text(verilog)
             runner = _runner(simulator)
             runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
+                         parameters=parameters,
                          build_args=_VERILATOR_ARGS if simulator == "verilator" else [],
                          waves=waves, timescale=("1ns", "1ps"), log_file=build_dir / "build.log")
             done.touch()
@@ -59,14 +63,16 @@ def build_design(verilog: str, *, toplevel: str, simulator: str, waves: bool = F
 
 
 def run_bench(verilog: str, *, toplevel: str, test_module: str, simulator: str,
-              test_dir: Path, env: dict | None = None, waves: bool = False) -> Path:
+              test_dir: Path, env: dict | None = None, waves: bool = False,
+              plusargs: list[str] | None = None, parameters: dict | None = None) -> Path:
     """Run the cocotb ``test_module`` on ``verilog``; returns the results XML path.
 
     Raises ``AssertionError`` naming the log if any cocotb test in the module failed.
     """
     from cocotb_tools.check_results import get_results
 
-    build_dir = build_design(verilog, toplevel=toplevel, simulator=simulator, waves=waves)
+    build_dir = build_design(verilog, toplevel=toplevel, simulator=simulator, waves=waves,
+                             parameters=parameters)
     test_dir = Path(test_dir).resolve()
     test_dir.mkdir(parents=True, exist_ok=True)
     runner = _runner(simulator)
@@ -74,6 +80,7 @@ def run_bench(verilog: str, *, toplevel: str, test_module: str, simulator: str,
     xml = runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
                       build_dir=build_dir,
                       test_dir=test_dir, extra_env=dict(env or {}), waves=waves,
+                      plusargs=list(plusargs or []), parameters=parameters,
                       results_xml=str(test_dir / "results.xml"), log_file=log)
     n_tests, n_failed = get_results(Path(xml))
     if n_tests == 0 or n_failed:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from firmware.tiling import tile_acts, tile_weights
 from firmware.weights import encode_weight_codes
 from golden.bitlinear import int_matmul
 from golden.config import AcceleratorConfig
@@ -125,6 +126,7 @@ def random_scenario(config: AcceleratorConfig, rng: np.random.Generator, *, n_ti
 
 def layer_scenario(plan, x_q: np.ndarray, w_t: np.ndarray) -> ArrayScenario:
     """The tiles of one BitLinear layer (see :mod:`firmware.tiling`), rows written in order."""
-    tiles = [ArrayTile(plan.weight_tile(w_t, n0, k0), plan.act_tile(x_q, k0))
-             for n0, k0 in plan.tiles()]
+    weights, acts = tile_weights(plan.config, w_t), tile_acts(plan.config, x_q)
+    tiles = [ArrayTile(weights[nt, kt], np.ascontiguousarray(acts[:, kt]))
+             for nt, kt in plan.tiles()]
     return ArrayScenario(plan.config, tiles, [list(range(plan.config.rows))] * len(tiles))

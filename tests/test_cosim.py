@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from firmware.tiling import plan_tiles
+from firmware.tiling import plan_tiles, tile_acts, tile_weights
 from golden.config import AcceleratorConfig
 from sim.__main__ import main
 
@@ -46,9 +46,9 @@ def test_tiling_round_trip(rng):
     x = rng.integers(-128, 128, size=(2, 7)).astype(np.int8)
     w = rng.integers(-1, 2, size=(9, 7)).astype(np.int8)
     plan = plan_tiles(cfg, x, w)
-    results = np.concatenate([plan.act_tile(x, k0).astype(np.int64)
-                              @ plan.weight_tile(w, n0, k0).astype(np.int64)
-                              for n0, k0 in plan.tiles()])
+    weights, acts = tile_weights(cfg, w), tile_acts(cfg, x)
+    results = np.concatenate([acts[:, kt].astype(np.int64) @ weights[nt, kt].astype(np.int64)
+                              for nt, kt in plan.tiles()])
     np.testing.assert_array_equal(plan.gather(results), x.astype(np.int64) @ w.T.astype(np.int64))
 
 

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: BSD-2-Clause
+//
+// Test harness of the generated `accelerator`: it streams a command program into the design
+// and captures the response stream, at simulator speed, so that no testbench language sits in
+// the per-cycle loop.
+//
+// On each rising `start`, the harness reads the program from the file named by the plusarg
+// +src=<file> ($readmemh: one 32-bit hex word per line) and streams `src_len` words into
+// `cmd`, with an idle cycle whenever an xorshift32 draw falls below `p_idle`/256. Response
+// words are accepted unless a second draw falls below `p_stall`/256, stored, and written to
+// the file named by +sink=<file> ($writememh) when the run ends. A run ends when every command
+// word has been taken, at least `resp_len` responses have arrived and the design has been
+// idle for 16 cycles (so that unexpected extra responses are caught), or after `max_cycles`
+// (`timeout`). `cycles` counts from start to the last word transferred in either direction.
+`default_nettype none
+
+module accel_harness #(
+    parameter SRC_DEPTH = 4096,
+    parameter SINK_DEPTH = 4096
+) (
+    input  wire        clk,
+    input  wire        rst,
+    input  wire        start,
+    input  wire [31:0] src_len,
+    input  wire [31:0] resp_len,
+    input  wire [7:0]  p_idle,
+    input  wire [7:0]  p_stall,
+    input  wire [31:0] seed,
+    input  wire [31:0] max_cycles,
+    output reg         done,
+    output reg         timeout,
+    output reg  [31:0] cycles,
+    output reg  [31:0] resp_count,
+    output wire [7:0]  errors
+);
+    reg [31:0] src [0:SRC_DEPTH-1];
+    reg [31:0] sink [0:SINK_DEPTH-1];
+    reg [1023:0] src_file;
+    reg [1023:0] sink_file;
+    reg [31:0] rd_ptr;
+    reg [31:0] now;
+    reg [31:0] rng;
+    reg [4:0]  quiet;
+    reg        running;
+    reg        start_q;
+
+    wire        cmd_ready, resp_valid, busy;
+    wire [31:0] resp_payload;
+    wire [4:0]  dut_errors;
+    assign errors = {3'b000, dut_errors};
+
+    wire [31:0] x1 = rng ^ (rng << 13);
+    wire [31:0] x2 = x1 ^ (x1 >> 17);
+    wire [31:0] x3 = x2 ^ (x2 << 5);
+    wire idle  = x3[7:0] < p_idle;
+    wire stall = x3[15:8] < p_stall;
+
+    wire        cmd_valid   = running && (rd_ptr < src_len) && !idle;
+    wire [31:0] cmd_payload = src[rd_ptr];
+    wire        resp_ready  = running && !stall;
+
+    accelerator dut (
+        .clk(clk), .rst(rst),
+        .cmd__valid(cmd_valid), .cmd__ready(cmd_ready), .cmd__payload(cmd_payload),
+        .resp__valid(resp_valid), .resp__ready(resp_ready), .resp__payload(resp_payload),
+        .errors(dut_errors), .busy(busy)
+    );
+
+    initial begin
+        if (!$value$plusargs("src=%s", src_file)) src_file = "program.hex";
+        if (!$value$plusargs("sink=%s", sink_file)) sink_file = "response.hex";
+    end
+
+    always @(posedge clk) begin
+        if (rst) begin
+            running <= 1'b0;
+            done <= 1'b0;
+            timeout <= 1'b0;
+            start_q <= 1'b0;
+            cycles <= 32'd0;
+            now <= 32'd0;
+            resp_count <= 32'd0;
+            rd_ptr <= 32'd0;
+            quiet <= 5'd0;
+        end else begin
+            start_q <= start;
+            if (start && !start_q) begin
+                $readmemh(src_file, src);
+                running <= 1'b1;
+                done <= 1'b0;
+                timeout <= 1'b0;
+                rng <= seed | 32'd1;
+                rd_ptr <= 32'd0;
+                resp_count <= 32'd0;
+                cycles <= 32'd0;
+                now <= 32'd0;
+                quiet <= 5'd0;
+            end else if (running) begin
+                rng <= x3;
+                now <= now + 32'd1;
+                if ((cmd_valid && cmd_ready) || (resp_valid && resp_ready))
+                    cycles <= now + 32'd1;
+                if (cmd_valid && cmd_ready)
+                    rd_ptr <= rd_ptr + 32'd1;
+                if (resp_valid && resp_ready) begin
+                    if (resp_count < SINK_DEPTH)
+                        sink[resp_count] <= resp_payload;
+                    resp_count <= resp_count + 32'd1;
+                end
+                if (rd_ptr == src_len && resp_count >= resp_len && !busy && !resp_valid)
+                    quiet <= quiet + 5'd1;
+                else
+                    quiet <= 5'd0;
+                if (quiet == 5'd16 || now == max_cycles) begin
+                    running <= 1'b0;
+                    done <= 1'b1;
+                    timeout <= (quiet != 5'd16);
+                    if (resp_count != 0)
+                        $writememh(sink_file, sink, 0, resp_count - 1);
+                end
+            end
+        end
+    end
+endmodule
+
+`default_nettype wire
