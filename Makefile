@@ -16,6 +16,8 @@ JOBS   ?= auto
 PYTEST_ARGS ?=
 # Arguments for `make sim`, e.g. `make sim SIM_ARGS="--simulator icarus"`.
 SIM_ARGS ?=
+# Arguments for `make bench`, e.g. BENCH_ARGS="--layers q_proj".
+BENCH_ARGS ?=
 # Top-level design for `make verilog`.
 TOP ?= accelerator
 # Configuration of `make verilog`, e.g. VERILOG_ARGS="--rows 8 --cols 8".
@@ -26,7 +28,7 @@ PY  := $(BIN)/python
 # The stamp is keyed on pyproject.toml and the torch pin: a second run installs nothing.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(subst =,,$(subst ==,-,$(TORCH)))
 
-.PHONY: all setup system-deps test test-all sim verilog lint clean distclean
+.PHONY: all setup system-deps test sim bench verilog lint clean distclean
 
 all: test
 
@@ -58,6 +60,10 @@ test: setup
 
 sim: setup
 	$(PY) -m sim $(SIM_ARGS)
+
+# Performance benchmarks (figures as ratios from one run; JSON under build/bench/).
+bench: setup
+	$(PY) -m sim.bench_array $(BENCH_ARGS)
 
 verilog: setup
 	$(PY) -m hw --top $(TOP) $(VERILOG_ARGS)

@@ -1,18 +1,24 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""Lowering of one integer BitLinear product onto the accelerator.
+"""Lowering of integer BitLinear products onto the accelerator.
 
-A layer with activations ``x_q`` (M, K) and ternary weights ``w_t`` (N, K) becomes:
+A layer with activations ``x_q`` (M, K) and ternary weights ``w_t`` (N, K) is cut into
+``n_tiles x k_tiles`` tiles (:mod:`firmware.tiling`). When the whole layer does not fit the
+accelerator's memories, it runs in *passes*: K-chunks summed into the same accumulators (the
+first MATMUL overwrites, the next ones ACCUMULATE), N-chunks and M-chunks, each small enough for
+the weight memory, the activation buffer and the accumulator buffer.
 
-* a weight image: ``n_tiles * k_tiles`` tiles of ``rows`` rows, N-slice major, each row the
-  ``cols`` weights (n0 + j, k0 + i) of one K index, zero-padded at the edges, packed in the
-  configured weight format (:func:`firmware.weights.pack_weight_rows`);
-* an activation image: word ``m * k_tiles + kt`` holds activations (m, kt * rows + i);
-* the commands LOAD_WEIGHTS, LOAD_ACTS, MATMUL, DRAIN (accumulator word ``nt * M + m`` holds
-  outputs (m, nt * cols + j)); with ``measure``, CLEAR (counters) before the MATMUL and
-  READ_COUNTERS after it, so the counters describe exactly this MATMUL.
+Weights and activations are compiled separately:
 
-The program records the configuration it was built for; :meth:`LayerProgram.check_config`
-refuses another.
+* :func:`compile_weights` -> :class:`WeightImage`: the weight-memory words of every pass
+  block, in the configured format. A runtime may load an image once and keep it resident.
+* :func:`compile_matmul` -> :class:`Program`: the commands for given activations, either with
+  the weight loads inline (``weight_base=None``) or against a resident image at
+  ``weight_base``.
+
+Memory layout of one pass (``mt`` tokens, ``nt`` N-tiles, ``kt`` K-tiles): weight rows of tile
+(n, k) at ``((n * kt) + k) * rows`` (N-slice major), activation word ``m * kt + k``,
+accumulator word ``n * mt + m``. Every program records the configuration it was built for;
+:meth:`Program.check_config` refuses another.
 """
 
 from __future__ import annotations
@@ -26,109 +32,211 @@ from golden.isa import COUNTER_WORDS, Counter, Opcode
 
 from . import commands
 from .commands import CommandError
-from .tiling import check_layer, tile_acts, tile_weights
+from .tiling import check_acts, check_weights, tile_acts, tile_weights
 from .weights import pack_weight_rows
 
-__all__ = ["LayerProgram", "compile_layer"]
+__all__ = ["Block", "Program", "WeightImage", "act_words", "compile_layer", "compile_matmul",
+           "compile_weights"]
+
+
+def _check_config(config) -> None:
+    if not isinstance(config, AcceleratorConfig):
+        raise CommandError(f"config must be an AcceleratorConfig, not {type(config).__name__}")
+
+
+def _config_diff(mine: AcceleratorConfig, other: AcceleratorConfig) -> str:
+    a, b = mine.to_dict(), other.to_dict()
+    return ", ".join(f"{key}={b[key]!r} (program: {a[key]!r})" for key in a if a[key] != b[key])
 
 
 @dataclass(frozen=True)
-class LayerProgram:
-    """Everything needed to run one layer's integer product on the accelerator."""
+class Block:
+    """The weights of one pass: N-tiles [nt0, nt1) x K-tiles [kt0, kt1), at ``offset``."""
+
+    nt0: int
+    nt1: int
+    kt0: int
+    kt1: int
+    offset: int          # word offset within the image
+    words: int           # words of weight memory
+
+
+@dataclass(frozen=True)
+class WeightImage:
+    config: AcceleratorConfig
+    n: int
+    k: int
+    words: list[int]
+    blocks: list[Block]
+
+    @property
+    def k_tiles(self) -> int:
+        return self.config.k_tiles(self.k)
+
+    @property
+    def n_tiles(self) -> int:
+        return self.config.n_tiles(self.n)
+
+
+def _chunks(total: int, size: int) -> list[tuple[int, int]]:
+    return [(start, min(start + size, total)) for start in range(0, total, size)]
+
+
+def compile_weights(config: AcceleratorConfig, w_t) -> WeightImage:
+    """The weight-memory image of ternary weights (N, K), cut into pass blocks that fit."""
+    _check_config(config)
+    w_t = np.asarray(w_t)
+    n, k = check_weights(config, w_t)
+    k_tiles, n_tiles = config.k_tiles(k), config.n_tiles(n)
+    tile_capacity = config.weight_rows // config.rows     # tiles the weight memory holds
+    if tile_capacity == 0:
+        raise CommandError(f"the weight memory ({config.weight_rows} rows) cannot hold one "
+                           f"tile of {config.rows} rows")
+    # One token of a K-chunk must fit the activation buffer; one token of an N-chunk the
+    # accumulator buffer; a K-chunk x N-chunk block the weight memory.
+    kt_chunk = min(k_tiles, config.act_depth, tile_capacity)
+    nt_chunk = min(n_tiles, config.acc_depth, tile_capacity // kt_chunk)
+    tiles = tile_weights(config, w_t)
+    words, blocks = [], []
+    for nt0, nt1 in _chunks(n_tiles, nt_chunk):
+        for kt0, kt1 in _chunks(k_tiles, kt_chunk):
+            block = pack_weight_rows(config, tiles[nt0:nt1, kt0:kt1].reshape(-1, config.cols))
+            blocks.append(Block(nt0, nt1, kt0, kt1, offset=len(words), words=len(block)))
+            words += block
+    return WeightImage(config=config, n=n, k=k, words=words, blocks=blocks)
+
+
+#: A response segment: ("drain", m0, m1, nt0, nt1) or ("counters",).
+Segment = tuple
+
+
+@dataclass(frozen=True)
+class Program:
+    """Commands for one integer product, and how to read the response."""
 
     config: AcceleratorConfig
     m: int
-    k: int
     n: int
-    k_tiles: int
-    n_tiles: int
-    weight_words: list[int]        # weight memory image
-    act_words: list[int]           # activation buffer image
-    words: list[int]               # the command stream (loads, MATMUL, DRAIN)
-    response_words: int            # words the accelerator sends back
-    measure: bool = False          # the response starts with the MATMUL's counters
+    words: list[int]
+    response_words: int
+    segments: list[Segment]      # what the response holds, in order
 
     @property
-    def tiles(self) -> int:
-        return self.k_tiles * self.n_tiles
+    def measure(self) -> bool:
+        return ("counters",) in self.segments
 
-    def check_config(self, config: AcceleratorConfig) -> None:
-        if config != self.config:
-            diff = ", ".join(f"{k}={v!r} (program: {self.config.to_dict()[k]!r})"
-                             for k, v in config.to_dict().items()
-                             if self.config.to_dict()[k] != v)
-            raise CommandError(f"this program was built for another accelerator "
-                               f"configuration: {diff}")
-
-    def _check_length(self, response: list[int]) -> None:
+    def _segments(self, response):
+        """(segment, words) pairs of a response of the expected length."""
         if len(response) != self.response_words:
             raise CommandError(f"expected {self.response_words} response words, "
                                f"got {len(response)}")
+        pos = 0
+        for segment in self.segments:
+            if segment[0] == "drain":
+                _, m0, m1, nt0, nt1 = segment
+                count = 1 + (m1 - m0) * (nt1 - nt0) * self.config.cols
+            else:
+                count = 1 + COUNTER_WORDS
+            words = response[pos:pos + count]
+            commands.parse_response_header(words[0]).raise_on_error()
+            yield segment, words[1:]
+            pos += count
 
-    def counters(self, response: list[int]) -> dict[Counter, int]:
-        """The MATMUL's performance counters (programs compiled with ``measure``)."""
+    def check_config(self, config: AcceleratorConfig) -> None:
+        if config != self.config:
+            raise CommandError(f"this program was built for another accelerator "
+                               f"configuration: {_config_diff(self.config, config)}")
+
+    def counters(self, response) -> dict[Counter, int]:
+        """The performance counters over this program's MATMULs (``measure`` programs)."""
         if not self.measure:
             raise CommandError("this program was compiled without measure=True")
-        self._check_length(response)
-        commands.parse_response_header(response[0]).raise_on_error()
-        return commands.parse_counters(response[1:1 + COUNTER_WORDS])
+        for segment, words in self._segments(response):
+            if segment == ("counters",):
+                return commands.parse_counters(words)
+        raise AssertionError("unreachable")
 
-    def decode(self, response: list[int]) -> np.ndarray:
+    def decode(self, response) -> np.ndarray:
         """The response -> (M, N) int64 accumulators."""
-        self._check_length(response)
-        if self.measure:
-            response = response[1 + COUNTER_WORDS:]
-        commands.parse_response_header(response[0]).raise_on_error()
         cols, acc_bits = self.config.cols, self.config.acc_bits
-        raw = np.array(response[1:], dtype=np.int64).reshape(self.n_tiles, self.m, cols)
-        # Accumulators arrive sign-extended to 32 bits.
-        raw = np.where(raw >= 1 << 31, raw - (1 << 32), raw)
-        limit = 1 << (acc_bits - 1)
-        if (raw < -limit).any() or (raw >= limit).any():
-            raise CommandError(f"an accumulator exceeds the configured {acc_bits} bits")
-        acc = raw.transpose(1, 0, 2).reshape(self.m, self.n_tiles * cols)
+        acc = np.zeros((self.m, self.config.n_tiles(self.n) * cols), dtype=np.int64)
+        for segment, words in self._segments(response):
+            if segment[0] != "drain":
+                continue
+            _, m0, m1, nt0, nt1 = segment
+            raw = np.array(words, dtype=np.int64)
+            raw = np.where(raw >= 1 << 31, raw - (1 << 32), raw)     # sign-extended words
+            limit = 1 << (acc_bits - 1)
+            if (raw < -limit).any() or (raw >= limit).any():
+                raise CommandError(f"an accumulator exceeds the configured {acc_bits} bits")
+            block = raw.reshape(nt1 - nt0, m1 - m0, cols).transpose(1, 0, 2)
+            acc[m0:m1, nt0 * cols:nt1 * cols] = block.reshape(m1 - m0, -1)
         return acc[:, :self.n]
 
 
-def _act_words(config: AcceleratorConfig, x_q: np.ndarray) -> list[int]:
-    """Activation-buffer words, word m * k_tiles + kt = K-slice kt of token m, lane i in bits
+def act_words(config: AcceleratorConfig, tiles: np.ndarray) -> list[int]:
+    """Activation-buffer words of tiled activations (m, k_tiles, rows) (see
+    :func:`firmware.tiling.tile_acts`): word m * k_tiles + kt, lane i in bits
     [act_bits * i, act_bits * (i + 1))."""
     bits = config.act_bits
-    lanes = tile_acts(config, x_q).astype(np.int64) & ((1 << bits) - 1)
+    lanes = tiles.astype(np.int64) & ((1 << bits) - 1)
     shifts = [bits * i for i in range(config.rows)]
     return [sum(int(v) << s for v, s in zip(word, shifts, strict=True))
             for word in lanes.reshape(-1, config.rows)]
 
 
-def compile_layer(config: AcceleratorConfig, x_q, w_t, *, measure: bool = False) -> LayerProgram:
-    """Lower ``x_q @ w_t.T`` (x_q int8 (M, K), w_t ternary (N, K)) for ``config``."""
-    if not isinstance(config, AcceleratorConfig):
-        raise CommandError(f"config must be an AcceleratorConfig, not {type(config).__name__}")
-    x_q, w_t = np.asarray(x_q), np.asarray(w_t)
-    m, k, n = check_layer(config, x_q, w_t)
+def compile_matmul(image: WeightImage, x_q, *, weight_base: int | None = None,
+                   measure: bool = False) -> Program:
+    """Commands computing ``x_q @ w_t.T`` for activations (M, K) and a weight image.
 
-    k_tiles, n_tiles = config.k_tiles(k), config.n_tiles(n)
-    weight_words = pack_weight_rows(config, tile_weights(config, w_t).reshape(-1, config.cols))
-    act_words = _act_words(config, x_q)
-    for what, used, depth in (("weight memory", len(weight_words), config.weight_depth),
-                              ("activation buffer", len(act_words), config.act_depth),
-                              ("accumulator buffer", m * n_tiles, config.acc_depth)):
-        if used > depth:
-            raise CommandError(f"layer M={m}, K={k}, N={n} needs {used} words of {what}; "
-                               f"the configuration has {depth}")
-    matmul = commands.matmul(w_addr=0, a_addr=0, acc_addr=0, m=m, k_tiles=k_tiles,
-                             n_tiles=n_tiles)
-    if measure:
-        matmul = [*commands.clear(errors=False), *matmul, *commands.read_counters()]
-    words = [
-        *commands.load_weights(config, 0, weight_words),
-        *commands.load_acts(config, 0, act_words),
-        *matmul,
-        *commands.drain(0, m * n_tiles),
-    ]
-    response = commands.response_words(config, Opcode.DRAIN, count=m * n_tiles)
-    if measure:
-        response += commands.response_words(config, Opcode.READ_COUNTERS)
-    return LayerProgram(config=config, m=m, k=k, n=n, k_tiles=k_tiles, n_tiles=n_tiles,
-                        weight_words=weight_words, act_words=act_words, words=words,
-                        response_words=response, measure=measure)
+    ``weight_base=None``: each pass loads its weight block at address 0. Otherwise the image
+    must be resident at ``weight_base`` (see :func:`firmware.runtime`).
+    """
+    config = image.config
+    x_q = np.asarray(x_q)
+    m, k = check_acts(config, x_q)
+    if k != image.k:
+        raise CommandError(f"shape mismatch: activations are (M={m}, K={k}) but the weights "
+                           f"are (N={image.n}, K={image.k}); the K dimensions must agree")
+    if weight_base is not None and weight_base + len(image.words) > config.weight_depth:
+        raise CommandError(f"a weight image of {len(image.words)} words at {weight_base} "
+                           f"runs past the weight memory ({config.weight_depth} words)")
+    acts = tile_acts(config, x_q)
+    kt_chunk = max(b.kt1 - b.kt0 for b in image.blocks)
+    nt_chunk = max(b.nt1 - b.nt0 for b in image.blocks)
+    m_chunk = min(m, config.act_depth // kt_chunk, config.acc_depth // nt_chunk)
+    n_ranges = sorted({(b.nt0, b.nt1) for b in image.blocks})
+    passes = [(m0, m1, nt0, nt1) for m0, m1 in _chunks(m, m_chunk) for nt0, nt1 in n_ranges]
+
+    words = [*commands.clear(errors=False)] if measure else []
+    segments: list[Segment] = []
+    for i, (m0, m1, nt0, nt1) in enumerate(passes):
+        for block in (b for b in image.blocks if (b.nt0, b.nt1) == (nt0, nt1)):
+            if weight_base is None:
+                block_words = image.words[block.offset:block.offset + block.words]
+                words += commands.load_weights(config, 0, block_words)
+                w_addr = 0
+            else:
+                w_addr = weight_base + block.offset
+            words += commands.load_acts(
+                config, 0, act_words(config, acts[m0:m1, block.kt0:block.kt1]))
+            words += commands.matmul(w_addr=w_addr, a_addr=0, acc_addr=0, m=m1 - m0,
+                                     k_tiles=block.kt1 - block.kt0, n_tiles=nt1 - nt0,
+                                     accumulate=block.kt0 > 0)
+        if measure and i == len(passes) - 1:
+            # Counters right after the last MATMUL: they cover every MATMUL of the program.
+            words += commands.read_counters()
+            segments.append(("counters",))
+        words += commands.drain(0, (m1 - m0) * (nt1 - nt0))
+        segments.append(("drain", m0, m1, nt0, nt1))
+    response = sum(
+        commands.response_words(config, Opcode.DRAIN, count=(s[2] - s[1]) * (s[4] - s[3]))
+        if s[0] == "drain" else commands.response_words(config, Opcode.READ_COUNTERS)
+        for s in segments)
+    return Program(config=config, m=m, n=image.n, words=words, response_words=response,
+                   segments=segments)
+
+
+def compile_layer(config: AcceleratorConfig, x_q, w_t, *, measure: bool = False) -> Program:
+    """Commands for ``x_q @ w_t.T`` with the weights loaded inline: a self-contained program."""
+    return compile_matmul(compile_weights(config, w_t), x_q, measure=measure)

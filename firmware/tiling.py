@@ -18,7 +18,8 @@ from golden.config import AcceleratorConfig
 
 from .weights import encode_weight_codes
 
-__all__ = ["TilePlan", "check_layer", "plan_tiles", "tile_acts", "tile_weights"]
+__all__ = ["TilePlan", "check_acts", "check_layer", "check_weights", "plan_tiles",
+           "tile_acts", "tile_weights"]
 
 
 def tile_weights(config: AcceleratorConfig, w_t: np.ndarray) -> np.ndarray:
@@ -73,19 +74,12 @@ class TilePlan:
         return per_tile.transpose(1, 0, 2).reshape(self.m, -1)[:, :self.n].astype(np.int64)
 
 
-def check_layer(config: AcceleratorConfig, x_q, w_t) -> tuple[int, int, int]:
-    """Check that activations (M, K) and ternary weights (N, K) make a layer that ``config``
-    can run; return (M, K, N). Raises ValueError naming the problem."""
-    x_q, w_t = np.asarray(x_q), np.asarray(w_t)
-    if x_q.ndim != 2 or w_t.ndim != 2:
-        raise ValueError(f"activations and weights must be 2-D, not shapes {x_q.shape} and "
-                         f"{w_t.shape}")
-    (m, k), (n, k_w) = x_q.shape, w_t.shape
-    if k != k_w:
-        raise ValueError(f"shape mismatch: activations are (M={m}, K={k}) but weights are "
-                         f"(N={n}, K={k_w}); the K dimensions must agree")
-    if 0 in (m, k, n):
-        raise ValueError(f"empty layer: M={m}, K={k}, N={n}")
+def check_acts(config: AcceleratorConfig, x_q) -> tuple[int, int]:
+    """Check quantized activations (M, K) against ``config``; return (M, K)."""
+    x_q = np.asarray(x_q)
+    if x_q.ndim != 2 or 0 in x_q.shape:
+        raise ValueError(f"activations must be a non-empty 2-D matrix (M, K), not shape "
+                         f"{x_q.shape}")
     if not np.issubdtype(x_q.dtype, np.integer):
         raise ValueError(f"activations must be integers, not {x_q.dtype}")
     out_of_range = (x_q < config.act_min) | (x_q > config.act_max)
@@ -93,10 +87,31 @@ def check_layer(config: AcceleratorConfig, x_q, w_t) -> tuple[int, int, int]:
         idx = tuple(int(i) for i in np.argwhere(out_of_range)[0])
         raise ValueError(f"activation {int(x_q[idx])} at index {idx} does not fit in "
                          f"{config.act_bits} bits")
+    return x_q.shape
+
+
+def check_weights(config: AcceleratorConfig, w_t) -> tuple[int, int]:
+    """Check ternary weights (N, K) against ``config``; return (N, K)."""
+    w_t = np.asarray(w_t)
+    if w_t.ndim != 2 or 0 in w_t.shape:
+        raise ValueError(f"weights must be a non-empty 2-D matrix (N, K), not shape "
+                         f"{w_t.shape}")
     encode_weight_codes(w_t)      # names a non-ternary weight
-    if k > config.max_k:
-        raise ValueError(f"K={k} exceeds max_k={config.max_k} of the configuration: the "
-                         f"{config.acc_bits}-bit accumulators could overflow")
+    if w_t.shape[1] > config.max_k:
+        raise ValueError(f"K={w_t.shape[1]} exceeds max_k={config.max_k} of the "
+                         f"configuration: the {config.acc_bits}-bit accumulators could "
+                         f"overflow")
+    return w_t.shape
+
+
+def check_layer(config: AcceleratorConfig, x_q, w_t) -> tuple[int, int, int]:
+    """Check that activations (M, K) and ternary weights (N, K) make a layer that ``config``
+    can run; return (M, K, N). Raises ValueError naming the problem."""
+    m, k = check_acts(config, x_q)
+    n, k_w = check_weights(config, w_t)
+    if k != k_w:
+        raise ValueError(f"shape mismatch: activations are (M={m}, K={k}) but weights are "
+                         f"(N={n}, K={k_w}); the K dimensions must agree")
     return m, k, n
 
 

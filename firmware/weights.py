@@ -80,17 +80,20 @@ def pack_weight_rows(config, rows) -> list[int]:
     return [int(sum(int(q) << (8 * j) for j, q in enumerate(group))) for group in qs]
 
 
-def unpack_weight_rows(config, words, n_rows: int) -> np.ndarray:
+def unpack_weight_rows(config, words, n_rows: int, *, strict: bool = True) -> np.ndarray:
     """Weight memory words -> the first ``n_rows`` ternary rows (int8, (n_rows, cols)).
 
-    Raises ValueError on an illegal 2-bit code or a 1.6-bit byte that the packer never
-    produces (one of the 13 of 256 outside the code's image).
+    ``strict``: raise ValueError on an illegal 2-bit code or a 1.6-bit byte that the packer
+    never produces (one of the 13 of 256 outside the code's image). Otherwise decode them as
+    the hardware does: the illegal code as zero, any byte by the same x3 extraction.
     """
     words = [int(w) for w in words]
     cols = config.cols
     if config.weight_format == "2bit":
         codes = np.array([[(w >> (2 * j)) & 3 for j in range(cols)] for w in words],
                          dtype=np.int64).reshape(len(words), cols)
+        if not strict:
+            codes[codes == ILLEGAL_WEIGHT_CODE] = 0
         rows = decode_weight_codes(codes)
     else:
         qs = np.array([[(w >> (8 * j)) & 0xFF for j in range(cols)] for w in words],
@@ -103,7 +106,7 @@ def unpack_weight_rows(config, words, n_rows: int) -> np.ndarray:
             x = triple & 0xFF
         values = np.einsum("gkc,k->gc", trits, _TRIT_POWERS)
         bad = _trit_byte(values) != qs
-        if bad.any():
+        if strict and bad.any():
             g, j = (int(i) for i in np.argwhere(bad)[0])
             raise ValueError(f"weight memory word {g}, column {j}: byte {int(qs[g, j])} is not "
                              f"a valid five-trit code")

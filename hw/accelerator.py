@@ -213,7 +213,8 @@ class Accelerator(ConfiguredComponent):
                     with m.If(~header_ok):
                         m.d.comb += raise_error.eq(ErrorFlag.BAD_HEADER)
                     with m.Else():
-                        m.d.sync += [opcode.eq(header_op), flags.eq(word[4:8]), arg_idx.eq(0)]
+                        m.d.sync += [opcode.eq(header_op), flags.eq(word[4:8]), arg_idx.eq(0),
+                                     resp_idx.eq(0)]
                         with m.Switch(header_op):
                             with m.Case(Opcode.NOP):
                                 pass

@@ -14,8 +14,9 @@ from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
 
 from firmware import commands
-from firmware.compiler import compile_layer
+from firmware.compiler import act_words, compile_layer, compile_weights
 from firmware.cycle_model import matmul_cycles
+from firmware.tiling import tile_acts
 from firmware.weights import pack_weight_rows, unpack_weight_rows
 from golden.bitlinear import int_matmul
 from golden.config import AcceleratorConfig
@@ -160,15 +161,16 @@ class _EngineHarness(Elaboratable):
 def test_engine_computes_and_accumulates(m, k, n, rng):
     cfg = small_config()
     x, w = random_layer(rng, m, k, n)
-    prog = compile_layer(cfg, x, w)
-    h = _EngineHarness(cfg, prog.weight_words, prog.act_words)
+    k_tiles, n_tiles = cfg.k_tiles(k), cfg.n_tiles(n)
+    h = _EngineHarness(cfg, compile_weights(cfg, w).words, act_words(cfg, tile_acts(cfg, x)))
     est = matmul_cycles(cfg, m=m, k=k, n=n)
     acc = {}
 
     async def bench(ctx):
         eng = h.engine
-        args = {"w_addr": 0, "a_addr": 0, "acc_addr": 0, "m": m, "k_tiles": prog.k_tiles,
-                "tiles": prog.tiles, "w_rows": prog.tiles * cfg.rows}
+        tiles = k_tiles * n_tiles
+        args = {"w_addr": 0, "a_addr": 0, "acc_addr": 0, "m": m, "k_tiles": k_tiles,
+                "tiles": tiles, "w_rows": tiles * cfg.rows}
         for accumulate in (0, 1):            # the second run adds onto the first
             for name, value in {**args, "accumulate": accumulate}.items():
                 ctx.set(getattr(eng.args, name), value)
@@ -180,12 +182,12 @@ def test_engine_computes_and_accumulates(m, k, n, rng):
                 busy += 1
                 await ctx.tick()
             assert busy == est.cycles
-        for i in range(m * prog.n_tiles):
+        for i in range(m * n_tiles):
             acc[i] = [int(v) for v in ctx.get(h.acc_mem.data[i])]
 
     _simulate(h, bench)
-    got = np.array([acc[i] for i in range(m * prog.n_tiles)], dtype=np.int64)
-    got = got.reshape(prog.n_tiles, m, cfg.cols).transpose(1, 0, 2).reshape(m, -1)[:, :n]
+    got = np.array([acc[i] for i in range(m * n_tiles)], dtype=np.int64)
+    got = got.reshape(n_tiles, m, cfg.cols).transpose(1, 0, 2).reshape(m, -1)[:, :n]
     np.testing.assert_array_equal(got, 2 * ref_acc(x, w))
 
 
@@ -239,16 +241,16 @@ def test_accumulate_flag_sums_k_chunks(rng):
     """A layer whose K is split in two MATMULs, the second with ACCUMULATE."""
     cfg = small_config(rows=2, cols=2)
     x, w = random_layer(rng, 3, 8, 4)
-    first = compile_layer(cfg, x[:, :4], w[:, :4])
-    second = compile_layer(cfg, x[:, 4:], w[:, 4:])
-    words = [*first.words[:-3],                      # loads and MATMUL, no DRAIN
-             *commands.load_weights(cfg, 0, second.weight_words),
-             *commands.load_acts(cfg, 0, second.act_words),
-             *commands.matmul(w_addr=0, a_addr=0, acc_addr=0, m=3, k_tiles=second.k_tiles,
-                              n_tiles=second.n_tiles, accumulate=True),
-             *commands.drain(0, 3 * second.n_tiles)]
-    run = rtl_accel_amaranth(cfg, words, second.response_words)
-    np.testing.assert_array_equal(second.decode(run.response), ref_acc(x, w))
+    words = []
+    for half, accumulate in ((slice(0, 4), False), (slice(4, 8), True)):
+        words += [*commands.load_weights(cfg, 0, compile_weights(cfg, w[:, half]).words),
+                  *commands.load_acts(cfg, 0, act_words(cfg, tile_acts(cfg, x[:, half]))),
+                  *commands.matmul(w_addr=0, a_addr=0, acc_addr=0, m=3, k_tiles=2,
+                                   n_tiles=2, accumulate=accumulate)]
+    words += commands.drain(0, 3 * 2)
+    run = rtl_accel_amaranth(cfg, words, 1 + 3 * 2 * cfg.cols)
+    whole = compile_layer(cfg, x, w)         # the same outputs, in one program
+    np.testing.assert_array_equal(whole.decode(run.response), ref_acc(x, w))
 
 
 def _counted_matmul(cfg, x, w, **kw):
@@ -273,10 +275,11 @@ def test_counters_count_macs_and_stalls(rng, seed):
     cfg = small_config(rows=3, cols=2)
     x, w = random_layer(rng, 4, 7, 5)
     w[w == 1] = 0                                   # plenty of zeros
-    prog, counters = _counted_matmul(cfg, x, w, p_idle=0.3, p_stall=0.5, seed=seed)
-    tiles = np.zeros((prog.n_tiles * cfg.cols, prog.k_tiles * cfg.rows), np.int8)
+    _, counters = _counted_matmul(cfg, x, w, p_idle=0.3, p_stall=0.5, seed=seed)
+    k_tiles, n_tiles = cfg.k_tiles(7), cfg.n_tiles(5)
+    tiles = np.zeros((n_tiles * cfg.cols, k_tiles * cfg.rows), np.int8)
     tiles[:5, :7] = w
-    assert counters[Counter.MACS] == 4 * prog.tiles * cfg.rows * cfg.cols
+    assert counters[Counter.MACS] == 4 * k_tiles * n_tiles * cfg.rows * cfg.cols
     assert counters[Counter.ZERO_MACS] == 4 * int((tiles == 0).sum())
     assert counters[Counter.COMPUTE] == matmul_cycles(cfg, m=4, k=7, n=5).cycles
     assert counters[Counter.BUSY] > counters[Counter.COMPUTE]

@@ -52,4 +52,4 @@ def test_accelerator_verilog_is_bit_exact(simulator, rows, cols, weight_format, 
         np.testing.assert_array_equal(prog.decode(run.response), expect)
         counters = prog.counters(run.response)
         assert counters[Counter.COMPUTE] == matmul_cycles(cfg, m=m, k=k, n=n).cycles
-        assert counters[Counter.MACS] == m * prog.tiles * rows * cols
+        assert counters[Counter.MACS] == m * cfg.k_tiles(k) * cfg.n_tiles(n) * rows * cols

@@ -1,0 +1,171 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""The host runtime: runs integer BitLinear products on an accelerator backend.
+
+A :class:`Backend` executes command words and returns response words; backends are
+interchangeable and must give identical integer results:
+
+* :class:`FunctionalBackend` (here): the numpy model of :mod:`firmware.functional`;
+* ``sim.backends.AmaranthBackend``: the RTL in amaranth.sim;
+* ``sim.backends.CocotbBackend``: the generated Verilog under cocotb (Icarus or Verilator),
+  one simulator process for the whole session.
+
+:class:`Runtime` compiles products for its backend's configuration, keeps weight images
+resident in weight memory when the backend's memories persist between calls and the image
+fits, and decodes the accumulators. :meth:`Runtime.as_matmul` gives the callable that golden
+models accept as their integer backend (``matmul(x_q, w_t) -> acc``), so every BitLinear of a
+model runs on the accelerator while everything else stays on the host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from golden.config import AcceleratorConfig
+from golden.isa import Counter
+
+from .commands import CommandError, load_weights
+from .compiler import Program, WeightImage, compile_matmul, compile_weights
+from .functional import FunctionalAccelerator
+
+__all__ = ["Backend", "FunctionalBackend", "LayerStats", "Runtime"]
+
+
+class Backend(ABC):
+    """Something that executes command words for one accelerator configuration."""
+
+    #: Whether the accelerator's memories keep their contents from one call to the next.
+    persistent: bool = True
+
+    def __init__(self, config: AcceleratorConfig):
+        if not isinstance(config, AcceleratorConfig):
+            raise TypeError(f"config must be an AcceleratorConfig, not {type(config).__name__}")
+        self.config = config
+
+    @abstractmethod
+    def execute(self, words: list[int], n_response: int) -> list[int]:
+        """Run ``words``; return exactly ``n_response`` response words (or raise)."""
+
+    def run(self, program: Program) -> list[int]:
+        program.check_config(self.config)
+        return self.execute(program.words, program.response_words)
+
+    def close(self) -> None:
+        """Release what the backend holds (a simulator process, say). Calls after this fail."""
+        self.closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class FunctionalBackend(Backend):
+    """The numpy model: exact integers, no cycles."""
+
+    name = "functional"
+
+    def __init__(self, config: AcceleratorConfig):
+        super().__init__(config)
+        self.model = FunctionalAccelerator(config)
+
+    def execute(self, words, n_response):
+        response = self.model.run(words)
+        if len(response) != n_response:
+            raise CommandError(f"the program produced {len(response)} response words, "
+                               f"{n_response} were expected")
+        return response
+
+
+@dataclass
+class LayerStats:
+    """What the counters said about one product (programs run with ``measure``)."""
+
+    m: int
+    k: int
+    n: int
+    cycles: int            # COMPUTE: cycles with a MATMUL in progress
+    macs: int              # MACs issued to the array (padding included)
+    zero_macs: int
+
+    @property
+    def useful_macs(self) -> int:
+        return self.m * self.k * self.n
+
+
+@dataclass
+class _Resident:
+    image: WeightImage
+    base: int
+
+
+@dataclass
+class Runtime:
+    """Runs integer products on ``backend`` (see the module docstring).
+
+    Parameters
+    ----------
+    backend : Backend
+    measure : bool
+        Read the counters around every product and keep them in :attr:`stats`.
+    """
+
+    backend: Backend
+    measure: bool = False
+    stats: list[LayerStats] = field(default_factory=list)
+    _resident: dict = field(default_factory=dict)
+    _images: dict = field(default_factory=dict)
+    _next_free: int = 0
+
+    @property
+    def config(self) -> AcceleratorConfig:
+        return self.backend.config
+
+    def _image(self, w_t: np.ndarray) -> tuple[str, WeightImage]:
+        key = hashlib.sha1(w_t.tobytes() + str(w_t.shape).encode()).hexdigest()
+        if key not in self._images:
+            self._images[key] = compile_weights(self.config, w_t)
+        return key, self._images[key]
+
+    def _place(self, key: str, image: WeightImage) -> int | None:
+        """Weight-memory address of a resident image, loading it if needed; None when the
+        backend forgets its memories or the image does not fit beside the resident ones."""
+        if not self.backend.persistent:
+            return None
+        if key in self._resident:
+            return self._resident[key].base
+        if self._next_free + len(image.words) > self.config.weight_depth:
+            return None
+        base = self._next_free
+        self.backend.execute(load_weights(self.config, base, image.words), 0)
+        self._resident[key] = _Resident(image, base)
+        self._next_free += len(image.words)
+        return base
+
+    def matmul(self, x_q, w_t) -> np.ndarray:
+        """``x_q @ w_t.T`` on the backend: int8 activations (M, K), ternary weights (N, K) ->
+        int64 accumulators (M, N)."""
+        x_q, w_t = np.asarray(x_q), np.asarray(w_t)
+        key, image = self._image(w_t)
+        program = compile_matmul(image, x_q, weight_base=self._place(key, image),
+                                 measure=self.measure)
+        response = self.backend.run(program)
+        if self.measure:
+            counters = program.counters(response)
+            self.stats.append(LayerStats(m=program.m, k=image.k, n=image.n,
+                                         cycles=counters[Counter.COMPUTE],
+                                         macs=counters[Counter.MACS],
+                                         zero_macs=counters[Counter.ZERO_MACS]))
+        return program.decode(response)
+
+    def as_matmul(self):
+        """A ``matmul(x_q, w_t) -> acc`` callable on torch tensors, for golden models."""
+        import torch
+
+        def matmul(x_q, w_t):
+            return torch.from_numpy(self.matmul(x_q.numpy(), w_t.numpy()))
+        return matmul

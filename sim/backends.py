@@ -1,0 +1,242 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""RTL backends of the runtime (:mod:`firmware.runtime`), and a factory for every backend.
+
+* :class:`AmaranthBackend`: the Amaranth design in amaranth.sim. Each call is a fresh
+  simulation (its memories do not persist), so the runtime sends weights with every product.
+* :class:`CocotbBackend`: the generated Verilog inside :file:`sim/hdl/accel_harness.v` under
+  cocotb, on Icarus or Verilator. One simulator process serves the whole session over a Unix
+  socket (:mod:`sim.benches.accel_server`); memories persist, like a real device.
+
+Both give up with :class:`BenchTimeout` instead of hanging when the hardware stops answering.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from firmware.commands import CommandError
+from firmware.runtime import Backend, FunctionalBackend
+from golden.config import AcceleratorConfig
+from hw.accelerator import Accelerator
+from hw.verilog import convert
+
+from .accel_amaranth import rtl_accel_amaranth
+from .cocotb_run import build_design, run_bench
+from .tools import SIMULATORS, build_root, check_simulator, repo_root
+
+__all__ = ["BACKENDS", "AmaranthBackend", "BenchTimeout", "CocotbBackend", "accelerator_verilog",
+           "harness_depths", "make_backend"]
+
+HARNESS = repo_root() / "sim" / "hdl" / "accel_harness.v"
+TOPLEVEL = "accel_harness"
+BACKENDS = ("functional", "amaranth", *SIMULATORS)
+
+
+class BenchTimeout(TimeoutError):
+    """The accelerator (or its simulator) stopped answering."""
+
+
+def accelerator_verilog(config: AcceleratorConfig) -> str:
+    return convert(Accelerator(config), name="accelerator") + "\n" + HARNESS.read_text()
+
+
+def harness_depths(config: AcceleratorConfig) -> dict[str, int]:
+    """Sizes of the harness's program and response memories: room for a program that fills
+    every memory of the accelerator once (plus commands), and for draining every accumulator.
+    Powers of two, fixed per configuration, so one build serves every program."""
+    program = (config.weight_depth * config.stream_words(config.weight_word_bits)
+               + config.act_depth * config.stream_words(config.act_word_bits) + 4096)
+    response = config.acc_depth * config.cols + 4096
+    return {"SRC_DEPTH": 1 << (program - 1).bit_length(),
+            "SINK_DEPTH": 1 << (response - 1).bit_length()}
+
+
+def _probability(name: str, p: float) -> int:
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), not {p}")
+    return round(p * 256)
+
+
+def _read_hex(path: Path) -> list[int]:
+    """Words of a $writememh file (address markers and comments skipped)."""
+    words = []
+    for line in path.read_text().splitlines():
+        line = line.split("//")[0].strip()
+        if line and not line.startswith("@"):
+            words += [int(tok, 16) for tok in line.split()]
+    return words
+
+
+class AmaranthBackend(Backend):
+    """The RTL in amaranth.sim; every call starts from reset with empty memories."""
+
+    name = "amaranth"
+    persistent = False
+
+    def __init__(self, config, *, p_idle=0.0, p_stall=0.0, seed=0, max_cycles=2_000_000):
+        super().__init__(config)
+        self.p_idle, self.p_stall, self.seed = p_idle, p_stall, seed
+        self.max_cycles = max_cycles
+        self.cycles = 0
+
+    def execute(self, words, n_response):
+        try:
+            run = rtl_accel_amaranth(self.config, words, n_response, p_idle=self.p_idle,
+                                     p_stall=self.p_stall, seed=self.seed,
+                                     max_cycles=self.max_cycles)
+        except TimeoutError as e:
+            raise BenchTimeout(str(e)) from None
+        self.cycles += run.cycles
+        if len(run.response) != n_response:
+            raise CommandError(f"the accelerator sent {len(run.response)} response words, "
+                               f"{n_response} were expected")
+        return run.response
+
+
+class CocotbBackend(Backend):
+    """The generated Verilog under cocotb, one simulator process per backend.
+
+    Parameters
+    ----------
+    simulator : "verilator" or "icarus"
+    work_dir : path
+        Build-independent files of this session (programs, responses, logs, waveforms).
+    p_idle, p_stall : float
+        Probability of an idle cycle on the command stream, of backpressure on responses.
+    reply_timeout : float
+        Seconds to wait for one program before declaring the simulator hung.
+    """
+
+    persistent = True
+
+    def __init__(self, config, *, simulator="verilator", work_dir=None, p_idle=0.0,
+                 p_stall=0.0, seed=0, waves=False, reply_timeout=600.0,
+                 startup_timeout=300.0):
+        super().__init__(config)
+        check_simulator(simulator)
+        self.name = simulator
+        self.work_dir = Path(work_dir or build_root() / "sim" / f"server-{simulator}").resolve()
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.depth = harness_depths(config)
+        self.p_idle = _probability("p_idle", p_idle)
+        self.p_stall = _probability("p_stall", p_stall)
+        self.seed = seed
+        self.reply_timeout = reply_timeout
+        self.cycles = 0
+        self._calls = 0
+        self._error: BaseException | None = None
+        verilog = accelerator_verilog(config)
+        build_design(verilog, toplevel=TOPLEVEL, simulator=simulator, waves=waves,
+                     parameters=self.depth)
+        # A short path: Unix socket paths are limited to about 100 characters.
+        self._sock_dir = Path(tempfile.mkdtemp(prefix="accel-"))
+        sock_path = self._sock_dir / "s"
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(str(sock_path))
+        self._listener.listen(1)
+        env = {"ACCEL_SERVER_SOCKET": str(sock_path),
+               "ACCEL_SERVER_SRC": str(self.work_dir / "src.hex"),
+               "ACCEL_SERVER_SINK": str(self.work_dir / "sink.hex")}
+        plusargs = [f"+src={env['ACCEL_SERVER_SRC']}", f"+sink={env['ACCEL_SERVER_SINK']}"]
+
+        def serve():
+            try:
+                run_bench(verilog, toplevel=TOPLEVEL, test_module="sim.benches.accel_server",
+                          simulator=simulator, test_dir=self.work_dir, env=env, waves=waves,
+                          plusargs=plusargs, parameters=self.depth)
+            except BaseException as e:        # reported by the next call
+                self._error = e
+
+        self._thread = threading.Thread(target=serve, name=f"{simulator}-server", daemon=True)
+        self._thread.start()
+        self._conn = self._accept(startup_timeout)
+        self._conn.settimeout(reply_timeout)
+        self._lines = self._conn.makefile("rw")
+
+    def _accept(self, timeout: float) -> socket.socket:
+        self._listener.settimeout(1.0)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+                return conn
+            except TimeoutError:
+                if not self._thread.is_alive():
+                    raise RuntimeError(f"the {self.name} simulator ended before serving: "
+                                       f"{self._error}; see {self.work_dir / 'sim.log'}") from None
+                if time.monotonic() > deadline:
+                    raise BenchTimeout(f"the {self.name} simulator did not start within "
+                                       f"{timeout} s; see {self.work_dir / 'sim.log'}") from None
+
+    def execute(self, words, n_response):
+        if self._conn is None:
+            raise RuntimeError("this backend has been closed")
+        depth = self.depth
+        for what, n, key in (("program", len(words), "SRC_DEPTH"),
+                             ("response", n_response, "SINK_DEPTH")):
+            if n > depth[key]:
+                raise CommandError(f"a {what} of {n} words exceeds the harness's {depth[key]}; "
+                                   f"split it into several programs")
+        call = self._calls
+        self._calls += 1
+        program = self.work_dir / f"program{call % 2}.hex"
+        response = self.work_dir / f"response{call % 2}.hex"
+        program.write_text("".join(f"{w:08x}\n" for w in words))
+        response.unlink(missing_ok=True)
+        max_cycles = 100 * (len(words) + n_response) + 100_000
+        request = {"program": str(program), "response": str(response), "src_len": len(words),
+                   "resp_len": n_response, "p_idle": self.p_idle, "p_stall": self.p_stall,
+                   "seed": (self.seed * 7919 + call) & 0xFFFF_FFFF, "max_cycles": max_cycles}
+        try:
+            self._lines.write(json.dumps(request) + "\n")
+            self._lines.flush()
+            line = self._lines.readline()
+        except TimeoutError:
+            raise BenchTimeout(f"the {self.name} simulator gave no answer within "
+                               f"{self.reply_timeout} s") from None
+        if not line:
+            raise RuntimeError(f"the {self.name} simulator ended: {self._error}; see "
+                               f"{self.work_dir / 'sim.log'}")
+        result = json.loads(line)
+        if result["timeout"]:
+            raise BenchTimeout(f"the accelerator did not finish a program of {len(words)} "
+                               f"words within {max_cycles} cycles ({result['resp_count']} of "
+                               f"{n_response} response words)")
+        self.cycles += result["cycles"]
+        out = _read_hex(response) if result["resp_count"] else []
+        if len(out) != n_response:
+            raise CommandError(f"the accelerator sent {len(out)} response words, "
+                               f"{n_response} were expected")
+        self.last_cycles = result["cycles"]
+        return out
+
+    def close(self):
+        if self._conn is None:
+            return
+        try:
+            self._lines.write(json.dumps({"quit": True}) + "\n")
+            self._lines.flush()
+        except OSError:
+            pass
+        self._conn.close()
+        self._conn = None
+        self._listener.close()
+        self._thread.join(timeout=60)
+        shutil.rmtree(self._sock_dir, ignore_errors=True)
+
+
+def make_backend(name: str, config: AcceleratorConfig, **options) -> Backend:
+    """A backend by name: "functional", "amaranth", "verilator" or "icarus"."""
+    if name == "functional":
+        return FunctionalBackend(config)
+    if name == "amaranth":
+        return AmaranthBackend(config, **options)
+    if name in SIMULATORS:
+        return CocotbBackend(config, simulator=name, **options)
+    raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
