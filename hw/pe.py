@@ -54,6 +54,12 @@ class TernaryPE(wiring.Component):
         from the array's edge).
     w_we_out : 2
         ``w_we`` registered, to the right neighbour: a row write moves one column per cycle.
+
+    Attributes
+    ----------
+    addend : Signal(signed(act_bits))
+        The adder's second operand (not a port): observable in simulation and waveforms, so
+        that an activity-based energy estimate can count its toggles.
     """
 
     def __init__(self, *, act_bits: int, psum_in_bits: int, psum_out_bits: int):
@@ -69,6 +75,7 @@ class TernaryPE(wiring.Component):
         self._act_bits = act_bits
         self._psum_in_bits = psum_in_bits
         self._psum_out_bits = psum_out_bits
+        self.addend = Signal(signed(act_bits))
         super().__init__({
             "a_in": In(signed(act_bits)),
             "bank_in": In(1),
@@ -104,7 +111,7 @@ class TernaryPE(wiring.Component):
         w_sel = Signal(WeightCode)
         m.d.comb += w_sel.eq(Mux(self.bank_in, banks[1], banks[0]))
 
-        addend = Signal(signed(self._act_bits))
+        addend = self.addend
         carry = Signal()
         with m.Switch(w_sel):
             with m.Case(WeightCode.POS):

@@ -58,6 +58,35 @@ def test_pe_adds_subtracts_or_holds(rng):
     assert set(checked) == {-1, 0, 1}
 
 
+def test_zero_weights_hold_the_adder_operand(rng):
+    """Operand isolation: under a zero weight the adder's second operand stays at 0 whatever
+    the activations do; under a nonzero weight it follows them."""
+    pe = TernaryPE(act_bits=8, psum_in_bits=9, psum_out_bits=10)
+    toggles = {}
+
+    async def bench(ctx):
+        for bank, code in ((0, WeightCode.ZERO), (1, WeightCode.NEG)):
+            ctx.set(pe.w_code, code)
+            ctx.set(pe.w_we, 1 << bank)
+            await ctx.tick()
+        ctx.set(pe.w_we, 0)
+        for bank in (0, 1):
+            ctx.set(pe.bank_in, bank)
+            previous, count = None, 0
+            for a in rng.integers(-128, 128, size=50):
+                ctx.set(pe.a_in, int(a))
+                await ctx.delay(1e-9)
+                value = ctx.get(pe.addend)
+                count += previous is not None and value != previous
+                previous = value
+                await ctx.tick()
+            toggles[bank] = count
+
+    _run(pe, bench)
+    assert toggles[0] == 0           # zero weight: held
+    assert toggles[1] > 40           # -1 weight: ~a, changes with almost every activation
+
+
 def test_pe_treats_the_illegal_code_as_zero():
     pe = TernaryPE(act_bits=8, psum_in_bits=9, psum_out_bits=10)
 
