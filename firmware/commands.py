@@ -139,6 +139,31 @@ def parse_counters(words) -> dict[Counter, int]:
     return {c: words[2 * c] | words[2 * c + 1] << 32 for c in Counter}
 
 
+def command_lengths(config: AcceleratorConfig, words) -> list[int]:
+    """Lengths of the commands of a well-formed stream, in order (a word that is not a header
+    counts as a command of one word, as the hardware treats it). Raises CommandError if the
+    stream ends inside a command."""
+    words = list(words)
+    lengths, pos = [], 0
+    while pos < len(words):
+        header = words[pos]
+        op = header & 0xF
+        n = 1
+        if header >> 24 == SYNC and not (header >> 8) & 0xFFFF and op < len(Opcode):
+            opcode = Opcode(op)
+            n += ARG_WORDS[opcode]
+            if opcode in (Opcode.LOAD_WEIGHTS, Opcode.LOAD_ACTS) and pos + 2 < len(words):
+                bits = (config.weight_word_bits if opcode == Opcode.LOAD_WEIGHTS
+                        else config.act_word_bits)
+                n += words[pos + 2] * config.stream_words(bits)
+        if pos + n > len(words):
+            raise CommandError(f"the command stream ends inside a command: the command at "
+                               f"word {pos} needs {n} words, {len(words) - pos} remain")
+        lengths.append(n)
+        pos += n
+    return lengths
+
+
 def response_words(config: AcceleratorConfig, opcode: Opcode, *, count: int = 0) -> int:
     """Words of the response to one command (header included; DRAIN: ``count`` words)."""
     payload = {Opcode.DRAIN: count * config.cols, Opcode.READ_COUNTERS: COUNTER_WORDS,

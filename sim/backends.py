@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from firmware.commands import CommandError
+from firmware.commands import CommandError, command_lengths
 from firmware.runtime import Backend, FunctionalBackend
 from golden.config import AcceleratorConfig
 from hw.accelerator import Accelerator
@@ -111,13 +111,16 @@ class CocotbBackend(Backend):
         Probability of an idle cycle on the command stream, of backpressure on responses.
     reply_timeout : float
         Seconds to wait for one program before declaring the simulator hung.
+    max_compute_cycles : int
+        Cycles a program may take beyond one per word (the MATMULs) before the harness
+        declares the accelerator hung.
     """
 
     persistent = True
 
     def __init__(self, config, *, simulator="verilator", work_dir=None, p_idle=0.0,
                  p_stall=0.0, seed=0, waves=False, reply_timeout=600.0,
-                 startup_timeout=300.0):
+                 startup_timeout=300.0, max_compute_cycles=50_000_000):
         super().__init__(config)
         check_simulator(simulator)
         self.name = simulator
@@ -128,7 +131,9 @@ class CocotbBackend(Backend):
         self.p_stall = _probability("p_stall", p_stall)
         self.seed = seed
         self.reply_timeout = reply_timeout
+        self.max_compute_cycles = max_compute_cycles
         self.cycles = 0
+        self.last_cycles = 0
         self._calls = 0
         self._error: BaseException | None = None
         verilog = accelerator_verilog(config)
@@ -175,23 +180,39 @@ class CocotbBackend(Backend):
                                        f"{timeout} s; see {self.work_dir / 'sim.log'}") from None
 
     def execute(self, words, n_response):
+        """Run ``words``; programs longer than the harness's memory run in several parts,
+        split between commands (the accelerator keeps its state from one to the next)."""
         if self._conn is None:
             raise RuntimeError("this backend has been closed")
-        depth = self.depth
-        for what, n, key in (("program", len(words), "SRC_DEPTH"),
-                             ("response", n_response, "SINK_DEPTH")):
-            if n > depth[key]:
-                raise CommandError(f"a {what} of {n} words exceeds the harness's {depth[key]}; "
-                                   f"split it into several programs")
+        words = list(words)
+        parts, start, size = [], 0, 0
+        for length in command_lengths(self.config, words):
+            if length > self.depth["SRC_DEPTH"]:
+                raise CommandError(f"a command of {length} words exceeds the harness's "
+                                   f"{self.depth['SRC_DEPTH']}")
+            if size + length > self.depth["SRC_DEPTH"]:
+                parts.append(words[start:start + size])
+                start, size = start + size, 0
+            size += length
+        parts.append(words[start:start + size])
+        response = []
+        for part in parts:
+            response += self._execute_part(part)
+        if len(response) != n_response:
+            raise CommandError(f"the accelerator sent {len(response)} response words, "
+                               f"{n_response} were expected")
+        return response
+
+    def _execute_part(self, words) -> list[int]:
         call = self._calls
         self._calls += 1
         program = self.work_dir / f"program{call % 2}.hex"
         response = self.work_dir / f"response{call % 2}.hex"
         program.write_text("".join(f"{w:08x}\n" for w in words))
         response.unlink(missing_ok=True)
-        max_cycles = 100 * (len(words) + n_response) + 100_000
+        max_cycles = 100 * len(words) + self.max_compute_cycles
         request = {"program": str(program), "response": str(response), "src_len": len(words),
-                   "resp_len": n_response, "p_idle": self.p_idle, "p_stall": self.p_stall,
+                   "p_idle": self.p_idle, "p_stall": self.p_stall,
                    "seed": (self.seed * 7919 + call) & 0xFFFF_FFFF, "max_cycles": max_cycles}
         try:
             self._lines.write(json.dumps(request) + "\n")
@@ -206,14 +227,14 @@ class CocotbBackend(Backend):
         result = json.loads(line)
         if result["timeout"]:
             raise BenchTimeout(f"the accelerator did not finish a program of {len(words)} "
-                               f"words within {max_cycles} cycles ({result['resp_count']} of "
-                               f"{n_response} response words)")
+                               f"words within {max_cycles} cycles (it had sent "
+                               f"{result['resp_count']} response words)")
         self.cycles += result["cycles"]
-        out = _read_hex(response) if result["resp_count"] else []
-        if len(out) != n_response:
-            raise CommandError(f"the accelerator sent {len(out)} response words, "
-                               f"{n_response} were expected")
         self.last_cycles = result["cycles"]
+        out = _read_hex(response) if result["resp_count"] else []
+        if len(out) != result["resp_count"]:
+            raise RuntimeError(f"{response} holds {len(out)} words, the harness counted "
+                               f"{result['resp_count']}")
         return out
 
     def close(self):

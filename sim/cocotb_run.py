@@ -18,7 +18,8 @@ from .tools import build_root, check_simulator, simulator_env
 
 __all__ = ["build_design", "run_bench"]
 
-_VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT", "-O3"]
+_VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT", "-O3", "--public-depth", "1",
+                   "--timing"]
 
 
 @contextlib.contextmanager
@@ -44,7 +45,8 @@ def build_design(verilog: str, *, toplevel: str, simulator: str, waves: bool = F
                  parameters: dict | None = None) -> Path:
     """Compile ``verilog`` for ``simulator`` (cached) and return the build directory."""
     parameters = dict(sorted((parameters or {}).items()))
-    key = f"{simulator}\n{waves}\n{toplevel}\n{parameters}\n{verilog}"
+    build_args = _VERILATOR_ARGS if simulator == "verilator" else []
+    key = f"{simulator}\n{waves}\n{toplevel}\n{parameters}\n{build_args}\n{verilog}"
     digest = hashlib.sha256(key.encode()).hexdigest()
     build_dir = build_root() / "cocotb" / f"{simulator}-{toplevel}-{digest[:16]}"
     done = build_dir / ".built"
@@ -56,7 +58,7 @@ def build_design(verilog: str, *, toplevel: str, simulator: str, waves: bool = F
             runner = _runner(simulator)
             runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
                          parameters=parameters,
-                         build_args=_VERILATOR_ARGS if simulator == "verilator" else [],
+                         build_args=build_args,
                          waves=waves, timescale=("1ns", "1ps"), log_file=build_dir / "build.log")
             done.touch()
     return build_dir

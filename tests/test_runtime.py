@@ -223,3 +223,16 @@ def test_backends_give_identical_results(backend_name, rng, tmp_path):
         runtime.matmul(*layers[0])          # again: resident weights where persistent
     assert [s.macs for s in runtime.stats][:3] == [
         x.shape[0] * cfg.k_tiles(w.shape[1]) * cfg.n_tiles(w.shape[0]) * 6 for x, w in layers]
+
+
+@pytest.mark.cosim
+def test_programs_longer_than_the_harness_run_in_parts(rng, tmp_path):
+    """A multi-pass program of 14240 words, on a harness that holds 8192: split between
+    commands into two runs of one simulator session, with the same result."""
+    cfg = tiny(weight_format="1.6bit", weight_depth=48)
+    x, w = layer(rng, 40, 64, 48)
+    program = compile_layer(cfg, x, w)
+    with make_backend("verilator", cfg, work_dir=tmp_path) as backend:
+        assert len(program.words) > backend.depth["SRC_DEPTH"]
+        np.testing.assert_array_equal(program.decode(backend.run(program)), ref(x, w))
+        assert backend._calls == 2

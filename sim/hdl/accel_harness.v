@@ -9,20 +9,18 @@
 // `cmd`, with an idle cycle whenever an xorshift32 draw falls below `p_idle`/256. Response
 // words are accepted unless a second draw falls below `p_stall`/256, stored, and written to
 // the file named by +sink=<file> ($writememh) when the run ends. A run ends when every command
-// word has been taken, at least `resp_len` responses have arrived and the design has been
-// idle for 16 cycles (so that unexpected extra responses are caught), or after `max_cycles`
-// (`timeout`). `cycles` counts from start to the last word transferred in either direction.
+// word has been taken and the design has been idle, with no response pending, for 16 cycles
+// (`resp_count` says how many responses came), or after `max_cycles` (`timeout`). `cycles`
+// counts from start to the last word transferred in either direction.
 `default_nettype none
 
 module accel_harness #(
     parameter SRC_DEPTH = 4096,
     parameter SINK_DEPTH = 4096
 ) (
-    input  wire        clk,
     input  wire        rst,
     input  wire        start,
     input  wire [31:0] src_len,
-    input  wire [31:0] resp_len,
     input  wire [7:0]  p_idle,
     input  wire [7:0]  p_stall,
     input  wire [31:0] seed,
@@ -33,6 +31,10 @@ module accel_harness #(
     output reg  [31:0] resp_count,
     output wire [7:0]  errors
 );
+    // The clock runs inside the simulator: no testbench language is called on any edge.
+    reg clk = 1'b0;
+    always #5 clk = ~clk;
+
     reg [31:0] src [0:SRC_DEPTH-1];
     reg [31:0] sink [0:SINK_DEPTH-1];
     reg [1023:0] src_file;
@@ -107,7 +109,7 @@ module accel_harness #(
                         sink[resp_count] <= resp_payload;
                     resp_count <= resp_count + 32'd1;
                 end
-                if (rd_ptr == src_len && resp_count >= resp_len && !busy && !resp_valid)
+                if (rd_ptr == src_len && !busy && !resp_valid)
                     quiet <= quiet + 5'd1;
                 else
                     quiet <= 5'd0;
