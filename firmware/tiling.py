@@ -5,12 +5,10 @@ The array computes one weight tile at a time: ``rows`` input features (a K-slice
 output features (an N-slice). A layer is ``n_tiles x k_tiles`` tiles, N-slice major; each
 streams all M activation vectors, and the K-slices of one N-slice sum up. Edges are padded with
 zero weights and zero activations, which add nothing. This module is the one place that layout
-is written down: the accelerator compiler and the bare-array benches both use it.
+is written down, with the checks that a layer fits a configuration.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,8 +16,7 @@ from golden.config import AcceleratorConfig
 
 from .weights import encode_weight_codes
 
-__all__ = ["TilePlan", "check_acts", "check_layer", "check_weights", "plan_tiles",
-           "tile_acts", "tile_weights"]
+__all__ = ["check_acts", "check_layer", "check_weights", "tile_acts", "tile_weights"]
 
 
 def tile_weights(config: AcceleratorConfig, w_t: np.ndarray) -> np.ndarray:
@@ -40,38 +37,6 @@ def tile_acts(config: AcceleratorConfig, x_q: np.ndarray) -> np.ndarray:
     padded = np.zeros((m, k_tiles * config.rows), dtype=np.int8)
     padded[:, :k] = x_q
     return padded.reshape(m, k_tiles, config.rows)
-
-
-@dataclass(frozen=True)
-class TilePlan:
-    """A layer's tiles for the bare array, and how to put the results back together."""
-
-    config: AcceleratorConfig
-    m: int
-    k: int
-    n: int
-
-    @property
-    def k_tiles(self) -> int:
-        return self.config.k_tiles(self.k)
-
-    @property
-    def n_tiles(self) -> int:
-        return self.config.n_tiles(self.n)
-
-    def tiles(self) -> list[tuple[int, int]]:
-        """(nt, kt) of every tile, in issue order."""
-        return [(nt, kt) for nt in range(self.n_tiles) for kt in range(self.k_tiles)]
-
-    def gather(self, results: np.ndarray) -> np.ndarray:
-        """Sum the per-tile results ((tiles * m, cols), in issue order) into (m, n) int64."""
-        c = self.config.cols
-        expect = (len(self.tiles()) * self.m, c)
-        if results.shape != expect:
-            raise ValueError(f"expected results of shape {expect} for {len(self.tiles())} tiles "
-                             f"of {self.m} tokens, not {results.shape}")
-        per_tile = results.reshape(self.n_tiles, self.k_tiles, self.m, c).sum(axis=1)
-        return per_tile.transpose(1, 0, 2).reshape(self.m, -1)[:, :self.n].astype(np.int64)
 
 
 def check_acts(config: AcceleratorConfig, x_q) -> tuple[int, int]:
@@ -113,8 +78,3 @@ def check_layer(config: AcceleratorConfig, x_q, w_t) -> tuple[int, int, int]:
         raise ValueError(f"shape mismatch: activations are (M={m}, K={k}) but weights are "
                          f"(N={n}, K={k_w}); the K dimensions must agree")
     return m, k, n
-
-
-def plan_tiles(config: AcceleratorConfig, x_q: np.ndarray, w_t: np.ndarray) -> TilePlan:
-    """Check the shapes of a layer and plan its tiles."""
-    return TilePlan(config, *check_layer(config, x_q, w_t))

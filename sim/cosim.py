@@ -1,13 +1,18 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""Layer-level co-simulation: a BitLinear layer through the golden quantizers, the RTL and back.
+"""Layer-level co-simulation, the project's main job (``make sim``, ``python -m sim``).
 
-::
+Two sets of BitLinear layers run on the accelerator RTL, every result checked bit for bit:
 
-    float x, W --golden quantizers--> int8 x_q, ternary w_t --tiles--> RTL (cocotb)
-        --> per-tile column sums --gather--> integer accumulators --rescale--> float y
+* the shipped golden model's: one forward pass over a prompt with every BitLinear routed to
+  the RTL (:func:`golden.use_backend`), everything else on the host. Each integer product is
+  compared with golden's exact one, and the model's logits with a golden-only run;
+* BitNet b1.58 2B-4T-shaped layers (q, k, v, o, gate, up, down) with random weights: float
+  inputs through the golden quantizers, the product on the RTL, the float rescale, compared
+  with golden's outputs. N is sliced (64 outputs by default) to keep the run short: the full K
+  runs, and every N-tile of a layer costs the same.
 
-Every accumulator must equal golden's exact integer product, and the rescaled outputs must
-equal golden's outputs bit for bit (the same float rescale runs on the same integers).
+Cycles, MACs and zero-weight MACs come from the accelerator's counters around each product's
+MATMULs (:attr:`firmware.runtime.Runtime.stats`).
 """
 
 from __future__ import annotations
@@ -17,88 +22,132 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from firmware.tiling import plan_tiles
-from golden.bitlinear import ref_bitlinear, rescale
+from firmware.runtime import Runtime
+from golden.bitlinear import int_matmul, ref_bitlinear, rescale
 from golden.config import AcceleratorConfig
 
-from .cocotb_bench import rtl_array_cocotb
-from .scenario import layer_scenario
+__all__ = [
+    "B2_4T_LAYERS",
+    "CheckedBackend",
+    "LayerRecord",
+    "format_table",
+    "run_2b4t",
+    "run_model",
+    "write_report",
+]
 
-__all__ = ["LayerResult", "LayerSpec", "format_table", "run_layer", "write_report"]
+# (name, out_features N, in_features K) of BitNet b1.58 2B-4T (BITNET.md, section 5).
+B2_4T_LAYERS = [("q_proj", 2560, 2560), ("k_proj", 640, 2560), ("v_proj", 640, 2560),
+                ("o_proj", 2560, 2560), ("gate_proj", 6912, 2560), ("up_proj", 6912, 2560),
+                ("down_proj", 2560, 6912)]
 
 
-@dataclass(frozen=True)
-class LayerSpec:
+@dataclass
+class LayerRecord:
     name: str
     m: int
     k: int
     n: int
-
-
-@dataclass(frozen=True)
-class LayerResult:
-    name: str
-    m: int
-    k: int
-    n: int
-    cycles: int
+    cycles: int                  # COMPUTE cycles of the layer's MATMULs
+    utilization: float           # useful MACs / (cycles * rows * cols)
+    macs: int                    # useful MACs, m * k * n
+    zero_weight_fraction: float  # MACs that met a zero weight / MACs issued to the array
     bit_exact: bool
-    max_abs_diff: float
-    simulator: str
-    wall_s: float
+    max_abs_diff: float | None = None   # float outputs against golden, where compared
 
 
-def random_layer(spec: LayerSpec, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Float activations and weights for a layer: unit-normal inputs, 0.02-scaled weights."""
+class CheckedBackend:
+    """A golden integer backend that runs every product on the accelerator, checks it
+    against :func:`golden.bitlinear.int_matmul` and records a :class:`LayerRecord`."""
+
+    def __init__(self, runtime: Runtime, progress=None):
+        if not runtime.measure:
+            raise ValueError("the runtime must measure (Runtime(backend, measure=True))")
+        self.runtime = runtime
+        self.records: list[LayerRecord] = []
+        self.progress = progress
+        self.__name__ = f"accelerator RTL ({runtime.backend.name})"
+
+    def record(self, name: str, x_q: torch.Tensor, w_t: torch.Tensor) -> torch.Tensor:
+        acc = self.runtime.matmul(x_q.numpy(), w_t.numpy())
+        stats = self.runtime.stats[-1]
+        cfg = self.runtime.config
+        exact = bool(np.array_equal(acc, int_matmul(x_q, w_t).numpy()))
+        self.records.append(LayerRecord(
+            name=name, m=stats.m, k=stats.k, n=stats.n, cycles=stats.cycles,
+            utilization=stats.useful_macs / (stats.cycles * cfg.rows * cfg.cols),
+            macs=stats.useful_macs, zero_weight_fraction=stats.zero_macs / stats.macs,
+            bit_exact=exact))
+        if self.progress is not None:
+            self.progress.update(1)
+        return torch.from_numpy(acc)
+
+    def __call__(self, x_q: torch.Tensor, w_t: torch.Tensor) -> torch.Tensor:
+        from golden.intpath import current_layer
+        return self.record(current_layer() or f"layer{len(self.records)}", x_q, w_t)
+
+
+def model_bitlinear_count(model) -> int:
+    return len(model.bitlinears())
+
+
+def run_model(checked: CheckedBackend, model, tokens: list[int]) -> float:
+    """One forward pass of ``model`` over ``tokens`` with every BitLinear on the accelerator.
+    Returns max |logits_rtl - logits_golden| (0.0 when the whole model is bit-exact)."""
+    import golden
+
+    batch = torch.tensor([tokens])
+    with torch.no_grad():
+        expect = model(batch)                       # golden integer path
+        with golden.use_backend(checked):
+            got = model(batch)
+    return float((got - expect).abs().max())
+
+
+def run_2b4t(checked: CheckedBackend, *, m: int, n_slice: int, seed: int) -> None:
+    """The 2B-4T-shaped layers: float in, golden quantizers, RTL product, float rescale."""
     gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(spec.m, spec.k, generator=gen)
-    w = torch.randn(spec.n, spec.k, generator=gen) * 0.02
-    return x, w
+    for name, n_full, k in B2_4T_LAYERS:
+        n = min(n_slice, n_full)
+        x = torch.randn(m, k, generator=gen)
+        w = torch.randn(n, k, generator=gen) * 0.02
+        trace = ref_bitlinear(x, w, act_bits=checked.runtime.config.act_bits)
+        acc = checked.record(f"2b4t.{name}", trace.x_q, trace.w_t)
+        y = rescale(acc, trace.s_w, trace.s_x)
+        record = checked.records[-1]
+        record.max_abs_diff = float((y - trace.y).abs().max())
+        record.bit_exact = record.bit_exact and bool(torch.equal(y, trace.y))
 
 
-def run_layer(spec: LayerSpec, x: torch.Tensor, w: torch.Tensor, *, config: AcceleratorConfig,
-              simulator: str, work_dir: Path, waves: bool = False,
-              seed: int = 0) -> LayerResult:
-    start = time.perf_counter()
-    trace = ref_bitlinear(x, w, act_bits=config.act_bits)
-    x_q, w_t = trace.x_q.numpy(), trace.w_t.numpy()
-    plan = plan_tiles(config, x_q, w_t)
-    run = rtl_array_cocotb(layer_scenario(plan, x_q, w_t), simulator=simulator,
-                           test_dir=work_dir / spec.name, waves=waves, seed=seed)
-    acc = torch.from_numpy(plan.gather(run.results))
-    y = rescale(acc, trace.s_w, trace.s_x)
-    return LayerResult(
-        name=spec.name, m=spec.m, k=spec.k, n=spec.n, cycles=run.cycles,
-        bit_exact=bool(torch.equal(acc, trace.acc) and torch.equal(y, trace.y)),
-        max_abs_diff=float((y - trace.y).abs().max()),
-        simulator=simulator, wall_s=round(time.perf_counter() - start, 3),
-    )
-
-
-def format_table(results: list[LayerResult]) -> str:
-    header = ("layer", "M", "K", "N", "cycles", "bit-exact", "max |y_rtl - y_golden|")
-    rows = [(r.name, r.m, r.k, r.n, r.cycles, "yes" if r.bit_exact else "NO",
-             f"{r.max_abs_diff:.3g}") for r in results]
+def format_table(records: list[LayerRecord]) -> str:
+    header = ("layer", "M", "K", "N", "cycles", "util", "MACs", "zero-w", "bit-exact")
+    rows = [(r.name, r.m, r.k, r.n, r.cycles, f"{r.utilization:.1%}", f"{r.macs:,}",
+             f"{r.zero_weight_fraction:.1%}", "yes" if r.bit_exact else "NO")
+            for r in records]
     widths = [max(len(str(v)) for v in col) for col in zip(header, *rows, strict=True)]
-    line = "  ".join(f"{{:>{w}}}" for w in widths)
+    # The layer name left-aligned, the figures right-aligned.
+    line = "  ".join([f"{{:<{widths[0]}}}"] + [f"{{:>{w}}}" for w in widths[1:]])
     return "\n".join([line.format(*header), line.format(*("-" * w for w in widths)),
                       *(line.format(*row) for row in rows)])
 
 
-def write_report(results: list[LayerResult], path: Path, *, config: AcceleratorConfig,
-                 seed: int) -> dict:
+def write_report(path: Path, records: list[LayerRecord], *, config: AcceleratorConfig,
+                 extra: dict) -> dict:
     report = {
-        "layers": [asdict(r) for r in results],
-        "all_bit_exact": all(r.bit_exact for r in results),
+        "layers": [asdict(r) for r in records],
+        "all_bit_exact": all(r.bit_exact for r in records),
         "config": config.to_dict(),
-        "seed": seed,
+        **extra,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
     return report
 
 
-def default_layers() -> list[LayerSpec]:
-    return [LayerSpec("bitlinear_256x192", m=16, k=256, n=192)]
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, time.perf_counter() - start

@@ -15,20 +15,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from firmware.tiling import tile_acts, tile_weights
 from firmware.weights import encode_weight_codes
 from golden.bitlinear import int_matmul
 from golden.config import AcceleratorConfig
 from hw.array import act_layout, result_layout, weight_row_layout
 
-__all__ = [
-    "ArrayScenario",
-    "ArrayTile",
-    "layer_scenario",
-    "pack",
-    "random_scenario",
-    "unpack_results",
-]
+__all__ = ["ArrayScenario", "ArrayTile", "pack", "random_scenario", "unpack_results"]
 
 
 def pack(layout, value) -> int:
@@ -123,10 +115,3 @@ def random_scenario(config: AcceleratorConfig, rng: np.random.Generator, *, n_ti
     orders = [list(rng.permutation(rows)) for _ in tiles]
     return ArrayScenario(config, tiles, [[int(i) for i in o] for o in orders])
 
-
-def layer_scenario(plan, x_q: np.ndarray, w_t: np.ndarray) -> ArrayScenario:
-    """The tiles of one BitLinear layer (see :mod:`firmware.tiling`), rows written in order."""
-    weights, acts = tile_weights(plan.config, w_t), tile_acts(plan.config, x_q)
-    tiles = [ArrayTile(weights[nt, kt], np.ascontiguousarray(acts[:, kt]))
-             for nt, kt in plan.tiles()]
-    return ArrayScenario(plan.config, tiles, [list(range(plan.config.rows))] * len(tiles))

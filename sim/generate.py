@@ -1,0 +1,132 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""``python -m sim.generate``: a golden model generates text with every BitLinear on the RTL.
+
+The model runs twice from the same prompt and seed: on golden's integer path, then with every
+BitLinear routed to the accelerator (norms, attention products, softmax and embeddings stay on
+the host). The generated tokens must be equal, token for token. The weights of all layers are
+loaded into the accelerator's weight memory once and stay resident; by default the weight
+memory is sized to hold the whole model (every other field of the configuration is the default
+or what the options say).
+
+Reports seconds per token on the RTL and the tokens; writes build/sim/generate.json and the
+speed figures into build/bench/cosim.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+
+from golden.config import AcceleratorConfig
+
+from .backends import BACKENDS, make_backend
+from .tools import build_root
+
+__all__ = ["generate_on", "main", "model_config"]
+
+
+def model_config(model, base: AcceleratorConfig) -> AcceleratorConfig:
+    """``base`` with a weight memory large enough for every BitLinear of ``model``."""
+    from firmware.compiler import compile_weights
+
+    words = sum(len(compile_weights(base, layer.int_weights().w_t.numpy()).words)
+                for layer in model.bitlinears().values())
+    depth = max(base.weight_depth, 1 << (words - 1).bit_length())
+    return dataclasses.replace(base, weight_depth=depth)
+
+
+def generate_on(backend, model, prompt: list[int], *, tokens: int, temperature: float = 0.0,
+                seed: int = 0) -> tuple[list[int], float, int]:
+    """Generate on ``backend``; returns (tokens, seconds, BitLinear calls)."""
+    import golden
+    from firmware.runtime import Runtime
+
+    rtl_matmul = Runtime(backend).as_matmul()
+    calls = 0
+
+    def matmul(x_q, w_t):
+        nonlocal calls
+        calls += 1
+        return rtl_matmul(x_q, w_t)
+
+    start = time.perf_counter()
+    with golden.use_backend(matmul):
+        out = model.generate(prompt, max_new_tokens=tokens, temperature=temperature, seed=seed)
+    return out, time.perf_counter() - start, calls
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sim.generate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="tiny-b158")
+    parser.add_argument("--prompt", default="The for statement ")
+    parser.add_argument("--tokens", type=int, default=16)
+    parser.add_argument("--temperature", type=float, default=0.0,
+                        help="0 for greedy decoding (default), else sampling with --seed")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--simulator", choices=BACKENDS, default="verilator")
+    AcceleratorConfig.add_arguments(parser)
+    args = parser.parse_args(argv)
+    base = AcceleratorConfig.from_args(args, parser)
+    if args.tokens < 1:
+        parser.error(f"--tokens must be positive, not {args.tokens}")
+
+    from golden.data import decode, encode
+
+    import golden
+
+    try:
+        model = golden.load_model(args.model)
+    except (ValueError, FileNotFoundError) as e:
+        parser.error(str(e))
+    prompt = encode(args.prompt)
+    if not prompt:
+        parser.error("the prompt is empty")
+    config = model_config(model, base)
+
+    start = time.perf_counter()
+    expect = model.generate(prompt, max_new_tokens=args.tokens,
+                            temperature=args.temperature, seed=args.seed)
+    golden_s = time.perf_counter() - start
+    options = {"work_dir": build_root() / "sim" / f"generate-{args.simulator}"} \
+        if args.simulator in ("verilator", "icarus") else {}
+    setup = time.perf_counter()
+    with make_backend(args.simulator, config, **options) as backend:
+        setup_s = time.perf_counter() - setup
+        got, rtl_s, calls = generate_on(backend, model, prompt, tokens=args.tokens,
+                                        temperature=args.temperature, seed=args.seed)
+        cycles = getattr(backend, "cycles", None)
+    equal = got == expect
+    per_token = rtl_s / args.tokens
+    print(f"prompt:  {args.prompt!r}")
+    print(f"golden:  {decode(expect)!r}")
+    print(f"{args.simulator + ':':<9}{decode(got)!r}")
+    print(f"tokens equal: {equal}  ({args.tokens} tokens, {calls} BitLinear calls, "
+          f"{per_token:.2f} s per token on {args.simulator} after {setup_s:.0f} s of set-up; "
+          f"golden {golden_s / args.tokens:.3f} s per token)")
+    first_diff = next((i for i, (a, b) in enumerate(zip(got, expect, strict=False)) if a != b),
+                      None)
+    result = {"model": args.model, "simulator": args.simulator, "prompt": args.prompt,
+              "tokens": args.tokens, "temperature": args.temperature, "seed": args.seed,
+              "golden_tokens": expect, "rtl_tokens": got, "tokens_equal": equal,
+              "first_difference": first_diff, "bitlinear_calls": calls,
+              "rtl_seconds_per_token": round(per_token, 3),
+              "golden_seconds_per_token": round(golden_s / args.tokens, 4),
+              "setup_s": round(setup_s, 1), "cycles": cycles,
+              "config": config.to_dict()}
+    out = build_root() / "sim" / "generate.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    from .bench_cosim import update_report
+    update_report(f"generate_{args.model}_{args.simulator}",
+                  {k: result[k] for k in ("rtl_seconds_per_token", "golden_seconds_per_token",
+                                          "tokens", "cycles", "bitlinear_calls", "setup_s",
+                                          "tokens_equal")})
+    return 0 if equal else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
