@@ -361,6 +361,7 @@ def export_hf(model: Decoder, directory: str | Path) -> Path:
         "num_key_value_heads": cfg.kv_heads, "hidden_act": cfg.act,
         "max_position_embeddings": cfg.max_seq_len, "rms_norm_eps": cfg.norm_eps,
         "rope_theta": cfg.rope_theta, "tie_word_embeddings": cfg.tie_embeddings,
+        "initializer_range": cfg.init_std,
         "attention_bias": False, "mlp_bias": False, "torch_dtype": "float32",
         "quantization_config": {"quant_method": "bitnet", "linear_class": "bitlinear",
                                 "quantization_mode": "offline",
@@ -399,16 +400,18 @@ def _hf_config(directory: Path) -> tuple[ModelConfig, dict]:
     heads = hf.get("num_attention_heads")
     if hf.get("head_dim") not in (None, hf.get("hidden_size", 0) // max(heads or 1, 1)):
         raise ValueError(f"{path} sets head_dim={hf['head_dim']}, not hidden_size / heads")
+    kv_heads = hf.get("num_key_value_heads")
     act = hf.get("hidden_act", "silu" if model_type == "llama" else "relu2")
     try:
         cfg = ModelConfig(
             family="b158", vocab_size=hf["vocab_size"], dim=hf["hidden_size"],
             n_layers=hf["num_hidden_layers"], n_heads=heads,
-            n_kv_heads=hf.get("num_key_value_heads") or heads, ffn_dim=hf["intermediate_size"],
+            n_kv_heads=None if kv_heads in (None, heads) else kv_heads,
+            ffn_dim=hf["intermediate_size"],
             max_seq_len=hf.get("max_position_embeddings", 2048),
             rope_theta=float(hf.get("rope_theta", 10000.0)),
             norm_eps=float(hf.get("rms_norm_eps", 1e-6)), act=act,
-            subln=model_type == "bitnet",
+            subln=model_type == "bitnet", init_std=float(hf.get("initializer_range", 0.02)),
             tie_embeddings=bool(hf.get("tie_word_embeddings", model_type == "llama")))
     except KeyError as e:
         raise ValueError(f"{path} lacks the field {e.args[0]!r}") from e
