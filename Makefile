@@ -16,6 +16,8 @@ JOBS   ?= auto
 PYTEST_ARGS ?=
 # Arguments for `make sim`, e.g. `make sim SIM_ARGS="--simulator icarus"`.
 SIM_ARGS ?=
+# Arguments for `make train`, e.g. `make train TRAIN_ARGS="--preset tiny-bitnet1"`.
+TRAIN_ARGS ?= --preset tiny-b158
 # Top-level design for `make verilog`.
 TOP ?= buffered_array
 # Configuration of `make verilog`, e.g. VERILOG_ARGS="--rows 8 --cols 8".
@@ -26,7 +28,7 @@ PY  := $(BIN)/python
 # The stamp is keyed on pyproject.toml and the torch pin: a second run installs nothing.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(subst =,,$(subst ==,-,$(TORCH)))
 
-.PHONY: all setup system-deps test test-all sim verilog lint clean distclean
+.PHONY: all setup system-deps test test-all sim train verilog lint clean distclean
 
 all: test
 
@@ -58,6 +60,9 @@ test: setup
 
 sim: setup
 	$(PY) -m sim $(SIM_ARGS)
+
+train: setup
+	$(PY) -m golden train $(TRAIN_ARGS)
 
 verilog: setup
 	$(PY) -m hw --top $(TOP) $(VERILOG_ARGS)

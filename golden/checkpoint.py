@@ -82,12 +82,18 @@ def _check_codes(w: torch.Tensor, name: str, allowed: tuple[int, ...]) -> None:
         raise ValueError(f"{name} must hold only {allowed}; found {int(w[idx])} at index {idx}")
 
 
-def _check_packed(packed: torch.Tensor, name: str) -> None:
+def _check_packed(packed: torch.Tensor, name: str, *, dim: int, per_byte: int, count: int,
+                  what: str) -> None:
+    """A uint8 matrix whose dimension ``dim`` packs ``count`` values, ``per_byte`` per byte."""
     if not isinstance(packed, torch.Tensor) or packed.dtype != torch.uint8:
         raise ValueError(f"packed {name} must be a uint8 tensor, not "
                          f"{getattr(packed, 'dtype', type(packed).__name__)}")
     if packed.dim() != 2:
         raise ValueError(f"packed {name} must be 2-D, not shape {tuple(packed.shape)}")
+    have = packed.shape[dim]
+    if not per_byte * (have - 1) < count <= per_byte * have:
+        raise ValueError(f"packed {name} of shape {tuple(packed.shape)} holds "
+                         f"{per_byte * (have - 1) + 1} to {per_byte * have} {what}, not {count}")
 
 
 def pack_ternary(w_t: torch.Tensor, *, name: str = "weights") -> torch.Tensor:
@@ -105,10 +111,7 @@ def pack_ternary(w_t: torch.Tensor, *, name: str = "weights") -> torch.Tensor:
 
 def unpack_ternary(packed: torch.Tensor, *, rows: int, name: str = "weights") -> torch.Tensor:
     """Ternary codes int8 (rows, K) from transformers' packed layout; code 3 is an error."""
-    _check_packed(packed, name)
-    if not 0 < rows <= 4 * packed.shape[0] or rows <= 4 * (packed.shape[0] - 1):
-        raise ValueError(f"packed {name} of shape {tuple(packed.shape)} holds "
-                         f"{4 * packed.shape[0] - 3} to {4 * packed.shape[0]} rows, not {rows}")
+    _check_packed(packed, name, dim=0, per_byte=4, count=rows, what="rows")
     codes = torch.cat([(packed >> (2 * i)) & 3 for i in range(4)])
     bad = codes == 3
     if bool(bad.any()):
@@ -135,10 +138,7 @@ def pack_binary(w_b: torch.Tensor, *, name: str = "weights") -> torch.Tensor:
 
 def unpack_binary(packed: torch.Tensor, *, cols: int, name: str = "weights") -> torch.Tensor:
     """Binary codes int8 (N, cols) in {-1, +1} from OneBit's packed layout."""
-    _check_packed(packed, name)
-    if not 0 < cols <= 8 * packed.shape[1] or cols <= 8 * (packed.shape[1] - 1):
-        raise ValueError(f"packed {name} of shape {tuple(packed.shape)} holds "
-                         f"{8 * packed.shape[1] - 7} to {8 * packed.shape[1]} columns, not {cols}")
+    _check_packed(packed, name, dim=1, per_byte=8, count=cols, what="columns")
     bits = torch.stack([(packed >> i) & 1 for i in range(8)], dim=-1).flatten(1)
     return (1 - 2 * bits[:, :cols].to(torch.int8)).to(torch.int8)
 
