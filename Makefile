@@ -18,6 +18,8 @@ PYTEST_ARGS ?=
 SIM_ARGS ?=
 # Arguments for `make bench`, e.g. BENCH_ARGS="--layers q_proj".
 BENCH_ARGS ?=
+# Arguments for `make train`, e.g. `make train TRAIN_ARGS="--preset tiny-bitnet1"`.
+TRAIN_ARGS ?= --preset tiny-b158
 # Top-level design for `make verilog`.
 TOP ?= accelerator
 # Configuration of `make verilog`, e.g. VERILOG_ARGS="--rows 8 --cols 8".
@@ -28,7 +30,7 @@ PY  := $(BIN)/python
 # The stamp is keyed on pyproject.toml and the torch pin: a second run installs nothing.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(subst =,,$(subst ==,-,$(TORCH)))
 
-.PHONY: all setup system-deps test sim bench verilog lint clean distclean
+.PHONY: all setup system-deps test sim bench train verilog lint clean distclean
 
 all: test
 
@@ -64,6 +66,10 @@ sim: setup
 # Performance benchmarks (figures as ratios from one run; JSON under build/bench/).
 bench: setup
 	$(PY) -m sim.bench_array $(BENCH_ARGS)
+
+# Retrain a model of golden/ (the shipped checkpoints are committed; see golden/RESULTS.md).
+train: setup
+	$(PY) -m golden train $(TRAIN_ARGS)
 
 verilog: setup
 	$(PY) -m hw --top $(TOP) $(VERILOG_ARGS)

@@ -8,6 +8,8 @@ wrong result.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 __all__ = ["check_finite", "check_float", "check_int_range", "check_matrix", "check_ternary"]
@@ -19,6 +21,15 @@ def _first_index(mask: torch.Tensor) -> tuple[int, ...]:
     return tuple(int(i) for i in mask.nonzero()[0])
 
 
+def _within(t: torch.Tensor, lo: int, hi: int) -> bool:
+    # One pass for the common, valid case (the integer path checks every product's operands);
+    # the callers locate the first bad element only when there is one.
+    if t.numel() == 0:
+        return True
+    t_min, t_max = torch.aminmax(t)
+    return lo <= int(t_min) and int(t_max) <= hi
+
+
 def check_float(t, name: str) -> None:
     if not isinstance(t, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor, not {type(t).__name__}")
@@ -27,6 +38,10 @@ def check_float(t, name: str) -> None:
 
 
 def check_finite(t: torch.Tensor, name: str) -> None:
+    # Fast path (every BitLinear checks its input on every forward): NaN and Inf propagate into
+    # the sum. A finite sum proves all finite; an overflowing sum falls through to the full check.
+    if t.numel() == 0 or math.isfinite(float(t.detach().sum())):
+        return
     bad = ~torch.isfinite(t)
     if bool(bad.any()):
         idx = _first_index(bad)
@@ -47,6 +62,8 @@ def check_int_range(t, name: str, lo: int, hi: int) -> None:
         raise ValueError(f"{name} must be a torch.Tensor, not {type(t).__name__}")
     if t.dtype not in _INT_DTYPES:
         raise ValueError(f"{name} must be an integer tensor, not {t.dtype}")
+    if _within(t, lo, hi):
+        return
     bad = (t < lo) | (t > hi)
     if bool(bad.any()):
         idx = _first_index(bad)
@@ -59,6 +76,8 @@ def check_ternary(t, name: str = "weights") -> None:
         raise ValueError(f"{name} must be a torch.Tensor, not {type(t).__name__}")
     if t.dtype not in _INT_DTYPES:
         raise ValueError(f"{name} must be an integer tensor of -1, 0, +1, not {t.dtype}")
+    if _within(t, -1, 1):
+        return
     bad = (t < -1) | (t > 1)
     if bool(bad.any()):
         idx = _first_index(bad)

@@ -1,0 +1,260 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""Command line of the golden model: ``python -m golden {train,eval,generate,info,...}``.
+
+::
+
+    python -m golden train --preset tiny-b158          # the shipped b1.58 model, reproduced
+    python -m golden train --family b158 --steps 50 --out build/golden/runs/mine.safetensors
+    python -m golden eval tiny-b158                    # validation perplexity (integer path)
+    python -m golden generate tiny-b158 --prompt "The for statement" -n 200
+    python -m golden generate tiny-b158 --prompt "x" --temperature 0.8 --seed 3
+    python -m golden info tiny-b158                    # every BitLinear with its shape
+    python -m golden export-hf tiny-b158 build/hf      # transformers BitNet checkpoint
+    python -m golden import-hf build/hf build/golden/imported.safetensors
+    python -m golden report                            # golden/RESULTS.md from the runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import torch
+
+from . import checkpoint as ckpt
+from .data import VOCAB_SIZE, decode, encode, load_corpus
+from .experiments import PRESETS, load_results, render_table
+from .model import ModelConfig
+from .train import TrainConfig, evaluate, train
+
+_REPO = Path(__file__).resolve().parent.parent
+
+
+def _build_dir() -> Path:
+    # The same convention as the rest of the project: $ACCEL_BUILD_DIR or build/.
+    return Path(os.environ.get("ACCEL_BUILD_DIR", _REPO / "build")).resolve() / "golden"
+
+
+def _add_fields(parser: argparse.ArgumentParser, cls, title: str, skip=()) -> None:
+    """One ``--field`` option per dataclass field; None means "not given" (preset or default)."""
+    group = parser.add_argument_group(title)
+    for f in fields(cls):
+        if f.name in skip:
+            continue
+        flag = f"--{f.name.replace('_', '-')}"
+        if isinstance(f.default, bool):
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                               help=f"(default: {f.default})")
+        else:
+            kind = int if f.default is None else type(f.default)
+            group.add_argument(flag, type=kind, default=None, help=f"(default: {f.default})")
+
+
+def _given(args, cls, skip=()) -> dict:
+    return {f.name: getattr(args, f.name) for f in fields(cls)
+            if f.name not in skip and getattr(args, f.name) is not None}
+
+
+def _cmd_train(args) -> None:
+    if args.preset:
+        preset = PRESETS[args.preset]
+        name, description = args.preset, preset.description
+        model_opts = {**preset.model, **_given(args, ModelConfig)}
+        train_opts = {**preset.train, **_given(args, TrainConfig)}
+        teacher_path = args.teacher or (
+            _build_dir() / "runs" / f"{preset.teacher}.safetensors" if preset.teacher else None)
+        default_out = (ckpt.CHECKPOINT_DIR / ckpt.SHIPPED[name] if preset.shipped
+                       else _build_dir() / "runs" / f"{name}.safetensors")
+    else:
+        model_opts, train_opts = _given(args, ModelConfig), _given(args, TrainConfig)
+        name = args.name or model_opts.get("family", "b158")
+        description = args.name or f"custom {model_opts.get('family', 'b158')} run"
+        teacher_path = args.teacher
+        default_out = _build_dir() / "runs" / f"{name}.safetensors"
+    model_config = ModelConfig(**model_opts)
+    tc = TrainConfig(**train_opts)
+    out = Path(args.out) if args.out else default_out
+    teacher = None
+    if teacher_path is not None:
+        if not Path(teacher_path).is_file():
+            raise ValueError(f"teacher checkpoint {teacher_path} does not exist; train the "
+                             f"float run first (python -m golden train --preset float)")
+        teacher = ckpt.load_model(teacher_path, int_mode=False)
+    corpus = load_corpus()
+    logs = _build_dir() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"{name}.jsonl"
+    log_path.unlink(missing_ok=True)
+    result = train(model_config, tc, teacher=teacher, corpus=corpus, log_path=log_path,
+                   progress=not args.no_progress)
+    info = {"name": name, "description": description, "train_config": tc.to_dict(),
+            "final_fake_quant": result.final, "corpus": corpus.describe(),
+            "seconds": round(result.seconds, 1), "torch": torch.__version__,
+            "teacher": str(teacher_path) if teacher_path else None}
+    ckpt.save_model(result.model, out, info=info)
+    # The table reports the model as shipped: reloaded from disk, through the integer path.
+    reloaded = ckpt.load_model(out)
+    ev = evaluate(reloaded, corpus.val, seq_len=tc.seq_len)
+    record = {**info, "model_config": model_config.to_dict(), "eval": ev,
+              "eval_path": "integer" if model_config.family != "float" else "float",
+              "checkpoint": str(out), "checkpoint_bytes": out.stat().st_size,
+              "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
+              "history": result.history}
+    results = _build_dir() / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
+    print(json.dumps({"name": name, "checkpoint": str(out), **ev}))
+
+
+def _cmd_eval(args) -> None:
+    model = ckpt.load_model(args.model, int_mode=not args.fake)
+    ev = evaluate(model, load_corpus().val, seq_len=args.seq_len or model.config.max_seq_len)
+    print(json.dumps({"model": str(args.model), "path": "fake-quant" if args.fake else "integer",
+                      **ev}))
+
+
+def _cmd_generate(args) -> None:
+    model = ckpt.load_model(args.model, int_mode=not args.fake)
+    if args.tokens is not None:
+        try:
+            prompt = [int(t) for t in args.tokens.split(",") if t.strip()]
+        except ValueError as e:
+            raise ValueError(f"--tokens must be comma-separated integers: {e}") from e
+    else:
+        if model.config.vocab_size != VOCAB_SIZE:
+            raise ValueError(f"this model has a {model.config.vocab_size}-token vocabulary, not "
+                             f"bytes; give the prompt as --tokens 1,2,3")
+        prompt = encode(args.prompt)
+    new = model.generate(prompt, max_new_tokens=args.max_new_tokens,
+                         temperature=args.temperature, top_k=args.top_k, seed=args.seed)
+    if args.tokens is not None:
+        print(",".join(map(str, new)))
+    else:
+        print(args.prompt + decode(new))
+
+
+def _cmd_info(args) -> None:
+    model = ckpt.load_model(args.model)
+    cfg = model.config
+    print(f"{args.model}: family {cfg.family}, {cfg.n_layers} layers, dim {cfg.dim}, "
+          f"ffn {cfg.ffn_dim}, heads {cfg.n_heads}/{cfg.kv_heads}, vocab {cfg.vocab_size}")
+    for name, layer in model.bitlinears().items():
+        iw = layer.int_weights()
+        zeros = float((iw.w_t == 0).float().mean())
+        print(f"  {name:28s} N={iw.shape[0]:5d} K={iw.shape[1]:5d} groups={iw.groups} "
+              f"zeros={zeros:.3f}")
+
+
+def _cmd_export_hf(args) -> None:
+    print(ckpt.export_hf(ckpt.load_model(args.model), args.directory))
+
+
+def _cmd_import_hf(args) -> None:
+    model = ckpt.import_hf(args.directory)
+    print(ckpt.save_model(model, args.out, info={"imported_from": str(args.directory)}))
+
+
+def _cmd_report(args) -> None:
+    results = load_results(Path(args.results or _build_dir() / "results"))
+    table = render_table(results)
+    any_run = next(iter(results.values()))
+    tc = any_run["train_config"]
+    corpus = any_run["corpus"]
+    text = [
+        "# Golden model: validation perplexity of the four families",
+        "",
+        "Generated by `python -m golden report` from the JSON records under "
+        "`build/golden/results/` (one per `python -m golden train --preset NAME`). Numbers "
+        "are as measured; quantized models are evaluated after saving and reloading their "
+        "checkpoint, through the integer path.",
+        "",
+        f"Data: `{corpus['source']}`, {corpus['train_bytes']} training bytes "
+        f"({corpus['train_topics']} topics), {corpus['val_bytes']} validation bytes "
+        f"({corpus['val_topics']} held-out topics), sha256 `{corpus['sha256'][:16]}...`. "
+        f"Byte-level tokens (vocabulary 256); perplexity is per byte.",
+        "",
+        f"Training (every run): {tc['steps']} steps of {tc['batch_size']} x {tc['seq_len']} "
+        f"bytes, AdamW lr {tc['lr']} ({tc['schedule']} schedule, warmup {tc['warmup']}, "
+        f"min {tc['min_lr']}), weight decay {tc['weight_decay']}, gradient clip "
+        f"{tc['grad_clip']}, seed {tc['seed']}, {tc['threads']} thread(s) per run, "
+        f"torch {any_run['torch']} on {any_run['machine']}.",
+        "",
+        table,
+    ]
+    out = Path(args.out)
+    out.write_text("\n".join(text))
+    print(table, end="")
+    print(f"written to {out}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m golden", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a model (quantization-aware) and save it")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="a run of the perplexity table")
+    p.add_argument("--name", help="run name for logs and results (custom runs)")
+    p.add_argument("--out", help="checkpoint path (default: shipped path or build/golden/runs)")
+    p.add_argument("--teacher", help="float checkpoint to distill a onebit student from")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_fields(p, ModelConfig, "model")
+    _add_fields(p, TrainConfig, "training")
+    p.set_defaults(fn=_cmd_train)
+
+    def model_arg(q):
+        q.add_argument("model", nargs="?", default="tiny-b158",
+                       help=f"shipped name ({', '.join(ckpt.SHIPPED)}) or checkpoint path")
+
+    p = sub.add_parser("eval", help="validation perplexity")
+    model_arg(p)
+    p.add_argument("--fake", action="store_true", help="fake-quant forward, not integer path")
+    p.add_argument("--seq-len", type=int, help="window length (default: the model's context)")
+    p.set_defaults(fn=_cmd_eval)
+
+    p = sub.add_parser("generate", help="generate text (greedy, or sampled with a seed)")
+    model_arg(p)
+    p.add_argument("--prompt", default="The ", help="text prompt (byte models)")
+    p.add_argument("--tokens", help="prompt as comma-separated token ids instead")
+    p.add_argument("-n", "--max-new-tokens", type=int, default=200)
+    p.add_argument("--temperature", type=float, default=0.0, help="0: greedy (default)")
+    p.add_argument("--top-k", type=int)
+    p.add_argument("--seed", type=int, default=0, help="sampling seed")
+    p.add_argument("--fake", action="store_true", help="fake-quant forward, not integer path")
+    p.set_defaults(fn=_cmd_generate)
+
+    p = sub.add_parser("info", help="list the BitLinears of a model")
+    model_arg(p)
+    p.set_defaults(fn=_cmd_info)
+
+    p = sub.add_parser("export-hf", help="write a transformers BitNet checkpoint directory")
+    p.add_argument("model")
+    p.add_argument("directory")
+    p.set_defaults(fn=_cmd_export_hf)
+
+    p = sub.add_parser("import-hf", help="convert a transformers BitNet checkpoint directory")
+    p.add_argument("directory")
+    p.add_argument("out")
+    p.set_defaults(fn=_cmd_import_hf)
+
+    p = sub.add_parser("report", help="render the perplexity table from the training results")
+    p.add_argument("--results", help="directory of result JSON (default build/golden/results)")
+    p.add_argument("--out", default=str(_REPO / "golden" / "RESULTS.md"))
+    p.set_defaults(fn=_cmd_report)
+
+    args = parser.parse_args(argv)
+    try:
+        args.fn(args)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
