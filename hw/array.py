@@ -9,63 +9,78 @@ Dataflow (rows x cols cells, weights stationary)::
 
 A result vector leaves :attr:`SystolicArray.results` exactly
 :attr:`AcceleratorConfig.array_latency` cycles after its activation vector was accepted.
+
+Both arrays are generic over the element type (:class:`hw.pe.Arithmetic`): the default,
+:data:`hw.pe.TERNARY`, is the multiplier-free design; :mod:`hw.mac` provides the INT8 and FP16
+multiply-accumulate baselines on the same skeleton (same ports, dataflow and latency).
 """
 
-from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Shape, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from golden.config import AcceleratorConfig
-from golden.isa import WeightCode
 
-from .pe import TernaryPE
+from .pe import TERNARY, Arithmetic
 
 __all__ = ["BufferedArray", "SystolicArray", "act_layout", "result_layout", "weight_row_layout"]
 
 
-def weight_row_layout(config: AcceleratorConfig) -> data.StructLayout:
-    """One row of a weight tile: the 2-bit codes of ``cols`` weights and the row they go to."""
+def weight_row_layout(config: AcceleratorConfig,
+                      arithmetic: Arithmetic = TERNARY) -> data.StructLayout:
+    """One row of a weight tile: the codes of ``cols`` weights (2-bit ternary codes by default)
+    and the row they go to."""
     return data.StructLayout({
         "row": unsigned(max(1, ceil_log2(config.rows))),
-        "codes": data.ArrayLayout(WeightCode, config.cols),
+        "codes": data.ArrayLayout(arithmetic.weight_shape(config), config.cols),
     })
 
 
-def act_layout(config: AcceleratorConfig) -> data.StructLayout:
+def act_layout(config: AcceleratorConfig, arithmetic: Arithmetic = TERNARY) -> data.StructLayout:
     """One activation vector (a K-slice of one token) and its tile-switch flag.
 
     ``swap`` makes the most recently loaded weight tile active, starting with this vector.
     """
     return data.StructLayout({
-        "data": data.ArrayLayout(signed(config.act_bits), config.rows),
+        "data": data.ArrayLayout(arithmetic.act_shape(config), config.rows),
         "swap": unsigned(1),
     })
 
 
-def result_layout(config: AcceleratorConfig) -> data.ArrayLayout:
+def result_layout(config: AcceleratorConfig, arithmetic: Arithmetic = TERNARY) -> data.ArrayLayout:
     """One result vector: ``cols`` column sums of ``rows`` products each."""
-    return data.ArrayLayout(signed(config.result_bits), config.cols)
+    return data.ArrayLayout(arithmetic.result_shape(config), config.cols)
 
 
 class _ArrayComponent(wiring.Component):
     """The streams of an array, with or without backpressure on activations and results."""
 
-    def __init__(self, config: AcceleratorConfig, *, backpressure: bool):
+    def __init__(self, config: AcceleratorConfig, *, backpressure: bool,
+                 arithmetic: Arithmetic):
         if not isinstance(config, AcceleratorConfig):
             raise TypeError(f"config must be an AcceleratorConfig, not {type(config).__name__}")
+        if not isinstance(arithmetic, Arithmetic):
+            raise TypeError(f"arithmetic must be an hw.pe.Arithmetic, not {arithmetic!r}")
         self._config = config
+        self._arithmetic = arithmetic
         free_running = not backpressure
         super().__init__({
-            "weights": In(stream.Signature(weight_row_layout(config))),
-            "acts": In(stream.Signature(act_layout(config), always_ready=free_running)),
-            "results": Out(stream.Signature(result_layout(config), always_ready=free_running)),
+            "weights": In(stream.Signature(weight_row_layout(config, arithmetic))),
+            "acts": In(stream.Signature(act_layout(config, arithmetic),
+                                        always_ready=free_running)),
+            "results": Out(stream.Signature(result_layout(config, arithmetic),
+                                            always_ready=free_running)),
         })
 
     @property
     def config(self) -> AcceleratorConfig:
         return self._config
+
+    @property
+    def arithmetic(self) -> Arithmetic:
+        return self._arithmetic
 
 
 class SystolicArray(_ArrayComponent):
@@ -85,33 +100,40 @@ class SystolicArray(_ArrayComponent):
 
     Members
     -------
-    weights : In(stream.Signature(weight_row_layout(config)))
-    acts : In(stream.Signature(act_layout(config), always_ready=True))
-    results : Out(stream.Signature(result_layout(config), always_ready=True))
+    weights : In(stream.Signature(weight_row_layout(config, arithmetic)))
+    acts : In(stream.Signature(act_layout(config, arithmetic), always_ready=True))
+    results : Out(stream.Signature(result_layout(config, arithmetic), always_ready=True))
         Valid exactly ``config.array_latency`` cycles after the activation vector. The consumer
         must take every result; :class:`BufferedArray` adds backpressure.
+
+    Parameters
+    ----------
+    config : AcceleratorConfig
+    arithmetic : Arithmetic
+        Element type of the cells (keyword only); :data:`hw.pe.TERNARY` by default.
     """
 
-    def __init__(self, config: AcceleratorConfig):
-        super().__init__(config, backpressure=False)
+    def __init__(self, config: AcceleratorConfig, *, arithmetic: Arithmetic = TERNARY):
+        super().__init__(config, backpressure=False, arithmetic=arithmetic)
 
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
+        arith = self._arithmetic
         rows, cols = cfg.rows, cfg.cols
 
         # --- the grid -------------------------------------------------------------------------
+        top_shape, top_value = arith.top_psum(cfg)
         pes = [[None] * cols for _ in range(rows)]
         for i in range(rows):
             for j in range(cols):
-                pe = TernaryPE(act_bits=cfg.act_bits,
-                               psum_in_bits=cfg.psum_bits(i) if i else 1,
-                               psum_out_bits=cfg.psum_bits(i + 1))
+                pe = arith.pe(cfg, i)
                 m.submodules[f"pe_{i}_{j}"] = pes[i][j] = pe
                 if j:
                     m.d.comb += [pe.a_in.eq(pes[i][j - 1].a_out),
                                  pe.bank_in.eq(pes[i][j - 1].bank_out)]
-                m.d.comb += pe.psum_in.eq(pes[i - 1][j].psum_out if i else 0)
+                m.d.comb += pe.psum_in.eq(pes[i - 1][j].psum_out if i
+                                          else Const(top_value, top_shape))
 
         # --- activation feed: bank selection, then a skew of i cycles for row i --------------
         cur_bank = Signal()                    # bank of the active tile after the last vector
@@ -130,7 +152,7 @@ class SystolicArray(_ArrayComponent):
         for i in range(rows):
             a, bank = edge_data[i], edge_bank
             for d in range(i):
-                a_d = Signal(signed(cfg.act_bits), name=f"skew_a_{i}_{d}")
+                a_d = Signal(arith.act_shape(cfg), name=f"skew_a_{i}_{d}")
                 bank_d = Signal(name=f"skew_bank_{i}_{d}")
                 m.d.sync += [a_d.eq(a), bank_d.eq(bank)]
                 a, bank = a_d, bank_d
@@ -172,7 +194,7 @@ class SystolicArray(_ArrayComponent):
         for j in range(cols):
             out = pes[rows - 1][j].psum_out
             for d in range(cols - 1 - j):
-                out_d = Signal(signed(cfg.result_bits), name=f"deskew_{j}_{d}")
+                out_d = Signal(arith.result_shape(cfg), name=f"deskew_{j}_{d}")
                 m.d.sync += out_d.eq(out)
                 out = out_d
             m.d.comb += self.results.p[j].eq(out)
@@ -197,21 +219,27 @@ class BufferedArray(_ArrayComponent):
 
     Members
     -------
-    weights : In(stream.Signature(weight_row_layout(config)))
-    acts : In(stream.Signature(act_layout(config)))
-    results : Out(stream.Signature(result_layout(config)))
+    weights : In(stream.Signature(weight_row_layout(config, arithmetic)))
+    acts : In(stream.Signature(act_layout(config, arithmetic)))
+    results : Out(stream.Signature(result_layout(config, arithmetic)))
+
+    Parameters
+    ----------
+    config : AcceleratorConfig
+    arithmetic : Arithmetic
+        Element type of the cells (keyword only); :data:`hw.pe.TERNARY` by default.
     """
 
-    def __init__(self, config: AcceleratorConfig):
-        super().__init__(config, backpressure=True)
+    def __init__(self, config: AcceleratorConfig, *, arithmetic: Arithmetic = TERNARY):
+        super().__init__(config, backpressure=True, arithmetic=arithmetic)
 
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
         depth = cfg.result_fifo_depth
 
-        m.submodules.core = core = SystolicArray(cfg)
-        width = Shape.cast(result_layout(cfg)).width
+        m.submodules.core = core = SystolicArray(cfg, arithmetic=self._arithmetic)
+        width = Shape.cast(result_layout(cfg, self._arithmetic)).width
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=width, depth=depth)
 
         wiring.connect(m, wiring.flipped(self.weights), core.weights)
