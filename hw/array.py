@@ -145,15 +145,17 @@ class SystolicArray(_ArrayComponent):
 
         # The edge register holds the last vector through idle cycles, so a bubble repeats the
         # previous operands and nothing in the grid toggles; its results are simply not valid.
-        edge_data = Signal.like(self.acts.p.data)
-        edge_bank = Signal()
+        # Like every datapath register (see ProcessingElement.register) it has no reset: only
+        # the valid bits and the bank state need one.
+        edge_data = Signal.like(self.acts.p.data, reset_less=True)
+        edge_bank = Signal(reset_less=True)
         with m.If(accept):
             m.d.sync += [edge_data.eq(self.acts.p.data), edge_bank.eq(tok_bank)]
         for i in range(rows):
             a, bank = edge_data[i], edge_bank
             for d in range(i):
-                a_d = Signal(arith.act_shape(cfg), name=f"skew_a_{i}_{d}")
-                bank_d = Signal(name=f"skew_bank_{i}_{d}")
+                a_d = Signal(arith.act_shape(cfg), name=f"skew_a_{i}_{d}", reset_less=True)
+                bank_d = Signal(name=f"skew_bank_{i}_{d}", reset_less=True)
                 m.d.sync += [a_d.eq(a), bank_d.eq(bank)]
                 a, bank = a_d, bank_d
             m.d.comb += [pes[i][0].a_in.eq(a), pes[i][0].bank_in.eq(bank)]
@@ -194,7 +196,7 @@ class SystolicArray(_ArrayComponent):
         for j in range(cols):
             out = pes[rows - 1][j].psum_out
             for d in range(cols - 1 - j):
-                out_d = Signal(arith.result_shape(cfg), name=f"deskew_{j}_{d}")
+                out_d = Signal(arith.result_shape(cfg), name=f"deskew_{j}_{d}", reset_less=True)
                 m.d.sync += out_d.eq(out)
                 out = out_d
             m.d.comb += self.results.p[j].eq(out)

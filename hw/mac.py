@@ -8,7 +8,7 @@ the element types and the cell differ, so that area and speed compare like for l
 * :data:`INT8`: ``act_bits``-bit signed activations *and* weights (int8 x int8 by default), one
   multiplier per cell. Partial sums grow with the rows like the ternary array's: a product is
   at most ``2**(2*act_bits - 2)`` in magnitude (``-128 * -128 = 16384``), so the sum of ``r``
-  rows has ``signed_bits_for(r * 2**14)`` = ``16 + ceil(log2(r))`` bits for int8: 16 bits
+  rows has ``signed_bits_for(r * 2**14)`` = ``16 + floor(log2(r))`` bits for int8: 16 bits
   after the first row, 20 after sixteen.
 * :data:`FP16`: IEEE binary16 activations, weights and partial sums; each cell rounds the
   product and then the sum (:mod:`hw.fp16` states the handling of subnormals, infinities and
@@ -52,7 +52,7 @@ class Int8MacPE(ProcessingElement):
     def elaborate(self, platform):
         m = Module()
         w_sel = self.elaborate_common(m)
-        m.d.sync += self.psum_out.eq(self.psum_in + self.a_in * w_sel)
+        self.register(m, self.psum_out, self.psum_in + self.a_in * w_sel)
         return m
 
 
@@ -102,7 +102,7 @@ class Fp16MacPE(ProcessingElement):
         m.submodules.add = add = Fp16Adder()
         m.d.comb += [mul.a.eq(self.a_in), mul.b.eq(w_sel),
                      add.a.eq(self.psum_in), add.b.eq(mul.y)]
-        m.d.sync += self.psum_out.eq(add.y)
+        self.register(m, self.psum_out, add.y)
         return m
 
 

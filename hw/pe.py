@@ -67,8 +67,22 @@ class ProcessingElement(wiring.Component):
                 m.d.sync += bank.eq(self.w_code)
         w_sel = Signal(shape)
         m.d.comb += w_sel.eq(Mux(self.bank_in, banks[1], banks[0]))
-        m.d.sync += [self.a_out.eq(self.a_in), self.bank_out.eq(self.bank_in)]
+        self.register(m, self.a_out, self.a_in)
+        self.register(m, self.bank_out, self.bank_in)
         return w_sel
+
+    @staticmethod
+    def register(m: Module, port, value) -> None:
+        """``port`` <= ``value`` every cycle, through a flip-flop without reset.
+
+        The datapath needs no reset: a result depends only on its own vector's operands,
+        which fill the pipeline behind it, and the valid bits (which are reset) say which
+        results count. Leaving the reset out saves a gate per bit on an ASIC and a high-fanout
+        net on an FPGA. Weight banks keep theirs: they are state, not pipeline.
+        """
+        reg = Signal.like(port, reset_less=True, name=f"{port.name}_reg")
+        m.d.sync += reg.eq(value)
+        m.d.comb += port.eq(reg)
 
 
 def _check_widths(**widths) -> None:
@@ -149,7 +163,7 @@ class TernaryPE(ProcessingElement):
         # LSB. A three-operand sum would become a $macc cell and, on some flows, two adders.
         total = Signal(signed(self._psum_out_bits + 1))
         m.d.comb += total.eq(((self.psum_in << 1) | carry) + ((addend << 1) | carry))
-        m.d.sync += self.psum_out.eq(total >> 1)
+        self.register(m, self.psum_out, total >> 1)
         return m
 
 

@@ -117,7 +117,7 @@ def rtl_array_amaranth(scenario: ArrayScenario, *, p_idle: float = 0.0, p_stall:
 
 
 def rtl_core_amaranth(config, arithmetic, tiles, *, p_idle: float = 0.0, seed: int = 0,
-                      max_cycles: int = 100_000) -> list[list[int]]:
+                      max_cycles: int = 100_000) -> tuple[list[list[int]], list[int]]:
     """Run tiles through :class:`hw.array.SystolicArray` of any element type in amaranth.sim.
 
     ``tiles`` is a list of ``(weight_rows, vectors)``: ``weight_rows[i][j]`` and
@@ -125,7 +125,8 @@ def rtl_core_amaranth(config, arithmetic, tiles, *, p_idle: float = 0.0, seed: i
     t in the arithmetic's encoding. Tile t's rows are written (in order, as ``weights.ready``
     allows) right after tile t-1's first vector, and its vectors follow once all rows are in,
     with random idle cycles between beats. Returns the raw (unsigned) bit patterns of the result
-    elements, one list of ``cols`` per vector, in order.
+    elements, one list of ``cols`` per vector, in order, and the latency of each vector (cycles
+    from its acceptance to its result).
     """
     from hw.array import SystolicArray, act_layout, result_layout, weight_row_layout
 
@@ -136,8 +137,8 @@ def rtl_core_amaranth(config, arithmetic, tiles, *, p_idle: float = 0.0, seed: i
     width = Shape.cast(result_layout(config, arithmetic).elem_shape).width
     rng = random.Random(seed)
     n_vectors = sum(len(vectors) for _, vectors in tiles)
-    results = []
-    state = {"loaded": 0, "switched": 0}
+    results, accepted, returned = [], [], []
+    state = {"loaded": 0, "switched": 0, "cycle": 0}
 
     async def weight_writer(ctx):
         for t, (rows, _) in enumerate(tiles):
@@ -159,6 +160,7 @@ def rtl_core_amaranth(config, arithmetic, tiles, *, p_idle: float = 0.0, seed: i
                     await ctx.tick()
                 ctx.set(dut.acts.valid, 1)
                 ctx.set(dut.acts.payload.as_value(), pack(al, {"data": vec, "swap": int(n == 0)}))
+                accepted.append(state["cycle"])
                 await ctx.tick()
                 ctx.set(dut.acts.valid, 0)
                 state["switched"] = t + 1
@@ -170,14 +172,20 @@ def rtl_core_amaranth(config, arithmetic, tiles, *, p_idle: float = 0.0, seed: i
             _, _, valid, payload = await ctx.tick().sample(dut.results.valid,
                                                            dut.results.payload.as_value())
             if valid:
+                returned.append(state["cycle"] - 1)     # sampled at the edge that ended it
                 results.append([(payload >> (j * width)) & ((1 << width) - 1)
                                 for j in range(config.cols)])
         raise TimeoutError(f"array bench did not finish within {max_cycles} cycles")
 
+    async def clock_counter(ctx):
+        async for _ in ctx.tick():
+            state["cycle"] += 1
+
     sim = Simulator(dut)
     sim.add_clock(1e-8)
+    sim.add_process(clock_counter)
     sim.add_testbench(weight_writer)
     sim.add_testbench(act_writer)
     sim.add_testbench(result_reader)
     sim.run()
-    return results
+    return results, [r - a for a, r in zip(accepted, returned, strict=True)]

@@ -1,0 +1,132 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""FPGA builds with open tools: Yosys and nextpnr (the YoWASP builds from PyPI).
+
+This module knows the devices and runs the tools; :mod:`reports.fpga` decides what to build,
+parses the results and renders the report (``python -m reports fpga``, ``make fpga``).
+
+For one design on one device, :func:`build_files` writes into a work directory:
+
+* ``design.v``: the design alone, synthesized out of context for its resource counts (Yosys
+  never removes logic that drives a top-level output, and every input is unknown);
+* ``top.v``: the design inside :class:`hw.harness.IoHarness` (five pins), which is synthesized
+  (:func:`synthesize`) and placed and routed (:func:`place_and_route`) for the totals and Fmax.
+
+YoWASP tools see the working directory only: every path handed to them is relative to it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from golden.config import AcceleratorConfig
+
+from .designs import get_design
+from .harness import IoHarness
+from .synth import SynthError, run_yosys, yowasp_exe
+from .verilog import convert
+
+__all__ = ["DEVICES", "Device", "FlowError", "build_files", "get_device", "place_and_route",
+           "synthesize"]
+
+
+class FlowError(SynthError):
+    """A tool failed; the message names the log."""
+
+
+@dataclass(frozen=True)
+class Device:
+    """An FPGA the flow targets.
+
+    Capacities are from the vendor data sheets (Lattice iCE40 UltraPlus family data sheet,
+    iCE40 LP/HX family data sheet, ECP5 family data sheet) and serve only to skip builds that
+    cannot fit before running nextpnr; nextpnr's own report gives the numbers in the table.
+
+    Parameters
+    ----------
+    name : str
+    family : str
+        ``"ice40"`` or ``"ecp5"`` (selects the Yosys script and the nextpnr program).
+    part_args : tuple of str
+        nextpnr options selecting the part and package.
+    luts, ffs, brams, dsps : int
+        Capacity: LUT4s, flip-flops, block RAMs, multiplier blocks.
+    freq_mhz : int
+        Clock constraint for timing-driven placement (the report gives the Fmax reached).
+    sizes : tuple of (rows, cols)
+        Array sizes ``make fpga`` builds on this device by default.
+    """
+
+    name: str
+    family: str
+    part_args: tuple[str, ...]
+    luts: int
+    ffs: int
+    brams: int
+    dsps: int
+    freq_mhz: int
+    sizes: tuple[tuple[int, int], ...]
+
+
+DEVICES = {d.name: d for d in (
+    Device("up5k", "ice40", ("--up5k", "--package", "sg48"), luts=5280, ffs=5280, brams=30,
+           dsps=8, freq_mhz=100, sizes=((4, 4), (8, 8))),
+    Device("hx8k", "ice40", ("--hx8k", "--package", "ct256"), luts=7680, ffs=7680, brams=32,
+           dsps=0, freq_mhz=150, sizes=((4, 4), (8, 8))),
+    Device("ecp5-85f", "ecp5", ("--85k", "--package", "CABGA381"), luts=83640, ffs=83640,
+           brams=208, dsps=156, freq_mhz=250, sizes=((4, 4), (8, 8), (16, 16))),
+)}
+
+
+def get_device(name: str) -> Device:
+    try:
+        return DEVICES[name]
+    except KeyError:
+        raise ValueError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}") from None
+
+
+def build_files(design: str, config: AcceleratorConfig, workdir: Path) -> IoHarness:
+    """Write ``design.v`` (the design alone, module ``design``) and ``top.v`` (in the IO
+    harness, module ``top``) into ``workdir``; returns the harness."""
+    spec = get_design(design)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "design.v").write_text(convert(spec.build(config), name="design"))
+    harness = IoHarness(spec.build(config))
+    (workdir / "top.v").write_text(convert(harness, name="top"))
+    return harness
+
+
+def synthesize(device: Device, workdir: Path, *, source: str, top: str, dsp: bool,
+               netlist: bool) -> Path:
+    """Synthesize ``workdir/source`` for ``device``; write ``<top>.stat.json`` (Yosys
+    ``stat -json``) and, with ``netlist``, ``<top>.json`` for nextpnr. ``dsp=False`` maps
+    multipliers to logic. Returns the path of the statistics."""
+    if device.family == "ice40":
+        command = f"synth_ice40 -top {top}" + (" -dsp" if dsp else "")
+    elif device.family == "ecp5":
+        command = f"synth_ecp5 -top {top}" + ("" if dsp else " -nodsp")
+    else:
+        raise ValueError(f"unknown device family {device.family!r}")
+    if netlist:
+        command += f" -json {top}.json"
+    stat = f"{top}.stat.json"
+    run_yosys("\n".join([f"read_verilog {source}", command, f"tee -q -o {stat} stat -json"]),
+              workdir=workdir, log=f"{top}.yosys.log")
+    return workdir / stat
+
+
+def place_and_route(device: Device, workdir: Path, *, top: str = "top", seed: int = 1) -> Path:
+    """Place and route ``workdir/<top>.json`` with nextpnr (timing failures allowed: the
+    report gives the Fmax reached). Returns the path of nextpnr's ``--report`` JSON."""
+    exe = yowasp_exe(f"nextpnr-{device.family}")
+    report, log = f"{top}.nextpnr.json", f"{top}.nextpnr.log"
+    args = [exe, *device.part_args, "--json", f"{top}.json", "--report", report,
+            "--freq", str(device.freq_mhz), "--timing-allow-fail", "--seed", str(seed),
+            "--quiet", "--log", log]
+    proc = subprocess.run(args, cwd=workdir, capture_output=True, text=True)
+    if proc.returncode != 0 or not (workdir / report).exists():
+        tail = ((workdir / log).read_text() if (workdir / log).exists() else proc.stderr)
+        raise FlowError(f"nextpnr-{device.family} failed in {workdir} (see {workdir / log}):\n"
+                        f"{tail.strip()[-1500:]}")
+    return workdir / report

@@ -1,0 +1,195 @@
+# amaranth: UnusedElaboratable=no
+# SPDX-License-Identifier: BSD-2-Clause
+"""The FPGA flow: IO harness, design registry, report parsers, gate-count ratios, and one real
+build (a 4x4 ternary array on the iCE40 UP5K)."""
+
+import json
+
+import pytest
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.sim import Simulator
+
+from golden.config import AcceleratorConfig
+from hw.designs import DESIGNS, Design, get_design, register
+from hw.fpga import get_device
+from hw.harness import IoHarness
+from reports.__main__ import main
+from reports.fpga import BuildRequest, FpgaRecord, parse_size, render_markdown, run_build
+from reports.gates import GateRecord, gate_count, published_ratios, ratios
+from reports.toolreports import ReportError, parse_nextpnr_report, parse_yosys_stat
+
+# --- IO harness -------------------------------------------------------------------------------
+
+
+class _Probe(wiring.Component):
+    """Outputs = inputs registered, with widths that do not line up with each other."""
+
+    a: In(5)
+    b: In(3)
+    x: Out(5)
+    y: Out(3)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.sync += [self.x.eq(self.a), self.y.eq(self.b)]
+        return m
+
+
+def test_harness_reaches_every_input_and_observes_every_output():
+    probe = _Probe()
+    dut = IoHarness(probe)
+    assert (dut.input_bits, dut.output_bits) == (8, 8)
+    pattern = [1, 0, 1, 1, 0, 0, 1, 0]
+    seen = []
+
+    async def bench(ctx):
+        for bit in pattern:                 # the first bit in ends up in the top input bit
+            ctx.set(dut.si, bit)
+            await ctx.tick()
+        # Inputs in port order (a, then b), LSB first, are the chain's bits.
+        value = ctx.get(probe.a) | (ctx.get(probe.b) << 5)
+        assert [(value >> i) & 1 for i in range(8)] == pattern[::-1]
+        await ctx.tick()                    # the probe registers its inputs
+        ctx.set(dut.capture, 1)
+        await ctx.tick()
+        ctx.set(dut.capture, 0)
+        for _ in range(8):
+            seen.append(ctx.get(dut.so))
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen == pattern[::-1]
+
+
+def test_harness_needs_an_output():
+    class Sink(wiring.Component):
+        a: In(4)
+
+        def elaborate(self, platform):
+            return Module()
+
+    with pytest.raises(ValueError, match="Sink has no output port"):
+        IoHarness(Sink())
+
+
+# --- registry and options ---------------------------------------------------------------------
+
+def test_registry_has_the_three_arrays_and_refuses_duplicates():
+    assert {"ternary", "int8", "fp16"} <= set(DESIGNS)
+    with pytest.raises(ValueError, match="a design named 'ternary' is already registered"):
+        register(Design("ternary", build=lambda c: None, description="again"))
+    with pytest.raises(ValueError, match="unknown design 'nope'"):
+        get_design("nope")
+    with pytest.raises(ValueError, match="unknown device 'xc7'"):
+        get_device("xc7")
+
+
+def test_registering_a_design_makes_it_buildable(monkeypatch):
+    monkeypatch.setitem(DESIGNS, "probe", Design("probe", build=lambda c: _Probe(),
+                                                  description="a probe"))
+    assert get_design("probe").build(AcceleratorConfig()).signature.members.keys() == \
+        {"a", "b", "x", "y"}
+
+
+def test_size_and_command_line_errors(capsys):
+    assert parse_size("16x8") == (16, 8)
+    for bad in ("4by4", "0x4", "4x", "-1x2"):
+        with pytest.raises(ValueError, match="size must look like ROWSxCOLS"):
+            parse_size(bad)
+    with pytest.raises(SystemExit):
+        main(["fpga", "--device", "xc7"])
+    assert "invalid choice: 'xc7'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["fpga", "--size", "4by4"])
+    assert "size must look like ROWSxCOLS" in capsys.readouterr().err
+
+
+# --- parsers ----------------------------------------------------------------------------------
+
+def test_parsers_refuse_bad_input():
+    with pytest.raises(ReportError, match="not valid JSON"):
+        parse_yosys_stat("{")
+    with pytest.raises(ReportError, match="no 'modules'"):
+        parse_yosys_stat({"creator": "x"})
+    stat = {"modules": {"\\a": {"num_cells_by_type": {}}, "\\b": {"num_cells_by_type": {}}}}
+    with pytest.raises(ReportError, match="several modules"):
+        parse_yosys_stat(stat)
+    with pytest.raises(ReportError, match="no module 'c'"):
+        parse_yosys_stat(stat, module="c")
+    with pytest.raises(ReportError, match="no 'fmax' object"):
+        parse_nextpnr_report({"utilization": {}})
+    with pytest.raises(ReportError, match="malformed"):
+        parse_nextpnr_report({"fmax": {"clk": {"achieved": 1.0}}, "utilization": {}})
+
+
+# --- gate-count ratios ------------------------------------------------------------------------
+
+def test_gate_ratios_and_published_ratios():
+    def rec(design, policy, transistors, gates=10, ffs=2):
+        return GateRecord(design, "pe", 16, 16, policy, 8, gates, ffs, transistors)
+    records = [rec("ternary", "bit growth", 100, 10, 2), rec("int8", "bit growth", 650, 50, 10),
+               rec("fp16", "bit growth", 1200), rec("ternary", "32-bit", 300),
+               rec("int8", "32-bit", 900)]
+    assert ratios(records, kind="pe", rows=16, cols=16, policy="bit growth") == \
+        {"ternary": 1.0, "int8": 6.5, "fp16": 12.0}
+    assert ratios(records, kind="pe", rows=16, cols=16, policy="bit growth",
+                  metric="cells") == {"ternary": 1.0, "int8": 5.0, "fp16": 1.0}
+    # FP16 keeps its 16-bit sums under the 32-bit policy.
+    assert ratios(records, kind="pe", rows=16, cols=16, policy="32-bit") == \
+        {"ternary": 1.0, "int8": 3.0, "fp16": 4.0}
+    with pytest.raises(ReportError, match="no ternary array of 4x4"):
+        ratios(records, kind="array", rows=4, cols=4, policy="bit growth")
+    # ENERGY.md, 45 nm: 16b add 67, 32b add 137, 8b mult 282, FP16 add 1360, FP16 mult 1640.
+    assert published_ratios("bit growth") == pytest.approx(
+        {"ternary": 1.0, "int8": (282 + 137) / 67, "fp16": (1640 + 1360) / 67})
+    assert published_ratios("32-bit") == pytest.approx(
+        {"ternary": 1.0, "int8": (282 + 137) / 137, "fp16": (1640 + 1360) / 137})
+
+
+# --- real tool runs ---------------------------------------------------------------------------
+
+@pytest.mark.synth
+def test_processing_elements_gate_counts(tmp_path):
+    """The generic gate flow on real elements: the ternary one is the smallest by far, and the
+    parsed counts add up to Yosys' own total."""
+    cfg = AcceleratorConfig()
+    counts = {}
+    for name in ("ternary", "int8"):
+        pe = get_design(name).pe(cfg)
+        counts[name] = gate_count(pe, name=f"pe_{name}", workdir=tmp_path / name)
+        stat = json.loads((tmp_path / name / f"pe_{name}.stat.json").read_text())
+        module = stat["modules"][f"\\pe_{name}"]
+        assert sum(counts[name][:2]) == module["num_cells"]
+        assert counts[name][2] == int(module["estimated_num_transistors"])
+    (t_gates, t_ffs, _), (i_gates, i_ffs, _) = counts["ternary"], counts["int8"]
+    # 13 partial-sum bits, 8 activation bits, 1 bank bit, 2 x 2 weight bits.
+    assert t_ffs == 13 + 8 + 1 + 4
+    assert 5 * (t_gates + t_ffs) <= i_gates + i_ffs
+
+
+@pytest.mark.synth
+def test_small_real_build_on_ice40(tmp_path):
+    """A 4x4 ternary array through Yosys and nextpnr on the UP5K; the record agrees with the
+    tools' own files."""
+    record = run_build(BuildRequest("ternary", "up5k", 4, 4), tmp_path, log=lambda _: None)
+    assert record.status == "ok", record.note
+    work = tmp_path / "ternary-up5k-4x4"
+    raw = json.loads((work / "top.nextpnr.json").read_text())
+    assert record.fmax_mhz == pytest.approx(min(v["achieved"] for v in raw["fmax"].values()),
+                                            abs=0.05)
+    assert record.logic_cells == raw["utilization"]["ICESTORM_LC"]["used"] > 0
+    alone = json.loads((work / "design.stat.json").read_text())["modules"]["\\design"]
+    assert record.luts == alone["num_cells_by_type"]["SB_LUT4"]
+    assert record.dsps == 0 and record.brams == 0
+    # The harness adds one flip-flop per port bit, which the design-only count leaves out.
+    ports = sum(alone["num_cells_by_type"][c] for c in alone["num_cells_by_type"]
+                if c.startswith("SB_DFF"))
+    assert record.ffs == ports and record.total_ffs == record.ffs + record.harness_bits
+    table = render_markdown([record, FpgaRecord("fp16", "up5k", 8, 8, status="does not fit",
+                                                note="needs 9999 LUT4s")])
+    assert "| ternary | up5k | 4x4 |" in table and "does not fit" in table
