@@ -15,7 +15,7 @@ Both arrays are generic over the element type (:class:`hw.pe.Arithmetic`): the d
 multiply-accumulate baselines on the same skeleton (same ports, dataflow and latency).
 """
 
-from amaranth.hdl import Const, Module, Mux, Shape, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -151,8 +151,11 @@ class SystolicArray(_ArrayComponent):
         edge_bank = Signal(reset_less=True)
         with m.If(accept):
             m.d.sync += [edge_data.eq(self.acts.p.data), edge_bank.eq(tok_bank)]
+        # The bank bit runs one cycle ahead of its activation (see ProcessingElement): row i
+        # gets the edge register's next bank delayed i cycles, and its data delayed i + 1.
+        edge_bank_next = Mux(accept, tok_bank, edge_bank)
         for i in range(rows):
-            a, bank = edge_data[i], edge_bank
+            a, bank = edge_data[i], edge_bank_next
             for d in range(i):
                 a_d = Signal(arith.act_shape(cfg), name=f"skew_a_{i}_{d}", reset_less=True)
                 bank_d = Signal(name=f"skew_bank_{i}_{d}", reset_less=True)
@@ -164,32 +167,46 @@ class SystolicArray(_ArrayComponent):
         # age[b]: cycles since the last vector that used bank b was accepted (saturating).
         # That vector meets cell (i, cols-1) age = i + cols - 1 cycles after a write issued
         # now would land there, so row i of bank b may be rewritten once age >= i + cols - 1.
+        # The age is kept as a thermometer code, age_at_least[b][k] == (age[b] >= k): it
+        # shifts up by one each cycle and restarts at age 1, so there is no counter, and the
+        # check for row i is one bit (selected by the row number) instead of a comparator.
         sat = rows + cols
-        age = [Signal(range(sat + 1), init=sat, name=f"bank{b}_age") for b in range(2)]
+        age_at_least = [Signal(sat + 1, init=(1 << (sat + 1)) - 1, name=f"bank{b}_age_at_least")
+                        for b in range(2)]
         for b in range(2):
             used = accept & (tok_bank == b)
-            m.d.sync += age[b].eq(Mux(used, 1, Mux(age[b] == sat, sat, age[b] + 1)))
+            m.d.sync += age_at_least[b].eq(Mux(used, 0b11, Cat(1, age_at_least[b][:-1])))
 
         shadow = Signal()                      # the bank a write accepted this cycle goes to
         m.d.comb += shadow.eq(~Mux(accept, tok_bank, cur_bank))
         row = self.weights.p.row
-        shadow_age = Mux(shadow, age[1], age[0])
-        m.d.comb += self.weights.ready.eq(shadow_age >= row + (cols - 1))
+        shadow_age = Mux(shadow, age_at_least[1], age_at_least[0])
+        # Bit `row` of (age >= row + cols - 1); a row number past the slice reads as 0, as
+        # the comparison would be false there.
+        m.d.comb += self.weights.ready.eq(shadow_age[cols - 1:].bit_select(row, 1))
 
+        # An accepted beat is written in the next cycle. Its row is decoded before the register
+        # (one-hot), so that a row's write enable is one gate of registers (``wr_valid``, the
+        # row's hit, ``wr_bank``) in front of its fanout; ``ready`` goes into ``wr_valid``
+        # alone, not through the decoder. The codes are registered every cycle (no enable to
+        # fan out): only the cycle after an accepted beat writes, and then they are that beat's.
         wr_valid = Signal()
-        wr_row = Signal.like(row)
-        wr_bank = Signal()
-        wr_codes = Signal.like(self.weights.p.codes)
-        m.d.sync += wr_valid.eq(self.weights.valid & self.weights.ready)
-        with m.If(self.weights.valid & self.weights.ready):
-            m.d.sync += [wr_row.eq(row), wr_bank.eq(shadow), wr_codes.eq(self.weights.p.codes)]
+        wr_bank = Signal(reset_less=True)
+        wr_hit = Signal(rows, reset_less=True)
+        wr_codes = Signal.like(self.weights.p.codes, reset_less=True)
+        m.d.sync += [
+            wr_valid.eq(self.weights.valid & self.weights.ready),
+            wr_bank.eq(shadow),
+            wr_hit.eq(Cat(row == i for i in range(rows))),
+            wr_codes.eq(self.weights.p.codes),
+        ]
         for i in range(rows):
-            row_we = Signal(name=f"row_we_{i}")
-            m.d.comb += row_we.eq(wr_valid & (wr_row == i))
+            row_we = Signal(2, name=f"row_we_{i}")
+            m.d.comb += row_we.eq(Mux(wr_valid & wr_hit[i], Mux(wr_bank, 0b10, 0b01), 0))
             for j in range(cols):
                 m.d.comb += [
                     pes[i][j].w_code.eq(wr_codes[j]),
-                    pes[i][j].w_we.eq(Mux(wr_bank, row_we << 1, row_we)),
+                    pes[i][j].w_we.eq(row_we),
                 ]
 
         # --- results: column j leaves the grid j cycles late; delay the others to align ------

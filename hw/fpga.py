@@ -108,10 +108,17 @@ def synthesize(device: Device, workdir: Path, *, source: str, top: str, dsp: boo
         command = f"synth_ecp5 -top {top}" + ("" if dsp else " -nodsp")
     else:
         raise ValueError(f"unknown device family {device.family!r}")
+    steps = [f"read_verilog {source}"]
     if netlist:
         command += f" -json {top}.json"
+    else:
+        # Only the counts matter here: internal names go private. With its public names,
+        # the design alone (not inside the harness) crashed Yosys 0.70's synth_ecp5 on an
+        # assertion in abc_ops_reintegrate, reproducibly from some runs; with private names it
+        # maps to the same cells.
+        steps.append("rename -hide w:* i:* o:* %u %d")
     stat = f"{top}.stat.json"
-    run_yosys("\n".join([f"read_verilog {source}", command, f"tee -q -o {stat} stat -json"]),
+    run_yosys("\n".join([*steps, command, f"tee -q -o {stat} stat -json"]),
               workdir=workdir, log=f"{top}.yosys.log")
     return workdir / stat
 

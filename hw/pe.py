@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import abc
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -29,14 +29,23 @@ class ProcessingElement(wiring.Component):
     ``psum_in`` from the cell above, registers ``psum_out = psum_in + w * a_in`` (in the
     subclass's arithmetic), and passes ``a_in`` and ``bank_in`` on to the right.
 
-    The cell holds two weights (double buffering): ``bank_in`` travels with each activation
+    The cell holds two weights (double buffering): a bank bit travels with each activation
     and selects which one it meets, so the array can load one tile into the idle bank while the
     other computes, and switch tiles between two consecutive activations without a bubble.
+
+    The bank bit runs **one cycle ahead** of its activation: ``bank_in`` in cycle T is the bank
+    of the activation that arrives in cycle T + 1. The cell uses that cycle to select (and
+    register) the weight, so the adder's operand is one small function of the activation and
+    a register, and the bank multiplexer is off the critical path. A write into a bank in
+    cycle T is forwarded into that selection, so a weight is seen by exactly the activations
+    it would be seen by if it were selected in the cycle of the addition.
 
     Members
     -------
     a_in, a_out : act_shape
     bank_in, bank_out : 1
+        Bank of the next activation (``bank_out`` is ``bank_in`` registered, for the right
+        neighbour's next activation).
     psum_in : psum_in_shape
     psum_out : psum_out_shape
     w_code : weight_shape
@@ -59,28 +68,31 @@ class ProcessingElement(wiring.Component):
 
     def elaborate_common(self, m: Module) -> Signal:
         """Add the weight banks and the pass-through registers to ``m``; return the weight that
-        the activation in this cell meets (a combinational signal of ``weight_shape``)."""
+        the activation in this cell meets (a register of ``weight_shape``)."""
         shape = self.w_code.shape()
         banks = [Signal(shape, name=f"w_bank{b}") for b in range(2)]
         for b, bank in enumerate(banks):
             with m.If(self.w_we[b]):
                 m.d.sync += bank.eq(self.w_code)
-        w_sel = Signal(shape)
-        m.d.comb += w_sel.eq(Mux(self.bank_in, banks[1], banks[0]))
+        # A bank as the next cycle will see it: with this cycle's write, if any.
+        ahead = [Mux(self.w_we[b], self.w_code, bank) for b, bank in enumerate(banks)]
+        w_sel = Signal(shape, name="w_sel")
+        self.register(m, w_sel, Mux(self.bank_in, ahead[1], ahead[0]))
         self.register(m, self.a_out, self.a_in)
         self.register(m, self.bank_out, self.bank_in)
         return w_sel
 
     @staticmethod
     def register(m: Module, port, value) -> None:
-        """``port`` <= ``value`` every cycle, through a flip-flop without reset.
+        """``port`` <= ``value`` every cycle, through a flip-flop without reset (``port`` may
+        be a port or an internal signal).
 
         The datapath needs no reset: a result depends only on its own vector's operands,
         which fill the pipeline behind it, and the valid bits (which are reset) say which
         results count. Leaving the reset out saves a gate per bit on an ASIC and a high-fanout
         net on an FPGA. Weight banks keep theirs: they are state, not pipeline.
         """
-        reg = Signal.like(port, reset_less=True, name=f"{port.name}_reg")
+        reg = Signal.like(port, reset_less=True, name=f"{Value.cast(port).name}_reg")
         m.d.sync += reg.eq(value)
         m.d.comb += port.eq(reg)
 
@@ -149,14 +161,19 @@ class TernaryPE(ProcessingElement):
         m = Module()
         w_sel = self.elaborate_common(m)
 
+        # The code is the weight in two's complement (WeightCode): bit 0 says "nonzero" and,
+        # with bit 0, bit 1 says "negative"; the illegal code 0b10 is therefore a zero. Each
+        # addend bit is a 3-input function of its activation bit and the registered code:
+        # one LUT4 in front of the carry chain on an FPGA.
+        code = w_sel.as_value()
+        nonzero, negative = code[0], code[0] & code[1]
         addend = Signal(signed(self._act_bits))
         carry = Signal()
-        with m.Switch(w_sel):
-            with m.Case(WeightCode.POS):
-                m.d.comb += addend.eq(self.a_in)
-            with m.Case(WeightCode.NEG):
-                m.d.comb += [addend.eq(~self.a_in), carry.eq(1)]
-            # ZERO (and the illegal code 0b10): addend stays 0, the sum passes through.
+        m.d.comb += [
+            addend.eq((self.a_in ^ negative.replicate(self._act_bits))
+                      & nonzero.replicate(self._act_bits)),
+            carry.eq(negative),
+        ]
 
         # psum_in + addend + carry as one two-operand adder with a carry-in: the carry rides in
         # an extra LSB of both operands (1 + 1 carries into bit 1), and the shift drops that

@@ -167,8 +167,9 @@ def test_processing_elements_gate_counts(tmp_path):
         assert sum(counts[name][:2]) == module["num_cells"]
         assert counts[name][2] == int(module["estimated_num_transistors"])
     (t_gates, t_ffs, _), (i_gates, i_ffs, _) = counts["ternary"], counts["int8"]
-    # 13 partial-sum bits, 8 activation bits, 1 bank bit, 2 x 2 weight bits.
-    assert t_ffs == 13 + 8 + 1 + 4
+    # 13 partial-sum bits, 8 activation bits, 1 bank bit, 2 x 2 weight bits, 2 bits of the
+    # selected weight.
+    assert t_ffs == 13 + 8 + 1 + 4 + 2
     assert 5 * (t_gates + t_ffs) <= i_gates + i_ffs
 
 
