@@ -167,23 +167,23 @@ class SystolicArray(_ArrayComponent):
         # age[b]: cycles since the last vector that used bank b was accepted (saturating).
         # That vector meets cell (i, cols-1) age = i + cols - 1 cycles after a write issued
         # now would land there, so row i of bank b may be rewritten once age >= i + cols - 1.
-        # The age is kept as a thermometer code, age_at_least[b][k] == (age[b] >= k): it
-        # shifts up by one each cycle and restarts at age 1, so there is no counter, and the
-        # check for row i is one bit (selected by the row number) instead of a comparator.
-        sat = rows + cols
-        age_at_least = [Signal(sat + 1, init=(1 << (sat + 1)) - 1, name=f"bank{b}_age_at_least")
-                        for b in range(2)]
+        # What is kept is lead[b] = age[b] - (cols - 1), so that row i of bank b is free once
+        # lead[b] >= i: one comparator per bank against the incoming row number, both in
+        # parallel with the bank choice (which depends on the activation input in the same
+        # cycle), and no adder in front of them.
+        sat = rows + 1                         # lead of an age of rows + cols (saturated)
+        lead = [Signal(range(2 - cols, sat + 1), init=sat, name=f"bank{b}_lead")
+                for b in range(2)]
         for b in range(2):
             used = accept & (tok_bank == b)
-            m.d.sync += age_at_least[b].eq(Mux(used, 0b11, Cat(1, age_at_least[b][:-1])))
+            m.d.sync += lead[b].eq(Mux(used, 2 - cols, Mux(lead[b] == sat, sat, lead[b] + 1)))
 
         shadow = Signal()                      # the bank a write accepted this cycle goes to
         m.d.comb += shadow.eq(~Mux(accept, tok_bank, cur_bank))
         row = self.weights.p.row
-        shadow_age = Mux(shadow, age_at_least[1], age_at_least[0])
-        # Bit `row` of (age >= row + cols - 1); a row number past the slice reads as 0, as
-        # the comparison would be false there.
-        m.d.comb += self.weights.ready.eq(shadow_age[cols - 1:].bit_select(row, 1))
+        row_free = [Signal(name=f"bank{b}_row_free") for b in range(2)]
+        m.d.comb += [row_free[b].eq(lead[b] >= row) for b in range(2)]
+        m.d.comb += self.weights.ready.eq(Mux(shadow, row_free[1], row_free[0]))
 
         # An accepted beat is written in the next cycle. Its row is decoded before the register
         # (one-hot), so that a row's write enable is one gate of registers (``wr_valid``, the
