@@ -16,6 +16,7 @@ YoWASP tools see the working directory only: every path handed to them is relati
 
 from __future__ import annotations
 
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from .synth import SynthError, run_yosys, yowasp_exe
 from .verilog import convert
 
 __all__ = ["DEVICES", "Device", "FlowError", "build_files", "get_device", "place_and_route",
-           "synthesize"]
+           "synthesize", "tool_versions"]
 
 
 class FlowError(SynthError):
@@ -137,3 +138,14 @@ def place_and_route(device: Device, workdir: Path, *, top: str = "top", seed: in
         raise FlowError(f"nextpnr-{device.family} failed in {workdir} (see {workdir / log}):\n"
                         f"{tail.strip()[-1500:]}")
     return workdir / report
+
+
+def tool_versions() -> dict[str, str]:
+    """First line of ``--version`` (``-V`` for Yosys) of each tool the flow runs."""
+    versions = {}
+    for tool, flag in (("yosys", "-V"), ("nextpnr-ice40", "--version"),
+                       ("nextpnr-ecp5", "--version")):
+        proc = subprocess.run([yowasp_exe(tool), flag], capture_output=True, text=True)
+        found = re.search(r"Yosys [\w.+-]+|nextpnr-\d[\w.+-]*", proc.stdout + proc.stderr)
+        versions[tool] = found.group(0) if found else "unknown"
+    return versions

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from golden.config import AcceleratorConfig
 from hw.designs import DESIGNS
-from hw.fpga import DEVICES
+from hw.fpga import DEVICES, tool_versions
 
 from . import fpga, gates
 from .toolreports import ReportError
@@ -42,15 +42,52 @@ def _requests(args) -> list[fpga.BuildRequest]:
     return requests
 
 
+def _targets(records: list[fpga.FpgaRecord], gate_records: list[gates.GateRecord]) -> list[str]:
+    """The issue's targets, each with what was measured and whether it was met."""
+    lines = ["| target | measured | met |", "|---|---|---|"]
+
+    def row(what, measured, ok):
+        lines.append(f"| {what} | {measured} | {'yes' if ok else 'no'} |")
+
+    pe = next((r for r in gate_records if r.kind == "pe" and r.policy == "bit growth"), None)
+    if pe is not None:
+        for metric, label in (("cells", "gates + FFs"), ("transistors", "transistors")):
+            rat = gates.ratios(gate_records, kind="pe", rows=pe.rows, cols=pe.cols,
+                               policy="bit growth", metric=metric)
+            if "int8" in rat:
+                row(f"ternary element <= 1/5 of the INT8 element ({label})",
+                    f"1/{rat['int8']:.2f}", rat["int8"] >= 5)
+            if "fp16" in rat:
+                row(f"ternary element <= 1/10 of the FP16 element ({label})",
+                    f"1/{rat['fp16']:.2f}", rat["fp16"] >= 10)
+    big = next((r for r in records if r.design == "ternary" and r.device == "ecp5-85f"
+                and (r.rows, r.cols) == (16, 16) and r.status == "ok"), None)
+    if big is not None:
+        row("ternary 16x16 on the ECP5-85F at >= 200 MHz", f"{big.fmax_mhz:.1f} MHz",
+            big.fmax_mhz >= 200)
+        row("... with 0 DSP", f"{big.dsps} DSP", big.dsps == 0)
+        row("... under 30 LUTs per processing element", f"{big.luts_per_pe:.1f} LUT4/PE",
+            big.luts_per_pe < 30)
+    return lines if len(lines) > 2 else []
+
+
 def render(out: Path) -> None:
     records = fpga.load_records(out / "fpga.json")
+    tools = fpga.load_tools(out / "fpga.json")
     gate_records = gates.load_gates(out / "gates.json")
     text = ["# FPGA builds and gate counts", ""]
+    targets = _targets(records, gate_records)
+    if targets:
+        text += ["## Targets", "", *targets, ""]
     if records:
         text += ["## FPGA (Yosys + nextpnr)", "",
                  "Resource counts are the design alone (out-of-context synthesis, all ports "
                  "kept); the placed cells and Fmax are the design inside the IO harness "
-                 "(hw/harness.py) placed and routed with `--timing-allow-fail`.", "",
+                 "(hw/harness.py) placed and routed with `--timing-allow-fail` (nextpnr's "
+                 "default speed grades; clock constraints " + ", ".join(
+                     f"{d.name} {d.freq_mhz} MHz" for d in DEVICES.values()) + "). "
+                 "LUT4 counts two per ECP5 CCU2C. Tools: "
+                 + ", ".join(f"{k} {v}" for k, v in tools.items()) + ".", "",
                  fpga.render_markdown(records)]
         fpga.plot(records, out / "fpga.png")
         text += ["![LUT4 per processing element and Fmax](fpga.png)", ""]
@@ -95,7 +132,8 @@ def main(argv=None) -> int:
             with ThreadPoolExecutor(max_workers=args.jobs) as pool:
                 new = list(pool.map(lambda r: fpga.run_build(r, args.build_dir), requests))
             old = [] if args.fresh else fpga.load_records(args.out / "fpga.json")
-            fpga.write_json(fpga.merge_records(old, new), args.out / "fpga.json")
+            fpga.write_json(fpga.merge_records(old, new), args.out / "fpga.json",
+                            tools=tool_versions())
         if args.command == "gates" or (args.command == "fpga" and not args.no_gates):
             records = gates.run_gates(args.build_dir / "gates", pe_config=AcceleratorConfig(),
                                       array_sizes=list(GATE_ARRAY_SIZES))

@@ -25,7 +25,7 @@ from hw.synth import SynthError
 
 from .toolreports import ReportError, YosysStat, parse_nextpnr_report, parse_yosys_stat
 
-__all__ = ["BuildRequest", "FpgaRecord", "Resources", "load_records", "merge_records",
+__all__ = ["BuildRequest", "FpgaRecord", "Resources", "load_records", "load_tools", "merge_records",
            "parse_size", "plot", "render_markdown", "resources", "run_build", "write_json"]
 
 
@@ -169,15 +169,17 @@ def run_build(request: BuildRequest, build_dir: Path, *,
                 device.family)
         elif total.dsps:
             notes.append("multipliers in DSP blocks")
+        record.total_luts, record.total_ffs = total.luts, total.ffs
+        problem = _fit_problem(total, device)
+        if problem:
+            # No design-alone run for a build that cannot be placed: the harness is a few
+            # hundred cells beside the thousands that do not fit.
+            return done("does not fit", "; ".join([problem + " (with the harness)", *notes]))
         alone = resources(parse_yosys_stat(synthesize(device, workdir, source="design.v",
                                                       top="design", dsp=dsp, netlist=False)),
                           device.family)
         record.luts, record.ffs, record.carry = alone.luts, alone.ffs, alone.carry
         record.brams, record.dsps = alone.brams, alone.dsps
-        record.total_luts, record.total_ffs = total.luts, total.ffs
-        problem = _fit_problem(total, device)
-        if problem:
-            return done("does not fit", "; ".join([problem, *notes]))
         report = parse_nextpnr_report(place_and_route(device, workdir))
     except (SynthError, ReportError) as e:
         return done("failed", str(e).splitlines()[0])
@@ -214,11 +216,15 @@ def merge_records(old: list[FpgaRecord], new: list[FpgaRecord]) -> list[FpgaReco
                                                   r.rows * r.cols, r.rows, r.design))
 
 
-def write_json(records: list[FpgaRecord], path: Path) -> None:
+def write_json(records: list[FpgaRecord], path: Path, *, tools: dict[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = [{**asdict(r), "luts_per_pe": None if r.luts_per_pe is None
              else round(r.luts_per_pe, 1)} for r in records]
-    path.write_text(json.dumps({"records": rows}, indent=1) + "\n")
+    path.write_text(json.dumps({"tools": tools, "records": rows}, indent=1) + "\n")
+
+
+def load_tools(path: Path) -> dict[str, str]:
+    return json.loads(path.read_text()).get("tools", {}) if path.exists() else {}
 
 
 # --- rendering ---------------------------------------------------------------------------------
@@ -234,8 +240,9 @@ def render_markdown(records: list[FpgaRecord]) -> str:
     for r in records:
         placed = (f"{r.logic_cells} / {r.logic_cells_available}" if r.status == "ok"
                   else r.status)
+        luts = r.luts if r.luts is not None else r.total_luts
         lines.append("| " + " | ".join([
-            r.design, r.device, f"{r.rows}x{r.cols}", _cell(r.luts), _cell(r.luts_per_pe, "{:.1f}"),
+            r.design, r.device, f"{r.rows}x{r.cols}", _cell(luts), _cell(r.luts_per_pe, "{:.1f}"),
             _cell(r.ffs), _cell(r.carry), _cell(r.brams), _cell(r.dsps),
             _cell(r.fmax_mhz, "{:.1f}"), placed, r.note.replace("|", "/")]) + " |")
     return "\n".join(lines) + "\n"
