@@ -141,11 +141,11 @@ def place_and_route(device: Device, workdir: Path, *, top: str = "top", seed: in
 
 
 def tool_versions() -> dict[str, str]:
-    """First line of ``--version`` (``-V`` for Yosys) of each tool the flow runs."""
+    """Version number of each tool the flow runs, e.g. ``{"yosys": "0.70", ...}``."""
     versions = {}
     for tool, flag in (("yosys", "-V"), ("nextpnr-ice40", "--version"),
                        ("nextpnr-ecp5", "--version")):
         proc = subprocess.run([yowasp_exe(tool), flag], capture_output=True, text=True)
-        found = re.search(r"Yosys [\w.+-]+|nextpnr-\d[\w.+-]*", proc.stdout + proc.stderr)
-        versions[tool] = found.group(0) if found else "unknown"
+        found = re.search(r"(?:Yosys |nextpnr-)(\d[\w.+-]*)", proc.stdout + proc.stderr)
+        versions[tool] = found.group(1) if found else "unknown"
     return versions

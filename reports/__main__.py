@@ -86,10 +86,21 @@ def render(out: Path) -> None:
                  "(hw/harness.py) placed and routed with `--timing-allow-fail` (nextpnr's "
                  "default speed grades; clock constraints " + ", ".join(
                      f"{d.name} {d.freq_mhz} MHz" for d in DEVICES.values()) + "). "
-                 "LUT4 counts two per ECP5 CCU2C. Tools: "
+                 "LUT4 counts two per ECP5 CCU2C. Tools (YoWASP builds): "
                  + ", ".join(f"{k} {v}" for k, v in tools.items()) + ".", "",
                  fpga.render_markdown(records)]
-        fpga.plot(records, out / "fpga.png")
+        ratios = {}
+        pe = next((r for r in gate_records if r.kind == "pe"), None)
+        if pe is not None:
+            ratios = {
+                "transistors (generic synthesis)": gates.ratios(
+                    gate_records, kind="pe", rows=pe.rows, cols=pe.cols, policy="bit growth"),
+                "gates + FFs (generic synthesis)": gates.ratios(
+                    gate_records, kind="pe", rows=pe.rows, cols=pe.cols, policy="bit growth",
+                    metric="cells"),
+                "published 45 nm (Horowitz)": gates.published_ratios("bit growth"),
+            }
+        fpga.plot(records, out / "fpga.png", element_ratios=ratios)
         text += ["![LUT4 per processing element and Fmax](fpga.png)", ""]
     if gate_records:
         text += ["## ASIC-style gate counts (generic Yosys synthesis)", "",

@@ -248,8 +248,9 @@ def render_markdown(records: list[FpgaRecord]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(records: list[FpgaRecord], path: Path) -> None:
-    """LUT4s per processing element and Fmax of every placed build, per device and size."""
+def plot(records: list[FpgaRecord], path: Path, *, element_ratios=None) -> None:
+    """LUT4s per processing element and Fmax of every placed build, per device and size; with
+    ``element_ratios`` ({label: {design: ratio to ternary}}), a third panel comparing them."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -259,7 +260,21 @@ def plot(records: list[FpgaRecord], path: Path) -> None:
         raise ReportError("no successful FPGA build to plot")
     designs = list(dict.fromkeys(r.design for r in ok))
     groups = list(dict.fromkeys((r.device, r.rows, r.cols) for r in ok))
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    fig, axes = plt.subplots(1, 3 if element_ratios else 2,
+                             figsize=(19 if element_ratios else 13, 4.5))
+    if element_ratios:
+        ax = axes[2]
+        labels = list(element_ratios)
+        names = list(dict.fromkeys(d for rat in element_ratios.values() for d in rat))
+        w = 0.8 / len(labels)
+        for k, label in enumerate(labels):
+            ax.bar([n + k * w for n in range(len(names))],
+                   [element_ratios[label].get(d, 0) for d in names], w, label=label)
+        ax.set_xticks([n + 0.4 - w / 2 for n in range(len(names))], names)
+        ax.set_yscale("log")
+        ax.set_title("Processing element area relative to ternary")
+        ax.legend(fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
     width = 0.8 / len(designs)
     for d, design in enumerate(designs):
         by = {(r.device, r.rows, r.cols): r for r in ok if r.design == design}
@@ -268,7 +283,7 @@ def plot(records: list[FpgaRecord], path: Path) -> None:
                     label=design)
         axes[1].bar(xs, [by[g].fmax_mhz if g in by else 0 for g in groups], width, label=design)
     labels = [f"{dev}\n{r}x{c}" for dev, r, c in groups]
-    for ax, title in zip(axes, ("LUT4 per processing element (design alone)",
+    for ax, title in zip(axes[:2], ("LUT4 per processing element (design alone)",
                                 "Fmax reached (MHz, placed and routed)"), strict=True):
         ax.set_xticks([g + 0.4 - width / 2 for g in range(len(groups))], labels, fontsize=8)
         ax.set_title(title)

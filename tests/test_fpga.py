@@ -194,3 +194,33 @@ def test_small_real_build_on_ice40(tmp_path):
     table = render_markdown([record, FpgaRecord("fp16", "up5k", 8, 8, status="does not fit",
                                                 note="needs 9999 LUT4s")])
     assert "| ternary | up5k | 4x4 |" in table and "does not fit" in table
+
+
+def test_report_renders_targets_tables_and_plot(tmp_path):
+    """From JSON records to the Markdown report and the PNG: the targets say what was met."""
+    from reports import fpga as rf
+    from reports import gates as rg
+    from reports.__main__ import render
+
+    def pe(design, transistors, gates, ffs):
+        return GateRecord(design, "pe", 16, 16, "bit growth", 13, gates, ffs, transistors)
+    rg.write_json([pe("ternary", 1000, 100, 20), pe("int8", 5500, 600, 50),
+                   pe("fp16", 9000, 1000, 80)], tmp_path / "gates.json")
+    big = FpgaRecord("ternary", "ecp5-85f", 16, 16, status="ok", luts=7424, ffs=9000, carry=1,
+                     brams=0, dsps=0, logic_cells=8000, logic_cells_available=83640,
+                     fmax_mhz=150.0)
+    small = FpgaRecord("int8", "up5k", 4, 4, status="ok", luts=300, ffs=500, carry=10, brams=0,
+                       dsps=8, logic_cells=800, logic_cells_available=5280, fmax_mhz=40.0)
+    rf.write_json([big, small], tmp_path / "fpga.json", tools={"yosys": "0.0"})
+    render(tmp_path)
+    text = (tmp_path / "fpga.md").read_text()
+    assert "| ternary element <= 1/5 of the INT8 element (gates + FFs) | 1/5.42 | yes |" in text
+    assert "| ternary element <= 1/10 of the FP16 element (transistors) | 1/9.00 | no |" in text
+    assert "| ternary 16x16 on the ECP5-85F at >= 200 MHz | 150.0 MHz | no |" in text
+    assert "| ... under 30 LUTs per processing element | 29.0 LUT4/PE | yes |" in text
+    assert "| int8 | up5k | 4x4 | 300 | 18.8 | 500 | 10 | 0 | 8 | 40.0 | 800 / 5280 |" in text
+    assert "Tools (YoWASP builds): yosys 0.0." in text
+    assert (tmp_path / "fpga.png").read_bytes()[:4] == b"\x89PNG"
+    records = json.loads((tmp_path / "fpga.json").read_text())["records"]
+    assert {"design", "device", "rows", "cols", "luts", "ffs", "dsps", "brams",
+            "fmax_mhz"} <= set(records[0])
