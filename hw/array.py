@@ -186,10 +186,10 @@ class SystolicArray(_ArrayComponent):
         m.d.comb += self.weights.ready.eq(Mux(shadow, row_free[1], row_free[0]))
 
         # An accepted beat is written in the next cycle. Its row is decoded before the register
-        # (one-hot), so that a row's write enable is one gate of registers (``wr_valid``, the
-        # row's hit, ``wr_bank``) in front of its fanout; ``ready`` goes into ``wr_valid``
-        # alone, not through the decoder. The codes are registered every cycle (no enable to
-        # fan out): only the cycle after an accepted beat writes, and then they are that beat's.
+        # (one-hot), so that a row's write enable is a single gate of three flip-flops
+        # (``wr_valid``, the row's hit, ``wr_bank``) in front of its fanout, and ``ready``
+        # feeds ``wr_valid`` alone, not the decoder. The codes are registered every cycle (no
+        # enable to fan out): only the cycle after an accepted beat writes, with that beat's.
         wr_valid = Signal()
         wr_bank = Signal(reset_less=True)
         wr_hit = Signal(rows, reset_less=True)

@@ -19,7 +19,8 @@ from amaranth.lib.wiring import In, Out
 from golden.config import AcceleratorConfig
 from golden.isa import WeightCode
 
-__all__ = ["TERNARY", "Arithmetic", "ProcessingElement", "TernaryArithmetic", "TernaryPE"]
+__all__ = ["TERNARY", "Arithmetic", "ProcessingElement", "TernaryArithmetic", "TernaryPE",
+           "check_widths"]
 
 
 class ProcessingElement(wiring.Component):
@@ -97,7 +98,8 @@ class ProcessingElement(wiring.Component):
         m.d.comb += port.eq(reg)
 
 
-def _check_widths(**widths) -> None:
+def check_widths(**widths) -> None:
+    """Raise ValueError naming the first width that is not a positive integer."""
     for name, value in widths.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, not {value!r}")
@@ -132,7 +134,7 @@ class TernaryPE(ProcessingElement):
     """
 
     def __init__(self, *, act_bits: int, psum_in_bits: int, psum_out_bits: int):
-        _check_widths(act_bits=act_bits, psum_in_bits=psum_in_bits, psum_out_bits=psum_out_bits)
+        check_widths(act_bits=act_bits, psum_in_bits=psum_in_bits, psum_out_bits=psum_out_bits)
         # The caller sizes psum_out_bits by the range of the sum, which can be narrower than
         # max(psum_in_bits, act_bits) + 1; only widths that cannot hold one product are wrong.
         if psum_out_bits < max(psum_in_bits, act_bits + 1):
