@@ -53,6 +53,8 @@ class Device:
         nextpnr options selecting the part and package.
     luts, ffs, brams, dsps : int
         Capacity: LUT4s, flip-flops, block RAMs, multiplier blocks.
+    infer_dsp : bool
+        Whether synthesis may put multipliers into the DSP blocks.
     freq_mhz : int
         Clock constraint for timing-driven placement (the report gives the Fmax reached).
     sizes : tuple of (rows, cols)
@@ -68,13 +70,18 @@ class Device:
     dsps: int
     freq_mhz: int
     sizes: tuple[tuple[int, int], ...]
+    infer_dsp: bool = True
 
 
 DEVICES = {d.name: d for d in (
+    # No DSP inference on the UP5K: Yosys 0.70's `synth_ice40 -dsp` packs the INT8 cell's
+    # multiply-add into SB_MAC16s with their addend inputs (C, D) left undriven, and the
+    # netlist of a 4x4 INT8 array simulated (Icarus, Yosys' cell models) with three of its four
+    # columns undefined where the RTL gives the right sums. Its multipliers go into logic.
     Device("up5k", "ice40", ("--up5k", "--package", "sg48"), luts=5280, ffs=5280, brams=30,
-           dsps=8, freq_mhz=100, sizes=((4, 4), (8, 8))),
+           dsps=8, freq_mhz=100, sizes=((4, 4), (8, 8)), infer_dsp=False),
     Device("hx8k", "ice40", ("--hx8k", "--package", "ct256"), luts=7680, ffs=7680, brams=32,
-           dsps=0, freq_mhz=150, sizes=((4, 4), (8, 8))),
+           dsps=0, freq_mhz=150, sizes=((4, 4), (8, 8)), infer_dsp=False),
     Device("ecp5-85f", "ecp5", ("--85k", "--package", "CABGA381"), luts=83640, ffs=83640,
            brams=208, dsps=156, freq_mhz=250, sizes=((4, 4), (8, 8), (16, 16))),
 )}

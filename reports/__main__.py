@@ -86,7 +86,11 @@ def render(out: Path) -> None:
                  "(hw/harness.py) placed and routed with `--timing-allow-fail` (nextpnr's "
                  "default speed grades; clock constraints " + ", ".join(
                      f"{d.name} {d.freq_mhz} MHz" for d in DEVICES.values()) + "). "
-                 "LUT4 counts two per ECP5 CCU2C. Tools (YoWASP builds): "
+                 "LUT4 counts two per ECP5 CCU2C. "
+                 + "".join(f"On the {d.name}, multipliers always go into logic: Yosys' DSP "
+                           f"inference produced a wrong netlist (see hw/fpga.py). "
+                           for d in DEVICES.values() if d.dsps and not d.infer_dsp)
+                 + "Tools (YoWASP builds): "
                  + ", ".join(f"{k} {v}" for k, v in tools.items()) + ".", "",
                  fpga.render_markdown(records)]
         ratios = {}

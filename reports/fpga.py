@@ -156,7 +156,7 @@ def run_build(request: BuildRequest, build_dir: Path, *,
     try:
         harness = build_files(request.design, config, workdir)
         record.harness_bits = harness.input_bits + harness.output_bits
-        dsp = device.dsps > 0
+        dsp = device.dsps > 0 and device.infer_dsp
         total = resources(parse_yosys_stat(synthesize(device, workdir, source="top.v", top="top",
                                                       dsp=dsp, netlist=True)), device.family)
         notes = []
