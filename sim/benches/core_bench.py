@@ -10,11 +10,14 @@ core never stalls its results, so every valid result is recorded.
 
 import json
 import os
+import random
 from pathlib import Path
 
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+
+from .array_bench import Stream, put
 
 
 @cocotb.test()
@@ -39,17 +42,10 @@ async def core_stream(dut):
             await RisingEdge(clk)
 
     cocotb.start_soon(reader())
+    weights, no_idle = Stream(dut, "weights"), random.Random(0)
     for tile in spec["tiles"]:
         for beat in tile["weights"]:
-            dut.weights__valid.value = 1
-            dut.weights__payload.value = beat
-            while True:
-                await ReadOnly()
-                accepted = bool(dut.weights__ready.value)
-                await RisingEdge(clk)
-                if accepted:
-                    break
-        dut.weights__valid.value = 0
+            await put(clk, weights, beat, no_idle, 0.0)
         for beat in tile["acts"]:
             dut.acts__valid.value = 1
             dut.acts__payload.value = beat
