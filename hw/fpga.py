@@ -16,6 +16,8 @@ YoWASP tools see the working directory only: every path handed to them is relati
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import re
 import subprocess
 from dataclasses import dataclass
@@ -129,10 +131,34 @@ def synthesize(device: Device, workdir: Path, *, source: str, top: str, dsp: boo
         steps.append("rename -hide w:* i:* o:* %u %d")
     stat = f"{top}.stat.json"
     steps += [command, f"tee -q -o {stat} stat -json"]
+    outputs = [stat, *([f"{top}.json"] if netlist else []),
+               *([f"{top}.netlist.v"] if verilog else [])]
     if verilog:
         steps.append(f"write_verilog -noattr {top}.netlist.v")
-    run_yosys("\n".join(steps), workdir=workdir, log=f"{top}.yosys.log")
+    script = "\n".join(steps)
+    with _cached(workdir, f"{top}.yosys", [(workdir / source).read_bytes(), script.encode()],
+                 outputs) as fresh:
+        if not fresh:
+            run_yosys(script, workdir=workdir, log=f"{top}.yosys.log")
     return workdir / stat
+
+
+@contextlib.contextmanager
+def _cached(workdir: Path, name: str, inputs: list[bytes], outputs: list[str]):
+    """Skip a tool run whose inputs are byte for byte those of the run that wrote ``outputs``.
+
+    Yields True when the outputs are up to date (the caller skips the run); after a run, stamps
+    the outputs with the digest of the inputs. A failed run leaves no stamp.
+    """
+    digest = hashlib.sha256(b"\0".join(hashlib.sha256(i).digest() for i in inputs)).hexdigest()
+    stamp = workdir / f"{name}.inputs.sha256"
+    fresh = (stamp.exists() and stamp.read_text() == digest
+             and all((workdir / o).exists() for o in outputs))
+    if not fresh:
+        stamp.unlink(missing_ok=True)
+    yield fresh
+    if not fresh:
+        stamp.write_text(digest)
 
 
 def cell_models(family: str) -> str:
@@ -150,16 +176,21 @@ def cell_models(family: str) -> str:
 def place_and_route(device: Device, workdir: Path, *, top: str = "top", seed: int = 1) -> Path:
     """Place and route ``workdir/<top>.json`` with nextpnr (timing failures allowed: the
     report gives the Fmax reached). Returns the path of nextpnr's ``--report`` JSON."""
-    exe = yowasp_exe(f"nextpnr-{device.family}")
     report, log = f"{top}.nextpnr.json", f"{top}.nextpnr.log"
-    args = [exe, *device.part_args, "--json", f"{top}.json", "--report", report,
+    args = [*device.part_args, "--json", f"{top}.json", "--report", report,
             "--freq", str(device.freq_mhz), "--timing-allow-fail", "--seed", str(seed),
             "--quiet", "--log", log]
-    proc = subprocess.run(args, cwd=workdir, capture_output=True, text=True)
-    if proc.returncode != 0 or not (workdir / report).exists():
-        tail = ((workdir / log).read_text() if (workdir / log).exists() else proc.stderr)
-        raise FlowError(f"nextpnr-{device.family} failed in {workdir} (see {workdir / log}):\n"
-                        f"{tail.strip()[-1500:]}")
+    inputs = [(workdir / f"{top}.json").read_bytes(), device.family.encode(), *map(str.encode,
+                                                                                args)]
+    with _cached(workdir, f"{top}.nextpnr", inputs, [report]) as fresh:
+        if fresh:
+            return workdir / report
+        exe = yowasp_exe(f"nextpnr-{device.family}")
+        proc = subprocess.run([exe, *args], cwd=workdir, capture_output=True, text=True)
+        if proc.returncode != 0 or not (workdir / report).exists():
+            tail = ((workdir / log).read_text() if (workdir / log).exists() else proc.stderr)
+            raise FlowError(f"nextpnr-{device.family} failed in {workdir} (see "
+                            f"{workdir / log}):\n{tail.strip()[-1500:]}")
     return workdir / report
 
 

@@ -60,6 +60,7 @@ class Int8Arithmetic(Arithmetic):
     """Signed integer activations and weights of ``config.act_bits`` bits."""
 
     name = "int8"
+    multiplies = True
 
     def act_shape(self, config):
         return signed(config.act_bits)
@@ -110,6 +111,7 @@ class Fp16Arithmetic(Arithmetic):
     """IEEE binary16 activations, weights and partial sums (``config.act_bits`` is unused)."""
 
     name = "fp16"
+    multiplies = True
 
     def act_shape(self, config):
         return unsigned(FP16_WIDTH)

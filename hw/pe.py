@@ -198,6 +198,8 @@ class Arithmetic(abc.ABC):
 
     #: Short name, used in reports and build directories.
     name: str = ""
+    #: Whether each cell has a multiplier (which an FPGA flow may put in a DSP block).
+    multiplies: bool = False
 
     @abc.abstractmethod
     def act_shape(self, config: AcceleratorConfig):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -144,11 +145,22 @@ def main(argv=None) -> int:
                 parser.error(f"--jobs must be at least 1, not {args.jobs}")
             requests = _requests(args)
             print(f"{len(requests)} FPGA build(s): " + ", ".join(r.key for r in requests))
+            records = [] if args.fresh else fpga.load_records(args.out / "fpga.json")
+            tools, lock = tool_versions(), threading.Lock()
+
+            def build(request):
+                with lock:
+                    # Builds of this run only: an old record may be of another design version.
+                    earlier = [r for r in records if r.key in done_keys]
+                record = fpga.run_build(request, args.build_dir, earlier=earlier)
+                with lock:     # after every build, so that an interrupted run keeps its results
+                    records[:] = fpga.merge_records(records, [record])
+                    done_keys.add(record.key)
+                    fpga.write_json(records, args.out / "fpga.json", tools=tools)
+
+            done_keys = set()
             with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-                new = list(pool.map(lambda r: fpga.run_build(r, args.build_dir), requests))
-            old = [] if args.fresh else fpga.load_records(args.out / "fpga.json")
-            fpga.write_json(fpga.merge_records(old, new), args.out / "fpga.json",
-                            tools=tool_versions())
+                list(pool.map(build, requests))
         if args.command == "gates" or (args.command == "fpga" and not args.no_gates):
             records = gates.run_gates(args.build_dir / "gates", pe_config=AcceleratorConfig(),
                                       array_sizes=list(GATE_ARRAY_SIZES))

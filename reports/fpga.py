@@ -99,6 +99,7 @@ class FpgaRecord:
     dsps: int | None = None
     total_luts: int | None = None
     total_ffs: int | None = None
+    total_dsps: int | None = None
     logic_cells: int | None = None
     logic_cells_available: int | None = None
     fmax_mhz: float | None = None
@@ -136,10 +137,43 @@ def _fit_problem(res: Resources, device: Device) -> str:
     return ""
 
 
-def run_build(request: BuildRequest, build_dir: Path, *,
+def _known_too_big(request: BuildRequest, device: Device,
+                   earlier: list[FpgaRecord]) -> str:
+    """Why ``request`` cannot fit ``device``, judged from earlier builds, or "".
+
+    Only for designs whose multipliers would go into logic on this device: another build of
+    the same design with its multipliers in logic (any LUT4 family, any size) gives LUT4s per
+    processing element, harness included; if that many for this size exceed the device, the
+    synthesis (of an FP16 array in logic: a quarter of an hour per 4x4 here) is not run, and
+    the record says it is an estimate. The same size on the same family is the same netlist.
+    """
+    design = get_design(request.design)
+    pes = request.rows * request.cols
+    if design.arithmetic is None or not design.arithmetic.multiplies:
+        return ""
+    if device.infer_dsp and pes <= device.dsps:
+        return ""
+    for r in earlier:
+        if r.design != request.design or r.total_luts is None or r.total_dsps != 0:
+            continue
+        estimate = r.total_luts * pes // r.pes
+        if estimate <= device.luts:
+            continue
+        same = (get_device(r.device).family == device.family
+                and (r.rows, r.cols) == (request.rows, request.cols))
+        if same:
+            return (f"needs {r.total_luts} LUT4s, {device.name} has {device.luts} (with the "
+                    f"harness; the same netlist as {r.key})")
+        return (f"estimated: {r.key} needs {r.total_luts / r.pes:.0f} LUT4s per PE with the "
+                f"harness, so about {estimate} for {pes} PEs; {device.name} has {device.luts}")
+    return ""
+
+
+def run_build(request: BuildRequest, build_dir: Path, *, earlier: list[FpgaRecord] = (),
               log: Callable[[str], None] = print) -> FpgaRecord:
     """Synthesize, place and route one design on one device; never raises for a tool failure
-    (the record says what failed), only for a bad request."""
+    (the record says what failed), only for a bad request. ``earlier`` records may show that
+    the build cannot fit (see :func:`_known_too_big`)."""
     device = get_device(request.device)
     get_design(request.design)
     config = AcceleratorConfig(rows=request.rows, cols=request.cols)
@@ -153,6 +187,9 @@ def run_build(request: BuildRequest, build_dir: Path, *,
         log(f"{request.key}: {status}{': ' + note if note else ''} ({record.seconds} s)")
         return record
 
+    too_big = _known_too_big(request, device, list(earlier))
+    if too_big:
+        return done("does not fit", too_big)
     try:
         harness = build_files(request.design, config, workdir)
         record.harness_bits = harness.input_bits + harness.output_bits
@@ -169,7 +206,7 @@ def run_build(request: BuildRequest, build_dir: Path, *,
                 device.family)
         elif total.dsps:
             notes.append("multipliers in DSP blocks")
-        record.total_luts, record.total_ffs = total.luts, total.ffs
+        record.total_luts, record.total_ffs, record.total_dsps = total.luts, total.ffs, total.dsps
         problem = _fit_problem(total, device)
         if problem:
             # No design-alone run for a build that cannot be placed: the harness is a few
