@@ -271,3 +271,46 @@ def test_ice40_netlist_is_bit_exact(design, rng, tmp_path):
     expected = np.concatenate([int_mac_columns(torch.from_numpy(x), torch.from_numpy(w)).numpy()
                                for w, x in tiles])
     np.testing.assert_array_equal(got, expected)
+
+
+def test_builds_known_not_to_fit_are_not_synthesized(tmp_path):
+    from reports.fpga import _known_too_big
+
+    fp16_4x4 = FpgaRecord("fp16", "up5k", 4, 4, status="does not fit", total_luts=11200,
+                          total_dsps=0)
+    earlier = [fp16_4x4]
+    # 700 LUT4s per element: 64 of them cannot fit 5280.
+    note = _known_too_big(BuildRequest("fp16", "up5k", 8, 8), get_device("up5k"), earlier)
+    assert note.startswith("estimated: fp16-up5k-4x4 needs 700 LUT4s per PE")
+    assert "about 44800 for 64 PEs" in note
+    # The HX8K runs the same synthesis: the same netlist, not an estimate.
+    note = _known_too_big(BuildRequest("fp16", "hx8k", 4, 4), get_device("hx8k"), earlier)
+    assert "needs 11200 LUT4s, hx8k has 7680" in note and "same netlist" in note
+    # On the ECP5 64 multipliers go into DSP blocks: the logic-mapped build says nothing.
+    assert _known_too_big(BuildRequest("fp16", "ecp5-85f", 8, 8), get_device("ecp5-85f"),
+                          earlier) == ""
+    # ... and 256 would not, but 700 x 256 = 179200 LUT4s do not fit either.
+    assert "about 179200" in _known_too_big(BuildRequest("fp16", "ecp5-85f", 16, 16),
+                                            get_device("ecp5-85f"), earlier)
+    # A design without multipliers, or a build that fits, is always built.
+    assert _known_too_big(BuildRequest("ternary", "up5k", 8, 8), get_device("up5k"),
+                          [FpgaRecord("ternary", "up5k", 4, 4, status="ok", total_luts=99999,
+                                      total_dsps=0)]) == ""
+    assert _known_too_big(BuildRequest("int8", "up5k", 4, 4), get_device("up5k"),
+                          [FpgaRecord("int8", "hx8k", 4, 4, status="ok", total_luts=2000,
+                                      total_dsps=0)]) == ""
+
+
+def test_tool_runs_are_cached_on_their_inputs(tmp_path):
+    from hw.fpga import _cached
+
+    (tmp_path / "out.txt").write_text("result")
+    runs = []
+    for inputs in ([b"a", b"script"], [b"a", b"script"], [b"b", b"script"]):
+        with _cached(tmp_path, "tool", inputs, ["out.txt"]) as fresh:
+            if not fresh:
+                runs.append(inputs)
+    assert runs == [[b"a", b"script"], [b"b", b"script"]]
+    (tmp_path / "out.txt").unlink()            # a missing output forces a run
+    with _cached(tmp_path, "tool", [b"b", b"script"], ["out.txt"]) as fresh:
+        assert not fresh
