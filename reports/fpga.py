@@ -19,14 +19,15 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from golden.config import AcceleratorConfig
-from hw.designs import get_design
-from hw.fpga import Device, build_files, get_device, place_and_route, synthesize
+from hw.designs import DESIGNS, get_design
+from hw.fpga import DEVICES, Device, build_files, get_device, place_and_route, synthesize
 from hw.synth import SynthError
 
 from .toolreports import ReportError, YosysStat, parse_nextpnr_report, parse_yosys_stat
 
 __all__ = ["BuildRequest", "FpgaRecord", "Resources", "load_records", "load_tools", "merge_records",
-           "parse_size", "plot", "render_markdown", "resources", "run_build", "write_json"]
+           "parse_size", "plot", "render_markdown", "resources", "run_build", "sort_records",
+           "write_json"]
 
 
 @dataclass(frozen=True)
@@ -248,9 +249,17 @@ def merge_records(old: list[FpgaRecord], new: list[FpgaRecord]) -> list[FpgaReco
     """``old`` with every build in ``new`` replaced or added, in a stable order."""
     merged = {r.key: r for r in old}
     merged.update({r.key: r for r in new})
-    device_order = {"up5k": 0, "hx8k": 1, "ecp5-85f": 2}
-    return sorted(merged.values(), key=lambda r: (device_order.get(r.device, 9), r.device,
-                                                  r.rows * r.cols, r.rows, r.design))
+    return sort_records(merged.values())
+
+
+def sort_records(records) -> list[FpgaRecord]:
+    """By device (in the order of hw.fpga.DEVICES), size, then design (registry order)."""
+    devices, designs = list(DEVICES), list(DESIGNS)
+
+    def rank(names, name):
+        return names.index(name) if name in names else len(names)
+    return sorted(records, key=lambda r: (rank(devices, r.device), r.device, r.rows * r.cols,
+                                          r.rows, rank(designs, r.design), r.design))
 
 
 def write_json(records: list[FpgaRecord], path: Path, *, tools: dict[str, str]) -> None:
@@ -274,7 +283,7 @@ def render_markdown(records: list[FpgaRecord]) -> str:
     header = ("design", "device", "size", "LUT4", "LUT4/PE", "FF", "carry", "BRAM", "DSP",
               "Fmax MHz", "placed cells (with harness)", "note")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for r in records:
+    for r in sort_records(records):
         placed = (f"{r.logic_cells} / {r.logic_cells_available}" if r.status == "ok"
                   else r.status)
         luts = r.luts if r.luts is not None else r.total_luts
