@@ -93,7 +93,11 @@ def render(out: Path) -> None:
                            for d in DEVICES.values() if d.dsps and not d.infer_dsp)
                  + "Tools (YoWASP builds): "
                  + ", ".join(f"{k} {v}" for k, v in tools.items()) + ".", "",
-                 fpga.render_markdown(records)]
+                 fpga.render_markdown(records),
+                 "Critical path of each placed build (nextpnr; the harness's own paths are "
+                 "FF to FF):", "",
+                 *(f"- {r.key}: `{r.critical_path}`" for r in fpga.sort_records(records)
+                   if r.status == "ok" and r.critical_path), ""]
         ratios = {}
         pe = next((r for r in gate_records if r.kind == "pe"), None)
         if pe is not None:
