@@ -301,7 +301,7 @@ def plot(records: list[FpgaRecord], path: Path, *, element_ratios=None) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ok = [r for r in records if r.status == "ok"]
+    ok = sort_records(r for r in records if r.status == "ok")
     if not ok:
         raise ReportError("no successful FPGA build to plot")
     designs = list(dict.fromkeys(r.design for r in ok))
@@ -329,7 +329,8 @@ def plot(records: list[FpgaRecord], path: Path, *, element_ratios=None) -> None:
                     label=design)
         axes[1].bar(xs, [by[g].fmax_mhz if g in by else 0 for g in groups], width, label=design)
     labels = [f"{dev}\n{r}x{c}" for dev, r, c in groups]
-    for ax, title in zip(axes[:2], ("LUT4 per processing element (design alone)",
+    axes[0].set_yscale("log")         # FP16 elements are an order of magnitude above the rest
+    for ax, title in zip(axes[:2], ("LUT4 per processing element (design alone, log scale)",
                                 "Fmax reached (MHz, placed and routed)"), strict=True):
         ax.set_xticks([g + 0.4 - width / 2 for g in range(len(groups))], labels, fontsize=8)
         ax.set_title(title)
