@@ -88,10 +88,8 @@ def _round_pack(m: Module, *, sign, exp, sig, round_bit, sticky, name: str):
     return result
 
 
-class Fp16Multiplier(wiring.Component):
-    """``y = a * b`` in binary16, one rounding (see the module docstring for special cases).
-
-    The 11 x 11-bit significand product is the one multiplier of the FP16 processing element.
+class _BinaryOp(wiring.Component):
+    """A combinational binary16 operation ``y = a op b``.
 
     Members
     -------
@@ -102,6 +100,13 @@ class Fp16Multiplier(wiring.Component):
     a: In(FP16_WIDTH)
     b: In(FP16_WIDTH)
     y: Out(FP16_WIDTH)
+
+
+class Fp16Multiplier(_BinaryOp):
+    """``y = a * b`` in binary16, one rounding (see the module docstring for special cases).
+
+    The 11 x 11-bit significand product is the one multiplier of the FP16 processing element.
+    """
 
     def elaborate(self, platform):
         m = Module()
@@ -149,22 +154,13 @@ def _leading_zeros(m: Module, value, *, name: str):
     return count
 
 
-class Fp16Adder(wiring.Component):
+class Fp16Adder(_BinaryOp):
     """``y = a + b`` in binary16, one rounding (see the module docstring for special cases).
 
     Classic single-path adder: order the operands by magnitude, align the smaller one with
     guard, round and sticky bits, add or subtract, normalize (one bit right after a carry, a
     leading-zero count left after cancellation), round to nearest even.
-
-    Members
-    -------
-    a, b : In(16)
-    y : Out(16)
     """
-
-    a: In(FP16_WIDTH)
-    b: In(FP16_WIDTH)
-    y: Out(FP16_WIDTH)
 
     def elaborate(self, platform):
         m = Module()
