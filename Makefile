@@ -24,13 +24,15 @@ TRAIN_ARGS ?= --preset tiny-b158
 TOP ?= accelerator
 # Configuration of `make verilog`, e.g. VERILOG_ARGS="--rows 8 --cols 8".
 VERILOG_ARGS ?=
+# Subset of `make fpga`, e.g. FPGA_ARGS="--device up5k --design ternary --size 4x4".
+FPGA_ARGS ?=
 
 BIN := $(VENV)/bin
 PY  := $(BIN)/python
 # The stamp is keyed on pyproject.toml and the torch pin: a second run installs nothing.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(subst =,,$(subst ==,-,$(TORCH)))
 
-.PHONY: all setup system-deps test sim bench train verilog lint clean distclean
+.PHONY: all setup system-deps test sim bench train verilog fpga lint clean distclean
 
 all: test
 
@@ -73,6 +75,11 @@ train: setup
 
 verilog: setup
 	$(PY) -m hw --top $(TOP) $(VERILOG_ARGS)
+
+# FPGA builds (Yosys + nextpnr) and gate counts: build/reports/fpga.{md,json,png}. Long: the
+# 16x16 arrays on the ECP5 take minutes each.
+fpga: setup
+	$(PY) -m reports fpga $(FPGA_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -9,57 +9,72 @@ Dataflow (rows x cols cells, weights stationary)::
 
 A result vector leaves :attr:`SystolicArray.results` exactly
 :attr:`AcceleratorConfig.array_latency` cycles after its activation vector was accepted.
+
+Both arrays are generic over the element type (:class:`hw.pe.Arithmetic`): the default,
+:data:`hw.pe.TERNARY`, is the multiplier-free design; :mod:`hw.mac` provides the INT8 and FP16
+multiply-accumulate baselines on the same skeleton (same ports, dataflow and latency).
 """
 
-from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from golden.config import AcceleratorConfig
-from golden.isa import WeightCode
 
 from .component import ConfiguredComponent
-from .pe import TernaryPE
+from .pe import TERNARY, Arithmetic
 
 __all__ = ["BufferedArray", "SystolicArray", "act_layout", "result_layout", "weight_row_layout"]
 
 
-def weight_row_layout(config: AcceleratorConfig) -> data.StructLayout:
-    """One row of a weight tile: the 2-bit codes of ``cols`` weights and the row they go to."""
+def weight_row_layout(config: AcceleratorConfig,
+                      arithmetic: Arithmetic = TERNARY) -> data.StructLayout:
+    """One row of a weight tile: the codes of ``cols`` weights (2-bit ternary codes by default)
+    and the row they go to."""
     return data.StructLayout({
         "row": unsigned(max(1, ceil_log2(config.rows))),
-        "codes": data.ArrayLayout(WeightCode, config.cols),
+        "codes": data.ArrayLayout(arithmetic.weight_shape(config), config.cols),
     })
 
 
-def act_layout(config: AcceleratorConfig) -> data.StructLayout:
+def act_layout(config: AcceleratorConfig, arithmetic: Arithmetic = TERNARY) -> data.StructLayout:
     """One activation vector (a K-slice of one token) and its tile-switch flag.
 
     ``swap`` makes the most recently loaded weight tile active, starting with this vector.
     """
     return data.StructLayout({
-        "data": data.ArrayLayout(signed(config.act_bits), config.rows),
+        "data": data.ArrayLayout(arithmetic.act_shape(config), config.rows),
         "swap": unsigned(1),
     })
 
 
-def result_layout(config: AcceleratorConfig) -> data.ArrayLayout:
+def result_layout(config: AcceleratorConfig, arithmetic: Arithmetic = TERNARY) -> data.ArrayLayout:
     """One result vector: ``cols`` column sums of ``rows`` products each."""
-    return data.ArrayLayout(signed(config.result_bits), config.cols)
+    return data.ArrayLayout(arithmetic.result_shape(config), config.cols)
 
 
 class _ArrayComponent(ConfiguredComponent):
     """The streams of an array, with or without backpressure on activations and results."""
 
-    def __init__(self, config: AcceleratorConfig, *, backpressure: bool):
+    def __init__(self, config: AcceleratorConfig, *, backpressure: bool,
+                 arithmetic: Arithmetic):
+        if not isinstance(arithmetic, Arithmetic):
+            raise TypeError(f"arithmetic must be an hw.pe.Arithmetic, not {arithmetic!r}")
+        self._arithmetic = arithmetic
         free_running = not backpressure
         super().__init__(config, {
-            "weights": In(stream.Signature(weight_row_layout(config))),
-            "acts": In(stream.Signature(act_layout(config), always_ready=free_running)),
-            "results": Out(stream.Signature(result_layout(config), always_ready=free_running)),
+            "weights": In(stream.Signature(weight_row_layout(config, arithmetic))),
+            "acts": In(stream.Signature(act_layout(config, arithmetic),
+                                        always_ready=free_running)),
+            "results": Out(stream.Signature(result_layout(config, arithmetic),
+                                            always_ready=free_running)),
         })
+
+    @property
+    def arithmetic(self) -> Arithmetic:
+        return self._arithmetic
 
 
 class SystolicArray(_ArrayComponent):
@@ -81,34 +96,41 @@ class SystolicArray(_ArrayComponent):
 
     Members
     -------
-    weights : In(stream.Signature(weight_row_layout(config)))
-    acts : In(stream.Signature(act_layout(config), always_ready=True))
-    results : Out(stream.Signature(result_layout(config), always_ready=True))
+    weights : In(stream.Signature(weight_row_layout(config, arithmetic)))
+    acts : In(stream.Signature(act_layout(config, arithmetic), always_ready=True))
+    results : Out(stream.Signature(result_layout(config, arithmetic), always_ready=True))
         Valid exactly ``config.array_latency`` cycles after the activation vector. The consumer
         must take every result; :class:`BufferedArray` adds backpressure.
+
+    Parameters
+    ----------
+    config : AcceleratorConfig
+    arithmetic : Arithmetic
+        Element type of the cells (keyword only); :data:`hw.pe.TERNARY` by default.
     """
 
-    def __init__(self, config: AcceleratorConfig):
-        super().__init__(config, backpressure=False)
+    def __init__(self, config: AcceleratorConfig, *, arithmetic: Arithmetic = TERNARY):
+        super().__init__(config, backpressure=False, arithmetic=arithmetic)
 
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
+        arith = self._arithmetic
         rows, cols = cfg.rows, cfg.cols
 
         # --- the grid -------------------------------------------------------------------------
+        top_shape, top_value = arith.top_psum(cfg)
         pes = [[None] * cols for _ in range(rows)]
         for i in range(rows):
             for j in range(cols):
-                pe = TernaryPE(act_bits=cfg.act_bits,
-                               psum_in_bits=cfg.psum_bits(i) if i else 1,
-                               psum_out_bits=cfg.psum_bits(i + 1))
+                pe = arith.pe(cfg, i)
                 m.submodules[f"pe_{i}_{j}"] = pes[i][j] = pe
                 if j:
                     m.d.comb += [pe.a_in.eq(pes[i][j - 1].a_out),
                                  pe.bank_in.eq(pes[i][j - 1].bank_out),
                                  pe.w_we.eq(pes[i][j - 1].w_we_out)]
-                m.d.comb += pe.psum_in.eq(pes[i - 1][j].psum_out if i else 0)
+                m.d.comb += pe.psum_in.eq(pes[i - 1][j].psum_out if i
+                                          else Const(top_value, top_shape))
 
         # --- activation feed: bank selection, then a skew of i cycles for row i --------------
         cur_bank = Signal()                    # bank of the active tile after the last vector
@@ -120,15 +142,20 @@ class SystolicArray(_ArrayComponent):
 
         # The edge register holds the last vector through idle cycles, so a bubble repeats the
         # previous operands and nothing in the grid toggles; its results are simply not valid.
-        edge_data = Signal.like(self.acts.p.data)
-        edge_bank = Signal()
+        # Like every datapath register (see ProcessingElement.register) it has no reset: only
+        # the valid bits and the bank state need one.
+        edge_data = Signal.like(self.acts.p.data, reset_less=True)
+        edge_bank = Signal(reset_less=True)
         with m.If(accept):
             m.d.sync += [edge_data.eq(self.acts.p.data), edge_bank.eq(tok_bank)]
+        # The bank bit runs one cycle ahead of its activation (see ProcessingElement): row i
+        # gets the edge register's next bank delayed i cycles, and its data delayed i + 1.
+        edge_bank_next = Mux(accept, tok_bank, edge_bank)
         for i in range(rows):
-            a, bank = edge_data[i], edge_bank
+            a, bank = edge_data[i], edge_bank_next
             for d in range(i):
-                a_d = Signal(signed(cfg.act_bits), name=f"skew_a_{i}_{d}")
-                bank_d = Signal(name=f"skew_bank_{i}_{d}")
+                a_d = Signal(arith.act_shape(cfg), name=f"skew_a_{i}_{d}", reset_less=True)
+                bank_d = Signal(name=f"skew_bank_{i}_{d}", reset_less=True)
                 m.d.sync += [a_d.eq(a), bank_d.eq(bank)]
                 a, bank = a_d, bank_d
             m.d.comb += [pes[i][0].a_in.eq(a), pes[i][0].bank_in.eq(bank)]
@@ -137,7 +164,9 @@ class SystolicArray(_ArrayComponent):
         # A write moves along its row one column per cycle, like the activations, so it meets
         # every cell of row i exactly i cycles ahead of (or behind) a vector issued with it.
         # age[b]: cycles since the last vector that used bank b was accepted (saturating);
-        # row i of bank b may be rewritten once age >= i, i.e. right behind that vector.
+        # row i of bank b may be rewritten once age >= i, i.e. right behind that vector. One
+        # comparator per bank against the incoming row number, both in parallel with the bank
+        # choice (which depends on the activation input in the same cycle).
         sat = rows
         age = [Signal(range(sat + 1), init=sat, name=f"bank{b}_age") for b in range(2)]
         for b in range(2):
@@ -147,28 +176,38 @@ class SystolicArray(_ArrayComponent):
         shadow = Signal()                      # the bank a write accepted this cycle goes to
         m.d.comb += shadow.eq(~Mux(accept, tok_bank, cur_bank))
         row = self.weights.p.row
-        shadow_age = Mux(shadow, age[1], age[0])
-        m.d.comb += self.weights.ready.eq(shadow_age >= row)
+        row_free = [Signal(name=f"bank{b}_row_free") for b in range(2)]
+        m.d.comb += [row_free[b].eq(age[b] >= row) for b in range(2)]
+        m.d.comb += self.weights.ready.eq(Mux(shadow, row_free[1], row_free[0]))
 
+        # An accepted beat is written in the next cycle. Its row is decoded before the register
+        # (one-hot), so that a row's write enable is a single gate of three flip-flops
+        # (``wr_valid``, the row's hit, ``wr_bank``), and ``ready`` feeds ``wr_valid`` alone,
+        # not the decoder. The codes are registered every cycle (no enable to fan out): only
+        # the cycle after an accepted beat writes, with that beat's.
         wr_valid = Signal()
-        wr_row = Signal.like(row)
-        wr_bank = Signal()
-        wr_codes = Signal.like(self.weights.p.codes)
-        m.d.sync += wr_valid.eq(self.weights.valid & self.weights.ready)
-        with m.If(self.weights.valid & self.weights.ready):
-            m.d.sync += [wr_row.eq(row), wr_bank.eq(shadow), wr_codes.eq(self.weights.p.codes)]
+        wr_bank = Signal(reset_less=True)
+        wr_hit = Signal(rows, reset_less=True)
+        wr_codes = Signal.like(self.weights.p.codes, reset_less=True)
+        m.d.sync += [
+            wr_valid.eq(self.weights.valid & self.weights.ready),
+            wr_bank.eq(shadow),
+            wr_hit.eq(Cat(row == i for i in range(rows))),
+            wr_codes.eq(self.weights.p.codes),
+        ]
         # Row i's write enable enters cell (i, 0) and is passed right by the cells; the codes
         # of column j, shared by all rows, are delayed j cycles to meet it.
         for i in range(rows):
-            row_we = Signal(name=f"row_we_{i}")
+            row_we = Signal(2, name=f"row_we_{i}")
             m.d.comb += [
-                row_we.eq(wr_valid & (wr_row == i)),
-                pes[i][0].w_we.eq(Mux(wr_bank, row_we << 1, row_we)),
+                row_we.eq(Mux(wr_valid & wr_hit[i], Mux(wr_bank, 0b10, 0b01), 0)),
+                pes[i][0].w_we.eq(row_we),
             ]
         for j in range(cols):
             code = wr_codes[j]
             for d in range(j):
-                code_d = Signal(WeightCode, name=f"skew_w_{j}_{d}")
+                code_d = Signal(arith.weight_shape(cfg), name=f"skew_w_{j}_{d}",
+                                reset_less=True)
                 m.d.sync += code_d.eq(code)
                 code = code_d
             for i in range(rows):
@@ -178,7 +217,7 @@ class SystolicArray(_ArrayComponent):
         for j in range(cols):
             out = pes[rows - 1][j].psum_out
             for d in range(cols - 1 - j):
-                out_d = Signal(signed(cfg.result_bits), name=f"deskew_{j}_{d}")
+                out_d = Signal(arith.result_shape(cfg), name=f"deskew_{j}_{d}", reset_less=True)
                 m.d.sync += out_d.eq(out)
                 out = out_d
             m.d.comb += self.results.p[j].eq(out)
@@ -203,21 +242,27 @@ class BufferedArray(_ArrayComponent):
 
     Members
     -------
-    weights : In(stream.Signature(weight_row_layout(config)))
-    acts : In(stream.Signature(act_layout(config)))
-    results : Out(stream.Signature(result_layout(config)))
+    weights : In(stream.Signature(weight_row_layout(config, arithmetic)))
+    acts : In(stream.Signature(act_layout(config, arithmetic)))
+    results : Out(stream.Signature(result_layout(config, arithmetic)))
+
+    Parameters
+    ----------
+    config : AcceleratorConfig
+    arithmetic : Arithmetic
+        Element type of the cells (keyword only); :data:`hw.pe.TERNARY` by default.
     """
 
-    def __init__(self, config: AcceleratorConfig):
-        super().__init__(config, backpressure=True)
+    def __init__(self, config: AcceleratorConfig, *, arithmetic: Arithmetic = TERNARY):
+        super().__init__(config, backpressure=True, arithmetic=arithmetic)
 
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
         depth = cfg.result_fifo_depth
 
-        m.submodules.core = core = SystolicArray(cfg)
-        width = Shape.cast(result_layout(cfg)).width
+        m.submodules.core = core = SystolicArray(cfg, arithmetic=self._arithmetic)
+        width = Shape.cast(result_layout(cfg, self._arithmetic)).width
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=width, depth=depth)
 
         wiring.connect(m, wiring.flipped(self.weights), core.weights)

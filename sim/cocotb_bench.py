@@ -17,7 +17,7 @@ from .amaranth_bench import ArrayRun
 from .cocotb_run import run_bench
 from .scenario import ArrayScenario, unpack_results
 
-__all__ = ["array_verilog", "rtl_array_cocotb"]
+__all__ = ["array_verilog", "rtl_array_cocotb", "rtl_core_cocotb"]
 
 TOPLEVEL = "buffered_array"
 
@@ -45,3 +45,20 @@ def rtl_array_cocotb(scenario: ArrayScenario, *, simulator: str, test_dir: Path,
     data = json.loads(out.read_text())
     return ArrayRun(results=unpack_results(scenario.config, data["results"]),
                     cycles=data["cycles"], first_result_cycle=-1)
+
+
+def rtl_core_cocotb(verilog: str, *, toplevel: str, tiles, n_results: int, simulator: str,
+                    test_dir: Path, max_cycles: int = 10_000) -> list[int]:
+    """Run ``tiles`` (a list of ``(weight_beats, act_beats)``, packed as for the ports) through
+    the Verilog of a :class:`hw.array.SystolicArray` core (RTL or a synthesized netlist with
+    its cell models) under cocotb; returns the raw result beats in order."""
+    test_dir = Path(test_dir)
+    test_dir.mkdir(parents=True, exist_ok=True)
+    spec, out = test_dir / "spec.json", test_dir / "out.json"
+    spec.write_text(json.dumps({"tiles": [{"weights": w, "acts": a} for w, a in tiles],
+                                "n_results": n_results, "max_cycles": max_cycles}))
+    out.unlink(missing_ok=True)
+    run_bench(verilog, toplevel=toplevel, test_module="sim.benches.core_bench",
+              simulator=simulator, test_dir=test_dir,
+              env={"CORE_BENCH_SPEC": str(spec), "CORE_BENCH_OUT": str(out)})
+    return json.loads(out.read_text())["results"]

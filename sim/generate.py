@@ -19,6 +19,7 @@ import dataclasses
 import json
 import sys
 import time
+from pathlib import Path
 
 from golden.config import AcceleratorConfig
 
@@ -68,15 +69,16 @@ def main(argv=None) -> int:
                         help="0 for greedy decoding (default), else sampling with --seed")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--simulator", choices=BACKENDS, default="verilator")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="report (default build/sim/generate.json)")
     AcceleratorConfig.add_arguments(parser)
     args = parser.parse_args(argv)
     base = AcceleratorConfig.from_args(args, parser)
     if args.tokens < 1:
         parser.error(f"--tokens must be positive, not {args.tokens}")
 
-    from golden.data import decode, encode
-
     import golden
+    from golden.data import decode, encode
 
     try:
         model = golden.load_model(args.model)
@@ -117,7 +119,7 @@ def main(argv=None) -> int:
               "golden_seconds_per_token": round(golden_s / args.tokens, 4),
               "setup_s": round(setup_s, 1), "cycles": cycles,
               "config": config.to_dict()}
-    out = build_root() / "sim" / "generate.json"
+    out = args.out or build_root() / "sim" / "generate.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     from .bench_cosim import update_report

@@ -36,22 +36,26 @@ def test_pe_adds_subtracts_or_holds(rng):
 
     async def bench(ctx):
         # Bank 0 <- +1, bank 1 <- -1, then the zero and illegal codes, every activation value.
+        # The bank bit leads its activation by one cycle (ProcessingElement), so the bank of
+        # the first activation goes in with the last weight write (which it must see).
         for w0, w1 in ((1, -1), (0, 1), (-1, 0)):
+            banks = [int(b) for b in rng.integers(2, size=257)]
             for bank, w in enumerate((w0, w1)):
                 ctx.set(pe.w_code, codes[w])
                 ctx.set(pe.w_we, 1 << bank)
+                ctx.set(pe.bank_in, banks[0])
                 await ctx.tick()
             ctx.set(pe.w_we, 0)
-            for a in range(-128, 128):
-                bank = int(rng.integers(2))
+            for n, a in enumerate(range(-128, 128)):
+                bank = banks[n]
                 psum = int(rng.integers(-2048, 2048))
                 ctx.set(pe.a_in, a)
                 ctx.set(pe.psum_in, psum)
-                ctx.set(pe.bank_in, bank)
+                ctx.set(pe.bank_in, banks[n + 1])
                 await ctx.tick()
                 w = (w0, w1)[bank]
                 assert ctx.get(pe.psum_out) == psum + w * a, (w, a, psum)
-                assert ctx.get(pe.a_out) == a and ctx.get(pe.bank_out) == bank
+                assert ctx.get(pe.a_out) == a and ctx.get(pe.bank_out) == banks[n + 1]
                 checked.append(w)
 
     _run(pe, bench)

@@ -21,14 +21,14 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
 
-class _Stream:
+class Stream:
     def __init__(self, dut, prefix):
         self.valid = getattr(dut, f"{prefix}__valid")
         self.ready = getattr(dut, f"{prefix}__ready")
         self.payload = getattr(dut, f"{prefix}__payload")
 
 
-async def _put(clk, stream, beat, rng, p_idle):
+async def put(clk, stream, beat, rng, p_idle):
     """Offer one beat (after random idle cycles) and return once it has been accepted."""
     while rng.random() < p_idle:
         await RisingEdge(clk)
@@ -53,7 +53,7 @@ async def array_stream(dut):
     n_results = spec["n_results"]
     clk = dut.clk
 
-    weights, acts, results = (_Stream(dut, p) for p in ("weights", "acts", "results"))
+    weights, acts, results = (Stream(dut, p) for p in ("weights", "acts", "results"))
     weights.valid.value = 0
     acts.valid.value = 0
     results.ready.value = 0
@@ -71,7 +71,7 @@ async def array_stream(dut):
             while state["switched"] < t:
                 await RisingEdge(clk)
             for beat in tile["weights"]:
-                await _put(clk, weights, beat, rng, p_idle)
+                await put(clk, weights, beat, rng, p_idle)
             state["loaded"] = t + 1
 
     async def act_writer():
@@ -79,7 +79,7 @@ async def array_stream(dut):
             while state["loaded"] < t + 1:
                 await RisingEdge(clk)
             for n, beat in enumerate(tile["acts"]):
-                await _put(clk, acts, beat, rng, p_idle)
+                await put(clk, acts, beat, rng, p_idle)
                 if n == 0:
                     state["switched"] = t + 1
 

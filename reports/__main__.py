@@ -1,0 +1,187 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""``python -m reports``: the FPGA builds and gate counts behind ``make fpga``.
+
+::
+
+    python -m reports fpga                         # every design, device and default size
+    python -m reports fpga --device up5k --design ternary --size 4x4     # one build
+    python -m reports gates                        # ASIC-style gate counts only
+    python -m reports render                       # re-render from the JSON already there
+
+Results merge into ``build/reports/fpga.json`` and ``gates.json`` (a subset replaces only its
+own builds; ``--fresh`` starts over), and every command re-renders ``fpga.md`` and
+``fpga.png`` from them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from golden.config import AcceleratorConfig
+from hw.designs import DESIGNS
+from hw.fpga import DEVICES, tool_versions
+
+from . import fpga, gates
+from .toolreports import ReportError
+
+#: Array sizes of the gate-count report (the element itself is taken from a 16x16 array).
+GATE_ARRAY_SIZES = ((4, 4), (8, 8))
+
+
+def _requests(args) -> list[fpga.BuildRequest]:
+    designs = args.design or list(DESIGNS)
+    devices = args.device or list(DEVICES)
+    requests = []
+    for device in devices:
+        sizes = args.size or DEVICES[device].sizes
+        for rows, cols in sizes:
+            requests += [fpga.BuildRequest(d, device, rows, cols) for d in designs]
+    return requests
+
+
+def _targets(records: list[fpga.FpgaRecord], gate_records: list[gates.GateRecord]) -> list[str]:
+    """The issue's targets, each with what was measured and whether it was met."""
+    lines = ["| target | measured | met |", "|---|---|---|"]
+
+    def row(what, measured, ok):
+        lines.append(f"| {what} | {measured} | {'yes' if ok else 'no'} |")
+
+    pe = next((r for r in gate_records if r.kind == "pe" and r.policy == "bit growth"), None)
+    if pe is not None:
+        for metric, label in (("cells", "gates + FFs"), ("transistors", "transistors")):
+            rat = gates.ratios(gate_records, kind="pe", rows=pe.rows, cols=pe.cols,
+                               policy="bit growth", metric=metric)
+            if "int8" in rat:
+                row(f"ternary element <= 1/5 of the INT8 element ({label})",
+                    f"1/{rat['int8']:.2f}", rat["int8"] >= 5)
+            if "fp16" in rat:
+                row(f"ternary element <= 1/10 of the FP16 element ({label})",
+                    f"1/{rat['fp16']:.2f}", rat["fp16"] >= 10)
+    big = next((r for r in records if r.design == "ternary" and r.device == "ecp5-85f"
+                and (r.rows, r.cols) == (16, 16) and r.status == "ok"), None)
+    if big is not None:
+        row("ternary 16x16 on the ECP5-85F at >= 200 MHz", f"{big.fmax_mhz:.1f} MHz",
+            big.fmax_mhz >= 200)
+        row("... with 0 DSP", f"{big.dsps} DSP", big.dsps == 0)
+        row("... under 30 LUTs per processing element", f"{big.luts_per_pe:.1f} LUT4/PE",
+            big.luts_per_pe < 30)
+    return lines if len(lines) > 2 else []
+
+
+def render(out: Path) -> None:
+    records = fpga.load_records(out / "fpga.json")
+    tools = fpga.load_tools(out / "fpga.json")
+    gate_records = gates.load_gates(out / "gates.json")
+    text = ["# FPGA builds and gate counts", ""]
+    targets = _targets(records, gate_records)
+    if targets:
+        text += ["## Targets", "", *targets, ""]
+    if records:
+        text += ["## FPGA (Yosys + nextpnr)", "",
+                 "Resource counts are the design alone (out-of-context synthesis, all ports "
+                 "kept); the placed cells and Fmax are the design inside the IO harness "
+                 "(hw/harness.py) placed and routed with `--timing-allow-fail` (nextpnr's "
+                 "default speed grades; clock constraints " + ", ".join(
+                     f"{d.name} {d.freq_mhz} MHz" for d in DEVICES.values()) + "). "
+                 "LUT4 counts two per ECP5 CCU2C. "
+                 + "".join(f"On the {d.name}, multipliers always go into logic: Yosys' DSP "
+                           f"inference produced a wrong netlist (see hw/fpga.py). "
+                           for d in DEVICES.values() if d.dsps and not d.infer_dsp)
+                 + "Tools (YoWASP builds): "
+                 + ", ".join(f"{k} {v}" for k, v in tools.items()) + ".", "",
+                 fpga.render_markdown(records),
+                 "Critical path of each placed build (nextpnr; the harness's own paths are "
+                 "FF to FF):", "",
+                 *(f"- {r.key}: `{r.critical_path}`" for r in fpga.sort_records(records)
+                   if r.status == "ok" and r.critical_path), ""]
+        ratios = {}
+        pe = next((r for r in gate_records if r.kind == "pe"), None)
+        if pe is not None:
+            ratios = {
+                "transistors (generic synthesis)": gates.ratios(
+                    gate_records, kind="pe", rows=pe.rows, cols=pe.cols, policy="bit growth"),
+                "gates + FFs (generic synthesis)": gates.ratios(
+                    gate_records, kind="pe", rows=pe.rows, cols=pe.cols, policy="bit growth",
+                    metric="cells"),
+                "published 45 nm (Horowitz)": gates.published_ratios("bit growth"),
+            }
+        fpga.plot(records, out / "fpga.png", element_ratios=ratios)
+        text += ["![LUT4 per processing element and Fmax](fpga.png)", ""]
+    if gate_records:
+        text += ["## ASIC-style gate counts (generic Yosys synthesis)", "",
+                 f"Script: `{gates.GATE_SCRIPT}`; transistors from `stat -tech cmos`.", "",
+                 gates.render_markdown(gate_records)]
+    (out / "fpga.md").write_text("\n".join(text))
+    print(f"wrote {out / 'fpga.md'}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m reports", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_fpga = sub.add_parser("fpga", help="FPGA builds (and, unless --no-gates, gate counts)")
+    p_fpga.add_argument("--design", action="append", choices=list(DESIGNS),
+                        help="design to build (repeatable; default: all)")
+    p_fpga.add_argument("--device", action="append", choices=list(DEVICES),
+                        help="device to build for (repeatable; default: all)")
+    p_fpga.add_argument("--size", action="append", type=_size_arg, metavar="ROWSxCOLS",
+                        help="array size (repeatable; default: each device's sizes)")
+    p_fpga.add_argument("--jobs", type=int, default=1, help="builds run in parallel")
+    p_fpga.add_argument("--no-gates", action="store_true", help="skip the gate counts")
+    p_gates = sub.add_parser("gates", help="ASIC-style gate counts only")
+    sub.add_parser("render", help="re-render the report from the JSON files")
+    for p in (p_fpga, p_gates):
+        p.add_argument("--fresh", action="store_true",
+                       help="discard earlier results instead of merging into them")
+    parser.add_argument("--out", type=Path, default=Path("build") / "reports",
+                        help="report directory (default: build/reports)")
+    parser.add_argument("--build-dir", type=Path, default=Path("build") / "fpga",
+                        help="tool work directories (default: build/fpga)")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "fpga":
+            if args.jobs < 1:
+                parser.error(f"--jobs must be at least 1, not {args.jobs}")
+            requests = _requests(args)
+            print(f"{len(requests)} FPGA build(s): " + ", ".join(r.key for r in requests))
+            records = [] if args.fresh else fpga.load_records(args.out / "fpga.json")
+            tools, lock = tool_versions(), threading.Lock()
+
+            def build(request):
+                with lock:
+                    # Builds of this run only: an old record may be of another design version.
+                    earlier = [r for r in records if r.key in done_keys]
+                record = fpga.run_build(request, args.build_dir, earlier=earlier)
+                with lock:     # after every build, so that an interrupted run keeps its results
+                    records[:] = fpga.merge_records(records, [record])
+                    done_keys.add(record.key)
+                    fpga.write_json(records, args.out / "fpga.json", tools=tools)
+
+            done_keys = set()
+            with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+                list(pool.map(build, requests))
+        if args.command == "gates" or (args.command == "fpga" and not args.no_gates):
+            records = gates.run_gates(args.build_dir / "gates", pe_config=AcceleratorConfig(),
+                                      array_sizes=list(GATE_ARRAY_SIZES))
+            gates.write_json(records, args.out / "gates.json")
+        render(args.out)
+    except (ReportError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _size_arg(text: str) -> tuple[int, int]:
+    try:
+        return fpga.parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,342 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""FPGA builds of every registered design on every device, and their report.
+
+For each (design, device, size) :func:`run_build` synthesizes the design alone (resource
+counts) and inside the IO harness (placed and routed for the totals and Fmax), then
+:func:`render_markdown`, :func:`write_json` and :func:`plot` turn the records into
+``build/reports/fpga.md``, ``fpga.json`` and ``fpga.png``.
+
+Multipliers go into DSP blocks when the device has enough of them for the whole design, and
+into logic otherwise (the record says which, and why).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from golden.config import AcceleratorConfig
+from hw.designs import DESIGNS, get_design
+from hw.fpga import DEVICES, Device, build_files, get_device, place_and_route, synthesize
+from hw.synth import SynthError
+
+from .toolreports import ReportError, YosysStat, parse_nextpnr_report, parse_yosys_stat
+
+__all__ = ["BuildRequest", "FpgaRecord", "Resources", "load_records", "load_tools", "merge_records",
+           "parse_size", "plot", "render_markdown", "resources", "run_build", "sort_records",
+           "write_json"]
+
+
+@dataclass(frozen=True)
+class Resources:
+    """FPGA resources of a synthesized netlist.
+
+    ``luts`` counts LUT4 function generators: ``SB_LUT4`` on iCE40 (its carry logic is
+    ``SB_CARRY``, in the same logic cell), ``LUT4`` plus two per ``CCU2C`` on ECP5 (a CCU2C is
+    a pair of LUT4s with their carry logic). ``carry`` counts ``SB_CARRY`` or ``CCU2C`` cells.
+    """
+
+    luts: int
+    ffs: int
+    carry: int
+    brams: int
+    dsps: int
+
+
+def resources(stat: YosysStat, family: str) -> Resources:
+    if family == "ice40":
+        return Resources(luts=stat.count("SB_LUT4"), ffs=stat.count_prefix("SB_DFF"),
+                         carry=stat.count("SB_CARRY"), brams=stat.count("SB_RAM40_4K"),
+                         dsps=stat.count("SB_MAC16"))
+    if family == "ecp5":
+        return Resources(luts=stat.count("LUT4") + 2 * stat.count("CCU2C")
+                         + 2 * stat.count("TRELLIS_DPR16X4"),
+                         ffs=stat.count("TRELLIS_FF"), carry=stat.count("CCU2C"),
+                         brams=stat.count("DP16KD", "PDPW16KD"),
+                         dsps=stat.count("MULT18X18D", "ALU54B"))
+    raise ReportError(f"unknown device family {family!r}")
+
+
+#: nextpnr's name for the logic cells (LUT slots) of each family.
+_LOGIC_BELS = {"ice40": "ICESTORM_LC", "ecp5": "TRELLIS_COMB"}
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    design: str
+    device: str
+    rows: int
+    cols: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.design}-{self.device}-{self.rows}x{self.cols}"
+
+
+@dataclass
+class FpgaRecord:
+    """One design on one device.
+
+    ``luts``, ``ffs``, ``carry``, ``brams`` and ``dsps`` are the design alone (synthesized out
+    of context); ``total_*`` and ``logic_cells`` include the IO harness (``logic_cells`` is
+    nextpnr's count of used logic cells: ICESTORM_LC on iCE40, TRELLIS_COMB on ECP5).
+    ``status`` is ``ok``, ``does not fit`` or ``failed``; ``note`` says why, or how the
+    multipliers were mapped.
+    """
+
+    design: str
+    device: str
+    rows: int
+    cols: int
+    status: str
+    note: str = ""
+    luts: int | None = None
+    ffs: int | None = None
+    carry: int | None = None
+    brams: int | None = None
+    dsps: int | None = None
+    total_luts: int | None = None
+    total_ffs: int | None = None
+    total_dsps: int | None = None
+    logic_cells: int | None = None
+    logic_cells_available: int | None = None
+    fmax_mhz: float | None = None
+    critical_path: str = ""
+    harness_bits: int | None = None
+    seconds: float | None = None
+
+    @property
+    def pes(self) -> int:
+        return self.rows * self.cols
+
+    @property
+    def luts_per_pe(self) -> float | None:
+        return None if self.luts is None else self.luts / self.pes
+
+    @property
+    def key(self) -> str:
+        return BuildRequest(self.design, self.device, self.rows, self.cols).key
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"8x8"`` -> (8, 8); a clear error otherwise."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f"size must look like ROWSxCOLS (e.g. 8x8), not {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def _fit_problem(res: Resources, device: Device) -> str:
+    for what, need, have in (("LUT4s", res.luts, device.luts), ("flip-flops", res.ffs, device.ffs),
+                             ("block RAMs", res.brams, device.brams),
+                             ("DSP blocks", res.dsps, device.dsps)):
+        if need > have:
+            return f"needs {need} {what}, {device.name} has {have}"
+    return ""
+
+
+def _known_too_big(request: BuildRequest, device: Device,
+                   earlier: list[FpgaRecord]) -> str:
+    """Why ``request`` cannot fit ``device``, judged from earlier builds, or "".
+
+    Only for designs whose multipliers would go into logic on this device: another build of
+    the same design with its multipliers in logic (any LUT4 family, any size) gives LUT4s per
+    processing element, harness included; if that many for this size exceed the device, the
+    synthesis (of an FP16 array in logic: a quarter of an hour per 4x4 here) is not run, and
+    the record says it is an estimate. The same size on the same family is the same netlist.
+    """
+    design = get_design(request.design)
+    pes = request.rows * request.cols
+    if design.arithmetic is None or not design.arithmetic.multiplies:
+        return ""
+    if device.infer_dsp and pes <= device.dsps:
+        return ""
+    for r in earlier:
+        if r.design != request.design or r.total_luts is None or r.total_dsps != 0:
+            continue
+        estimate = r.total_luts * pes // r.pes
+        if estimate <= device.luts:
+            continue
+        same = (get_device(r.device).family == device.family
+                and (r.rows, r.cols) == (request.rows, request.cols))
+        if same:
+            return (f"needs {r.total_luts} LUT4s, {device.name} has {device.luts} (with the "
+                    f"harness; the same netlist as {r.key})")
+        return (f"estimated: {r.key} needs {r.total_luts / r.pes:.0f} LUT4s per PE with the "
+                f"harness, so about {estimate} for {pes} PEs; {device.name} has {device.luts}")
+    return ""
+
+
+def run_build(request: BuildRequest, build_dir: Path, *, earlier: list[FpgaRecord] = (),
+              log: Callable[[str], None] = print) -> FpgaRecord:
+    """Synthesize, place and route one design on one device; never raises for a tool failure
+    (the record says what failed), only for a bad request. ``earlier`` records may show that
+    the build cannot fit (see :func:`_known_too_big`)."""
+    device = get_device(request.device)
+    get_design(request.design)
+    config = AcceleratorConfig(rows=request.rows, cols=request.cols)
+    workdir = (build_dir / request.key).resolve()
+    start = time.monotonic()
+    record = FpgaRecord(request.design, request.device, request.rows, request.cols, status="ok")
+
+    def done(status: str, note: str) -> FpgaRecord:
+        record.status, record.note = status, note
+        record.seconds = round(time.monotonic() - start, 1)
+        log(f"{request.key}: {status}{': ' + note if note else ''} ({record.seconds} s)")
+        return record
+
+    too_big = _known_too_big(request, device, list(earlier))
+    if too_big:
+        return done("does not fit", too_big)
+    try:
+        harness = build_files(request.design, config, workdir)
+        record.harness_bits = harness.input_bits + harness.output_bits
+        dsp = device.dsps > 0 and device.infer_dsp
+        total = resources(parse_yosys_stat(synthesize(device, workdir, source="top.v", top="top",
+                                                      dsp=dsp, netlist=True)), device.family)
+        notes = []
+        if total.dsps > device.dsps:
+            notes.append(f"multipliers in logic ({total.dsps} would need DSP blocks, "
+                         f"{device.name} has {device.dsps})")
+            dsp = False
+            total = resources(parse_yosys_stat(synthesize(
+                device, workdir, source="top.v", top="top", dsp=False, netlist=True)),
+                device.family)
+        elif total.dsps:
+            notes.append("multipliers in DSP blocks")
+        record.total_luts, record.total_ffs, record.total_dsps = total.luts, total.ffs, total.dsps
+        problem = _fit_problem(total, device)
+        if problem:
+            # No design-alone run for a build that cannot be placed: the harness is a few
+            # hundred cells beside the thousands that do not fit.
+            return done("does not fit", "; ".join([problem + " (with the harness)", *notes]))
+        alone = resources(parse_yosys_stat(synthesize(device, workdir, source="design.v",
+                                                      top="dut", dsp=dsp, netlist=False)),
+                          device.family)
+        record.luts, record.ffs, record.carry = alone.luts, alone.ffs, alone.carry
+        record.brams, record.dsps = alone.brams, alone.dsps
+        report = parse_nextpnr_report(place_and_route(device, workdir))
+    except (SynthError, ReportError) as e:
+        return done("failed", str(e).splitlines()[0])
+    logic = report.utilization.get(_LOGIC_BELS[device.family], (None, None))
+    record.logic_cells, record.logic_cells_available = logic
+    record.fmax_mhz = round(report.min_fmax_mhz, 1)
+    if report.critical_paths:
+        worst = max(report.critical_paths, key=lambda p: p.delay_ns)
+        record.critical_path = (f"{worst.start} -> {worst.end}: {worst.delay_ns:.2f} ns "
+                                f"({worst.logic_ns:.2f} logic, {worst.routing_ns:.2f} routing)")
+    return done("ok", "; ".join(notes))
+
+
+# --- records on disk ---------------------------------------------------------------------------
+
+def load_records(path: Path) -> list[FpgaRecord]:
+    if not path.exists():
+        return []
+    data = json.loads(path.read_text())
+    names = {f.name for f in fields(FpgaRecord)}
+    try:
+        return [FpgaRecord(**{k: v for k, v in r.items() if k in names})
+                for r in data["records"]]
+    except (KeyError, TypeError) as e:
+        raise ReportError(f"{path} is not an FPGA report written by this version: {e!r}") from None
+
+
+def merge_records(old: list[FpgaRecord], new: list[FpgaRecord]) -> list[FpgaRecord]:
+    """``old`` with every build in ``new`` replaced or added, in a stable order."""
+    merged = {r.key: r for r in old}
+    merged.update({r.key: r for r in new})
+    return sort_records(merged.values())
+
+
+def sort_records(records) -> list[FpgaRecord]:
+    """By device (in the order of hw.fpga.DEVICES), size, then design (registry order)."""
+    devices, designs = list(DEVICES), list(DESIGNS)
+
+    def rank(names, name):
+        return names.index(name) if name in names else len(names)
+    return sorted(records, key=lambda r: (rank(devices, r.device), r.device, r.rows * r.cols,
+                                          r.rows, rank(designs, r.design), r.design))
+
+
+def write_json(records: list[FpgaRecord], path: Path, *, tools: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [{**asdict(r), "luts_per_pe": None if r.luts_per_pe is None
+             else round(r.luts_per_pe, 1)} for r in records]
+    path.write_text(json.dumps({"tools": tools, "records": rows}, indent=1) + "\n")
+
+
+def load_tools(path: Path) -> dict[str, str]:
+    return json.loads(path.read_text()).get("tools", {}) if path.exists() else {}
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+def _cell(value, fmt="{}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def render_markdown(records: list[FpgaRecord]) -> str:
+    header = ("design", "device", "size", "LUT4", "LUT4/PE", "FF", "carry", "BRAM", "DSP",
+              "Fmax MHz", "placed cells (with harness)", "note")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in sort_records(records):
+        placed = (f"{r.logic_cells} / {r.logic_cells_available}" if r.status == "ok"
+                  else r.status)
+        luts = r.luts if r.luts is not None else r.total_luts
+        lines.append("| " + " | ".join([
+            r.design, r.device, f"{r.rows}x{r.cols}", _cell(luts), _cell(r.luts_per_pe, "{:.1f}"),
+            _cell(r.ffs), _cell(r.carry), _cell(r.brams), _cell(r.dsps),
+            _cell(r.fmax_mhz, "{:.1f}"), placed, r.note.replace("|", "/")]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(records: list[FpgaRecord], path: Path, *, element_ratios=None) -> None:
+    """LUT4s per processing element and Fmax of every placed build, per device and size; with
+    ``element_ratios`` ({label: {design: ratio to ternary}}), a third panel comparing them."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = sort_records(r for r in records if r.status == "ok")
+    if not ok:
+        raise ReportError("no successful FPGA build to plot")
+    designs = list(dict.fromkeys(r.design for r in ok))
+    groups = list(dict.fromkeys((r.device, r.rows, r.cols) for r in ok))
+    fig, axes = plt.subplots(1, 3 if element_ratios else 2,
+                             figsize=(19 if element_ratios else 13, 4.5))
+    if element_ratios:
+        ax = axes[2]
+        labels = list(element_ratios)
+        names = list(dict.fromkeys(d for rat in element_ratios.values() for d in rat))
+        w = 0.8 / len(labels)
+        for k, label in enumerate(labels):
+            ax.bar([n + k * w for n in range(len(names))],
+                   [element_ratios[label].get(d, 0) for d in names], w, label=label)
+        ax.set_xticks([n + 0.4 - w / 2 for n in range(len(names))], names)
+        ax.set_yscale("log")
+        ax.set_title("Processing element area relative to ternary")
+        ax.legend(fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    width = 0.8 / len(designs)
+    for d, design in enumerate(designs):
+        by = {(r.device, r.rows, r.cols): r for r in ok if r.design == design}
+        xs = [g + d * width for g in range(len(groups))]
+        axes[0].bar(xs, [by[g].luts_per_pe if g in by else 0 for g in groups], width,
+                    label=design)
+        axes[1].bar(xs, [by[g].fmax_mhz if g in by else 0 for g in groups], width, label=design)
+    labels = [f"{dev}\n{r}x{c}" for dev, r, c in groups]
+    axes[0].set_yscale("log")         # FP16 elements are an order of magnitude above the rest
+    for ax, title in zip(axes[:2], ("LUT4 per processing element (design alone, log scale)",
+                                "Fmax reached (MHz, placed and routed)"), strict=True):
+        ax.set_xticks([g + 0.4 - width / 2 for g in range(len(groups))], labels, fontsize=8)
+        ax.set_title(title)
+        ax.legend()
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
