@@ -87,7 +87,17 @@ class CheckedBackend:
 
     def __call__(self, x_q: torch.Tensor, w_t: torch.Tensor) -> torch.Tensor:
         from golden.intpath import current_layer
-        return self.record(current_layer() or f"layer{len(self.records)}", x_q, w_t)
+        name = current_layer() or f"layer{len(self.records)}"
+        # A grouped 1-bit BitLinear makes one product per group: number them.
+        group = 0
+        for record in reversed(self.records):
+            base, _, _ = record.name.partition("[")
+            if base != name:
+                break
+            group += 1
+        if group == 1:
+            self.records[-1].name = f"{name}[g0]"
+        return self.record(f"{name}[g{group}]" if group else name, x_q, w_t)
 
 
 def model_bitlinear_count(model) -> int:
