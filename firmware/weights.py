@@ -61,6 +61,31 @@ def _check_rows(config, rows) -> np.ndarray:
     return rows.astype(np.int64)
 
 
+def _fields_to_words(fields: np.ndarray, bits: int) -> list[int]:
+    """Rows of unsigned ``bits``-bit fields (``bits`` divides 8) -> one int per row, field j in
+    bits [bits*j, bits*(j+1)). Vectorized: a weight image has tens of thousands of words."""
+    per_byte = 8 // bits
+    n, cols = fields.shape
+    padded = np.zeros((n, -(-cols // per_byte) * per_byte), np.uint8)
+    padded[:, :cols] = fields
+    shifts = (np.arange(per_byte) * bits).astype(np.uint8)
+    packed = np.bitwise_or.reduce(padded.reshape(n, -1, per_byte) << shifts, axis=2)
+    return [int.from_bytes(row.tobytes(), "little") for row in packed.astype(np.uint8)]
+
+
+def _words_to_fields(words: list[int], cols: int, bits: int) -> np.ndarray:
+    """Inverse of :func:`_fields_to_words` ((len(words), cols) int64); bits above the row are
+    ignored, as the hardware ignores them."""
+    per_byte = 8 // bits
+    nbytes = -(-cols // per_byte)
+    mask = (1 << (8 * nbytes)) - 1
+    buf = b"".join((w & mask).to_bytes(nbytes, "little") for w in words)
+    b = np.frombuffer(buf, np.uint8).reshape(len(words), nbytes).astype(np.int64)
+    shifts = np.arange(per_byte) * bits
+    fields = (b[:, :, None] >> shifts) & ((1 << bits) - 1)
+    return fields.reshape(len(words), -1)[:, :cols]
+
+
 def pack_weight_rows(config, rows) -> list[int]:
     """Ternary weight rows (n, cols) -> weight memory words (ints) in ``config.weight_format``.
 
@@ -69,15 +94,12 @@ def pack_weight_rows(config, rows) -> list[int]:
     """
     rows = _check_rows(config, rows)
     if config.weight_format == "2bit":
-        codes = encode_weight_codes(rows).astype(object)
-        shifts = np.array([2 * j for j in range(config.cols)], dtype=object)
-        return [int(sum(c << s for c, s in zip(row, shifts, strict=True))) for row in codes]
+        return _fields_to_words(encode_weight_codes(rows), WEIGHT_CODE_BITS)
     pad = -len(rows) % 5
     trits = np.concatenate([rows, np.zeros((pad, config.cols), np.int64)]) + 1
     groups = trits.reshape(-1, 5, config.cols)
     values = np.einsum("gkc,k->gc", groups, _TRIT_POWERS)
-    qs = _trit_byte(values)
-    return [int(sum(int(q) << (8 * j) for j, q in enumerate(group))) for group in qs]
+    return _fields_to_words(_trit_byte(values), 8)
 
 
 def unpack_weight_rows(config, words, n_rows: int, *, strict: bool = True) -> np.ndarray:
@@ -90,14 +112,12 @@ def unpack_weight_rows(config, words, n_rows: int, *, strict: bool = True) -> np
     words = [int(w) for w in words]
     cols = config.cols
     if config.weight_format == "2bit":
-        codes = np.array([[(w >> (2 * j)) & 3 for j in range(cols)] for w in words],
-                         dtype=np.int64).reshape(len(words), cols)
+        codes = _words_to_fields(words, cols, WEIGHT_CODE_BITS)
         if not strict:
             codes[codes == ILLEGAL_WEIGHT_CODE] = 0
         rows = decode_weight_codes(codes)
     else:
-        qs = np.array([[(w >> (8 * j)) & 0xFF for j in range(cols)] for w in words],
-                      dtype=np.int64).reshape(len(words), cols)
+        qs = _words_to_fields(words, cols, 8)
         trits = np.zeros((len(words), 5, cols), dtype=np.int64)
         x = qs.copy()
         for k in range(5):
