@@ -66,9 +66,8 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     model = tokens = None
     if args.model != "none":
-        from golden.data import encode
-
         import golden
+        from golden.data import encode
         try:
             model = golden.load_model(args.model)
         except (ValueError, FileNotFoundError) as e:
