@@ -118,6 +118,7 @@ def count_toggles(vcd_path: Path, *, act_bits: int) -> Toggles:
             self.prev = {}                # cell -> (isolated operand, unisolated operand)
             self.replayed = self.unisolated = 0
             self.times = 0
+            self.bad = False
 
         def enddefinitions(self, vcd, signals, cur_sig_vals):
             for ident, sig in vcd.data.items():
@@ -131,9 +132,8 @@ def count_toggles(vcd_path: Path, *, act_bits: int) -> Toggles:
                             cell = (int(hit[1]), int(hit[2]))
                             table[cell] = ident
                             self.cell_of.setdefault(ident, set()).add(cell)
-            if not self.a_in or set(self.a_in) != set(self.w_sel):
-                raise ValueError(f"{vcd_path}: no ternary processing elements found "
-                                 f"(a_in and w_sel_reg of every pe_<row>_<col>)")
+            # Raised after the parse: vcdvcd leaves its file open on an exception.
+            self.bad = not self.a_in or set(self.a_in) != set(self.w_sel)
 
         def value(self, vcd, time, value, identifier_code, cur_sig_vals):
             # A signal can change more than once in one time step (zero-delay deltas of the
@@ -169,6 +169,9 @@ def count_toggles(vcd_path: Path, *, act_bits: int) -> Toggles:
 
     counter = Counter()
     VCDVCD(str(vcd_path), callbacks=counter, store_tvs=False)
+    if counter.bad:
+        raise ValueError(f"{vcd_path}: no ternary processing elements found (a_in and "
+                         f"w_sel_reg of every pe_<row>_<col>)")
     signals = dict.fromkeys(CLASSES, 0)
     for name in counter.cls.values():
         signals[name] += 1

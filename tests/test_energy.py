@@ -160,3 +160,100 @@ def test_unknown_node_and_bad_shape():
         shape_work(AcceleratorConfig(), name="l", m=1, k=-3, n=4, zero_fraction=0)
     with pytest.raises(ValueError, match=re.escape("1.5")):
         shape_work(AcceleratorConfig(), name="l", m=1, k=3, n=4, zero_fraction=1.5)
+
+
+# --- activity: toggle counting -----------------------------------------------------------------
+
+_VCD = """$timescale 1 ps $end
+$scope module bench $end
+$scope module top $end
+$scope module core $end
+$scope module pe_0_0 $end
+$var wire 8 ! a_in $end
+$var string 1 " w_sel_reg $end
+$var wire 8 # addend $end
+$var wire 9 $ psum_out_reg $end
+$upscope $end
+$upscope $end
+$upscope $end
+$upscope $end
+$enddefinitions $end
+#0
+b00000000 !
+sZERO "
+b00000000 #
+b000000000 $
+#10
+b11111111 !
+#20
+b00001111 !
+sPOS "
+b00001111 #
+b000000000 #
+b00001111 #
+b000001111 $
+#30
+b00001100 !
+sNEG "
+b11110011 #
+"""
+
+
+def test_count_toggles_by_hand(tmp_path):
+    from reports.activity import count_toggles, normalize_vcd
+
+    raw, vcd = tmp_path / "a.raw.vcd", tmp_path / "a.vcd"
+    raw.write_text(_VCD)
+    normalize_vcd(raw, vcd)
+    t = count_toggles(vcd, act_bits=8)
+    # addend 0 -> 0x0F (4 bits; the 0 in between is a delta within one step) -> 0xF3 (6 bits)
+    assert t.by_class["addend"] == 10
+    assert t.addend_replayed == 10
+    # without isolation the operand follows the activation under the zero weight:
+    # 0 -> 0xFF (8) -> 0x0F (4) -> ~0x0C = 0xF3 (6)
+    assert t.addend_no_isolation == 18
+    assert t.by_class["psum"] == 4
+    assert t.isolation_saving == pytest.approx(1 - 10 / 18)
+
+
+def test_count_toggles_needs_processing_elements(tmp_path):
+    from reports.activity import count_toggles
+
+    path = tmp_path / "empty.vcd"
+    path.write_text("$timescale 1 ps $end\n$scope module x $end\n$var wire 1 ! clk $end\n"
+                    "$upscope $end\n$enddefinitions $end\n#0\n0!\n")
+    with pytest.raises(ValueError, match="processing elements"):
+        count_toggles(path, act_bits=8)
+
+
+@pytest.mark.cosim
+@pytest.mark.parametrize("weight", [0, 1])
+def test_isolation_in_rtl(tmp_path, rng, weight):
+    """All-zero weights: the operand never toggles (saving 100%); all +1: nothing to save.
+    The replayed operand agrees with the dump."""
+    from reports.activity import run_activity
+
+    cfg = AcceleratorConfig(rows=4, cols=4)
+    x = rng.integers(-128, 128, size=(12, 8)).astype(np.int8)
+    w = np.full((4, 8), weight, dtype=np.int8)
+    r = run_activity(cfg, x, w, label=f"w{weight}", workdir=tmp_path)
+    assert r.bit_exact
+    t = r.toggles
+    assert t.addend_replayed == t.by_class["addend"]
+    assert t.addend_no_isolation > 0
+    assert t.by_class["activation pipeline"] > 0
+    if weight == 0:
+        assert t.by_class["addend"] == 0 and t.isolation_saving == 1.0
+        assert t.by_class["psum"] == 0          # the sums stay 0
+    else:
+        assert t.by_class["addend"] == t.addend_no_isolation
+        assert t.by_class["psum"] > 0
+
+
+def test_report_refuses_a_bad_data_file(tmp_path, capsys):
+    from reports.__main__ import main
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("schema = 2\n")
+    assert main(["--out", str(tmp_path), "energy", "--data", str(bad), "--no-activity"]) == 1
+    assert "schema must be 1, not 2" in capsys.readouterr().err
