@@ -34,6 +34,7 @@ fraction). :func:`layer_energy` prices one :class:`LayerWork` on one :class:`Arr
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,9 +52,12 @@ __all__ = [
     "Price",
     "convention_ratio",
     "fits_on_chip",
+    "format_pj",
     "layer_energy",
     "program_work",
+    "record_work",
     "shape_work",
+    "summary_lines",
 ]
 
 DATA_FILE = Path(__file__).with_name("energy_data.toml")
@@ -478,6 +482,50 @@ def shape_work(config: AcceleratorConfig, *, name: str, m: int, k: int, n: int,
     return program_work(program, name=name, k=k, zero_macs=zero_macs,
                         nonzero_weights=nonzero_weights, cycles=cycles,
                         count_source=count_source)
+
+
+def record_work(config: AcceleratorConfig, record, source: str = "counters") -> LayerWork:
+    """The work of a co-simulation record (:class:`sim.cosim.LayerRecord`): its shape compiled
+    by the firmware, its zero-weight MACs and cycles from the accelerator's counters."""
+    work = shape_work(config, name=record.name, m=record.m, k=record.k, n=record.n,
+                      zero_fraction=0.0)
+    return dataclasses.replace(work, zero_macs=round(record.zero_weight_fraction
+                                                     * work.array_macs),
+                               cycles=record.cycles, count_source=source)
+
+
+def format_pj(v: float) -> str:
+    """An energy in picojoules, in the unit that suits it (``1.68 mJ``)."""
+    for unit, scale in (("J", 1e12), ("mJ", 1e9), ("uJ", 1e6), ("nJ", 1e3)):
+        if abs(v) >= scale:
+            return f"{v / scale:.3g} {unit}"
+    return f"{v:.3g} pJ"
+
+
+def summary_lines(config: AcceleratorConfig, records, *, node: str = "45nm",
+                  table: EnergyTable | None = None) -> list[str]:
+    """A few lines on the energy of co-simulated layers: the ternary array against the FP16
+    MAC array doing the same products, honest totals and the published convention."""
+    table = table or EnergyTable.load()
+    works = [record_work(config, r) for r in records]
+    totals = {}
+    for a in ("ternary", "int8", "fp16"):
+        es = [layer_energy(table, w, ARRAYS[a], node=node, config=config) for w in works]
+        parts = {c: sum(e.parts[c] for e in es) for c in COMPONENTS}
+        totals[a] = (sum(e.convention_pj for e in es), sum(parts.values()),
+                     sum(parts[c] for c in COMPONENTS[:4]), max(parts, key=parts.get))
+    zero = sum(w.zero_macs for w in works) / sum(w.array_macs for w in works)
+    t, fp = totals["ternary"], totals["fp16"]
+    lines = [f"energy of these products at {node} (published per-op and memory energies, "
+             f"{table.path.name}; details: make report):"]
+    for a, (conv, total, arith, dom) in totals.items():
+        lines.append(f"  {ARRAYS[a].label}: {format_pj(total)} (arithmetic "
+                     f"{format_pj(arith)}, dominant: {dom}); published convention "
+                     f"{format_pj(conv)}")
+    lines.append(f"  FP16 / ternary: {fp[1] / t[1]:.2f}x in total, {fp[0] / t[0]:.1f}x in "
+                 f"the published convention (arithmetic only); zero-weight MACs skipped: "
+                 f"{zero:.1%}")
+    return lines
 
 
 # --- array types -----------------------------------------------------------------------------

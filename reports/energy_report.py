@@ -28,10 +28,11 @@ from .energy import (
     ARRAYS,
     COMPONENTS,
     EnergyTable,
-    LayerWork,
     convention_ratio,
     fits_on_chip,
+    format_pj,
     layer_energy,
+    record_work,
     shape_work,
 )
 
@@ -70,8 +71,7 @@ def _records(config: AcceleratorConfig, cosim_json: Path, log) -> tuple[list, st
             fields = {f.name for f in dataclasses.fields(LayerRecord)}
             return ([LayerRecord(**{k: v for k, v in r.items() if k in fields})
                      for r in data["layers"]],
-                    f"counters of the RTL co-simulation ({data.get('simulator')}, "
-                    f"{cosim_json})")
+                    f"counters of `make sim` on {data.get('simulator')} ({cosim_json})")
         log(f"{cosim_json} is for another configuration: running the functional model")
     import golden
     from firmware.runtime import FunctionalBackend, Runtime
@@ -84,14 +84,6 @@ def _records(config: AcceleratorConfig, cosim_json: Path, log) -> tuple[list, st
     run_2b4t(checked, m=16, n_slice=64, seed=0)
     return checked.records, ("counters of the functional model (no build/sim/cosim.json: "
                              "`make sim` runs the same layers on the RTL)")
-
-
-def record_work(config: AcceleratorConfig, record, source: str) -> LayerWork:
-    work = shape_work(config, name=record.name, m=record.m, k=record.k, n=record.n,
-                      zero_fraction=0.0)
-    return dataclasses.replace(work, zero_macs=round(record.zero_weight_fraction
-                                                     * work.array_macs),
-                               cycles=record.cycles, count_source=source)
 
 
 def _energies(table, works, config) -> dict:
@@ -286,11 +278,7 @@ def run_activity_section(workdir: Path, *, rows: int, size: int, seed: int = 0,
 
 # --- rendering ---------------------------------------------------------------------------------
 
-def _pj(v: float) -> str:
-    for unit, scale in (("J", 1e12), ("mJ", 1e9), ("uJ", 1e6), ("nJ", 1e3)):
-        if abs(v) >= scale:
-            return f"{v / scale:.3g} {unit}"
-    return f"{v:.3g} pJ"
+_pj = format_pj
 
 
 def render_markdown(report: dict, figures: dict[str, str]) -> str:
