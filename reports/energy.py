@@ -54,6 +54,7 @@ __all__ = [
     "fits_on_chip",
     "format_pj",
     "layer_energy",
+    "place_weights",
     "program_work",
     "record_work",
     "shape_work",
@@ -465,6 +466,23 @@ def fits_on_chip(config: AcceleratorConfig, weights: int, weight_bits: float) ->
     return weights * weight_bits <= config.weight_depth * config.weight_word_bits
 
 
+def place_weights(config: AcceleratorConfig, works: list[LayerWork], spec: ArraySpec
+                  ) -> list[bool]:
+    """Which layers' weights stay resident, placed in order as the runtime places weight images
+    (:meth:`firmware.runtime.Runtime._place`): a layer is resident if its padded weights fit
+    beside the earlier resident ones, in the weight memory's bytes (the same for every array
+    type). A resident layer's one-time load is amortized over later passes and not charged."""
+    capacity = config.weight_depth * config.weight_word_bits
+    used, out = 0.0, []
+    for w in works:
+        bits = (config.k_tiles(w.k) * config.rows * config.n_tiles(w.n) * config.cols
+                * spec.weight_bits)
+        fits = used + bits <= capacity
+        used += bits if fits else 0
+        out.append(fits)
+    return out
+
+
 def shape_work(config: AcceleratorConfig, *, name: str, m: int, k: int, n: int,
                zero_fraction: float | None = None, zero_macs: int | None = None,
                nonzero_weights: int | None = None, cycles: int | None = None,
@@ -510,7 +528,8 @@ def summary_lines(config: AcceleratorConfig, records, *, node: str = "45nm",
     works = [record_work(config, r) for r in records]
     totals = {}
     for a in ("ternary", "int8", "fp16"):
-        es = [layer_energy(table, w, ARRAYS[a], node=node, config=config) for w in works]
+        es = [layer_energy(table, w, ARRAYS[a], node=node, config=config, resident=r)
+              for w, r in zip(works, place_weights(config, works, ARRAYS[a]), strict=True)]
         parts = {c: sum(e.parts[c] for e in es) for c in COMPONENTS}
         totals[a] = (sum(e.convention_pj for e in es), sum(parts.values()),
                      sum(parts[c] for c in COMPONENTS[:4]), max(parts, key=parts.get))

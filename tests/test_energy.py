@@ -257,3 +257,34 @@ def test_report_refuses_a_bad_data_file(tmp_path, capsys):
     bad.write_text("schema = 2\n")
     assert main(["--out", str(tmp_path), "energy", "--data", str(bad), "--no-activity"]) == 1
     assert "schema must be 1, not 2" in capsys.readouterr().err
+
+
+def test_weights_placed_like_the_runtime():
+    from reports.energy import place_weights
+
+    # 1 Mbit weight memory: 256 x 256 ternary weights are 128 Kbit, 768 x 256 are 384 Kbit
+    cfg = AcceleratorConfig()
+    works = [shape_work(cfg, name=f"l{i}", m=1, k=256, n=n, zero_fraction=0.0)
+             for i, n in enumerate((768, 768, 256, 768, 256))]
+    assert place_weights(cfg, works, ARRAYS["ternary"]) == [True, True, True, False, True]
+    # FP16: 3 Mbit, 3 Mbit, 1 Mbit (exactly the memory), ...
+    assert place_weights(cfg, works, ARRAYS["fp16"]) == [False, False, True, False, False]
+
+
+def test_area_section_with_and_without_gate_counts(tmp_path):
+    import json
+
+    from reports.energy_report import area_markdown, area_section
+
+    area = area_section(DATA, tmp_path)
+    assert area["gates"] is None and len(area["missing"]) == 2
+    assert "make fpga" in "\n".join(area_markdown(area, None))
+    # 13-bit adder: 36 + (67 - 36) * 5 / 8 um^2; FP16 element 1640 + 1360 um^2
+    assert area["published_45nm"]["ternary"]["um2"] == pytest.approx(36 + 31 * 5 / 8)
+    assert area["published_45nm"]["fp16"]["um2"] == 3000
+    rec = {"design": "ternary", "kind": "pe", "rows": 16, "cols": 16, "policy": "bit growth",
+           "psum_bits": 13, "gates": 70, "ffs": 40, "transistors": 1000}
+    (tmp_path / "gates.json").write_text(json.dumps({"script": "", "records": [rec]}))
+    area = area_section(DATA, tmp_path)
+    assert area["gates"]["records"][0]["cells"] == 110
+    assert "| ternary | bit growth | 13 | 110 | 1000 |" in "\n".join(area_markdown(area, None))
