@@ -383,10 +383,25 @@ def render_markdown(report: dict, figures: dict[str, str]) -> str:
     lines += activity_markdown(report.get("activity"))
     lines += area_markdown(report["area"], figures.get("area"))
     lines += ["## Estimates used (rules, not published figures)", ""]
-    lines += [f"- {r}" for r in report["estimates"]] or ["- none"]
+    lines += [f"- {r}" for r in group_rules(report["estimates"])] or ["- none"]
     lines += ["", "INT4 (W4A8): the multiply is the published INT8 one scaled by the product of "
               "the operand widths (4 x 8 / 64), its adders by width: an estimate.", ""]
     return "\n".join(lines)
+
+
+def group_rules(rules: list[str]) -> list[str]:
+    """Rules that differ only in the adder width, as one line listing the widths."""
+    import re
+
+    groups: dict[str, list[int]] = {}
+    for rule in rules:
+        hit = re.match(r"(\d+)-bit adder(.*)", rule)
+        key = f"N-bit adder{hit[2]}" if hit else rule
+        groups.setdefault(key, [])
+        if hit:
+            groups[key].append(int(hit[1]))
+    return [key.replace("N-bit", f"{', '.join(map(str, sorted(set(w))))}-bit", 1) if w else key
+            for key, w in groups.items()]
 
 
 EXTRAPOLATED_RULE = ("shape not in BITNET.md, so the 3B model's energy per BitLinear weight "
