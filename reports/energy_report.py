@@ -114,10 +114,13 @@ def _model_works(config, shapes, zero_fraction):
             for name, n, k in shapes]
 
 
-def model_sweep(table, config, zero_fraction, log) -> dict:
+def model_sweep(table, config, zero_fraction, log, *, models=None, extrapolated=None,
+                base: str = "3B") -> dict:
     """Energy per token (decode, M = 1) of every BitLinear of each model, per array."""
     out = {}
-    for name, (shapes, layers, nominal) in MODELS.items():
+    models = MODELS if models is None else models
+    extrapolated = EXTRAPOLATED if extrapolated is None else extrapolated
+    for name, (shapes, layers, nominal) in models.items():
         log(f"energy: compiling the BitLinear shapes of {name}")
         works = [w.scaled(layers) for w in _model_works(config, shapes, zero_fraction)]
         weights = layers * sum(n * k for _, n, k in shapes)
@@ -131,8 +134,8 @@ def model_sweep(table, config, zero_fraction, log) -> dict:
                       for w in works]
                 entry["nodes"][node][a] = _summary(es)
         out[name] = entry
-    base = out["3B"]
-    for name, nominal in EXTRAPOLATED.items():
+    base = out.get(base)
+    for name, nominal in (extrapolated.items() if base else ()):
         factor = nominal / base["bitlinear_weights"]
         out[name] = {"bitlinear_weights": int(nominal), "nominal_parameters": nominal,
                      "extrapolated": True,
@@ -193,7 +196,10 @@ def area_section(table: EnergyTable, reports_dir: Path) -> dict:
 
 def collect(*, config: AcceleratorConfig, data_file: Path | None = None,
             cosim_json: Path, reports_dir: Path, activity_dir: Path | None,
-            activity_slice: int = 32, activity_rows: int = 8, log=print) -> dict:
+            activity_slice: int = 32, activity_rows: int = 8, models=None, log=print
+            ) -> dict:
+    """Every figure of the report (the JSON). ``models``: the per-token sweep's models
+    (default :data:`MODELS`, with :data:`EXTRAPOLATED` from the 3B one)."""
     table = EnergyTable.load(data_file) if data_file else EnergyTable.load()
     start = time.perf_counter()
     records, source = _records(config, cosim_json, log)
@@ -217,7 +223,8 @@ def collect(*, config: AcceleratorConfig, data_file: Path | None = None,
     # Zero fraction of the trained weights (padding excluded) for the model sweep.
     trained_zero = 1 - (sum(w.array_macs - w.zero_macs for w in model_works)
                         / sum(w.macs for w in model_works))
-    sweep = model_sweep(table, config, trained_zero, log)
+    sweep = model_sweep(table, config, trained_zero, log, models=models,
+                        extrapolated=None if models is None else {})
     rules = sorted({r for node in per_layer.values() for es in node.values()
                     for e in es for r in e.rules})
     activity = None

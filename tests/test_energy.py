@@ -288,3 +288,36 @@ def test_area_section_with_and_without_gate_counts(tmp_path):
     area = area_section(DATA, tmp_path)
     assert area["gates"]["records"][0]["cells"] == 110
     assert "| ternary | bit growth | 13 | 110 | 1000 |" in "\n".join(area_markdown(area, None))
+
+
+def test_report_end_to_end(tmp_path):
+    """collect -> JSON -> Markdown and figures, on two recorded layers and a small model."""
+    import json
+
+    from reports.energy_report import _block, collect, plot, render_markdown
+
+    cfg = AcceleratorConfig()
+    layers = [{"name": "layers.0.attn.q_proj", "m": 4, "k": 64, "n": 32, "cycles": 100,
+               "utilization": 0.5, "macs": 4 * 64 * 32, "zero_weight_fraction": 0.25,
+               "bit_exact": True},
+              {"name": "2b4t.q_proj", "m": 2, "k": 128, "n": 16, "cycles": 200,
+               "utilization": 0.5, "macs": 2 * 128 * 16, "zero_weight_fraction": 0.5,
+               "bit_exact": True}]
+    cosim = tmp_path / "cosim.json"
+    cosim.write_text(json.dumps({"layers": layers, "config": cfg.to_dict(),
+                                 "simulator": "test"}))
+    report = collect(config=cfg, cosim_json=cosim, reports_dir=tmp_path, activity_dir=None,
+                     models={"mini": (_block(64, 128), 2, 1e5)}, log=lambda *a: None)
+    assert "make sim` on test" in report["count_source"]
+    # the model totals cover the model's layer only; convention by hand at 45 nm
+    conv = report["tiny_model"]["45nm"]["ternary"]["convention_pj"]
+    assert conv == pytest.approx(4 * 63 * 32 * 0.03 + (4 * 32 + 4 * 64) * 1.1)
+    assert report["trained_zero_fraction"] == pytest.approx(0.25)
+    assert report["per_token"]["mini"]["bitlinear_weights"] == 2 * (
+        2 * 64 * 64 + 2 * 64 * 64 + 3 * 128 * 64)
+    figures = plot(report, tmp_path)
+    text = render_markdown(report, figures)
+    assert "**71.4x**" in text and "make fpga" in text
+    for f in figures.values():
+        assert (tmp_path / f).stat().st_size > 10_000
+    json.dumps(report, default=str)
