@@ -567,6 +567,7 @@ class ArraySpec:
     mul_bits: tuple[int, int] | None = None    # integer multiplier operand widths
     product_max: int = 128            # largest |product| (sizes the integer partial sums)
     skips_zeros: bool = False         # zero weights operand-isolated (no adder activity)
+    has_zeros: bool = True            # its weights have zeros (binary: only the padding)
     quantized: bool = True            # int8 activations: scaling multiplies
     note: str = ""
 
@@ -580,7 +581,8 @@ ARRAYS = {
     "ternary-1.6": ArraySpec("ternary-1.6", "ternary adder array, 1.6-bit weights", 1.6, 8,
                              32, skips_zeros=True),
     "binary": ArraySpec("binary", "binary weights on the adder array, 1 bit", 1, 8, 32,
-                        skips_zeros=True, note="no zero weights: only padding is skipped"),
+                        skips_zeros=True, has_zeros=False,
+                        note="no zero weights: only the padding is skipped"),
     "int4": ArraySpec("int4", "INT4-weight MAC array (W4A8), estimate", 4, 8, 32,
                       mul_bits=(4, 8), product_max=128 * 8,
                       note="INT4 is not in the published table: multiply derived from INT8"),
@@ -656,7 +658,9 @@ def layer_energy(table: EnergyTable, work: LayerWork, spec: ArraySpec, *, node: 
                           + (m * n + m * k) * use(table.op(node, "mul", "fp", 16)))
     # RTL-width arithmetic.
     parts = dict.fromkeys(COMPONENTS, 0.0)
-    active = 1 - work.zero_fraction if skip else 1.0
+    zero_fraction = (work.zero_fraction if spec.has_zeros
+                     else 1 - work.macs / work.array_macs)       # padding only
+    active = 1 - zero_fraction if skip else 1.0
     per_vector = 0.0                     # adder energy of one vector through one tile
     if spec.fp_bits:
         per_vector = config.rows * config.cols * use(table.op(node, "add", "fp", spec.fp_bits))

@@ -321,3 +321,14 @@ def test_report_end_to_end(tmp_path):
     for f in figures.values():
         assert (tmp_path / f).stat().st_size > 10_000
     json.dumps(report, default=str)
+
+
+def test_binary_weights_skip_only_the_padding():
+    cfg = AcceleratorConfig()
+    work = shape_work(cfg, name="l", m=16, k=24, n=16, zero_fraction=0.5)   # K padded to 32
+    t = layer_energy(DATA, work, ARRAYS["ternary"], node="45nm", config=cfg)
+    b = layer_energy(DATA, work, ARRAYS["binary"], node="45nm", config=cfg)
+    full = layer_energy(DATA, work, ARRAYS["ternary"], node="45nm", config=cfg,
+                        skip_zeros=False)
+    assert b.parts["array adds"] == pytest.approx(full.parts["array adds"] * 24 / 32)
+    assert t.parts["array adds"] == pytest.approx(full.parts["array adds"] * 12 / 32)
