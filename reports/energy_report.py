@@ -232,6 +232,15 @@ def collect(*, config: AcceleratorConfig, data_file: Path | None = None,
         log("energy: activity run (amaranth.sim, VCD)")
         activity = run_activity_section(activity_dir, rows=activity_rows,
                                         size=activity_slice)
+        # The model's adder energy three ways: no isolation, the analytical zero-weight skip,
+        # and the measured operand-toggle saving of the trained slice.
+        full = sum(layer_energy(table, w, ARRAYS["ternary"], node="45nm", config=config,
+                                skip_zeros=False).parts["array adds"] for w in model_works)
+        skip = tiny["45nm"]["ternary"]["parts_pj"]["array adds"]
+        saving = activity["runs"][0]["isolation_saving"]
+        activity["model_array_adds_45nm_pj"] = {
+            "without isolation": full, "zero-weight MACs skipped (analytical)": skip,
+            "measured operand-toggle saving (trained slice)": full * (1 - saving)}
     return {
         "config": config.to_dict(),
         "data_file": str(table.path),
@@ -440,6 +449,12 @@ def activity_markdown(activity: dict | None) -> list[str]:
     lines += ["", "The adder's dynamic energy is taken to follow its operand's toggles; the "
               "analytical model's 'zero-weight MACs skipped' assumes a saving equal to the "
               "zero-weight fraction, which the saving column checks.", ""]
+    adds = activity.get("model_array_adds_45nm_pj")
+    if adds:
+        lines += ["The shipped model's array additions at 45 nm (one forward pass):", "",
+                  "| adder energy | pJ |", "|---|---|"]
+        lines += [f"| {k} | {_pj(v)} |" for k, v in adds.items()]
+        lines.append("")
     return lines
 
 
@@ -456,11 +471,16 @@ def area_markdown(area: dict, figure: str | None) -> list[str]:
     lines.append("")
     if area["gates"]:
         lines += ["Measured (generic Yosys gates, build/reports/gates.json), per element:", "",
-                  "| element | accumulator | psum bits | gates + FFs | transistors |",
-                  "|---|---|---|---|---|"]
-        for r in area["gates"]["records"]:
+                  "| element | accumulator | psum bits | gates + FFs | transistors | "
+                  "transistors relative to the ternary element of the same accumulator |",
+                  "|---|---|---|---|---|---|"]
+        recs = area["gates"]["records"]
+        for r in recs:
+            base = next((b["transistors"] for b in recs if b["design"] == "ternary"
+                         and b["policy"] == r["policy"]), None)
+            rel = f"{r['transistors'] / base:.2f}" if base else "-"
             lines.append(f"| {r['design']} | {r['policy']} | {r['psum_bits']} | {r['cells']} | "
-                         f"{r['transistors']} |")
+                         f"{r['transistors']} | {rel} |")
         lines.append("")
     if area["fpga"]:
         lines += ["FPGA builds (build/reports/fpga.json):", "",
