@@ -24,6 +24,8 @@ TRAIN_ARGS ?= --preset tiny-b158
 TOP ?= accelerator
 # Configuration of `make verilog`, e.g. VERILOG_ARGS="--rows 8 --cols 8".
 VERILOG_ARGS ?=
+# Arguments of `make report`, e.g. REPORT_ARGS="--no-activity".
+REPORT_ARGS ?=
 # Subset of `make fpga`, e.g. FPGA_ARGS="--device up5k --design ternary --size 4x4".
 FPGA_ARGS ?=
 
@@ -32,7 +34,7 @@ PY  := $(BIN)/python
 # The stamp is keyed on pyproject.toml and the torch pin: a second run installs nothing.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(subst =,,$(subst ==,-,$(TORCH)))
 
-.PHONY: all setup system-deps test sim bench train verilog fpga lint clean distclean
+.PHONY: all setup system-deps test sim bench train verilog fpga report lint clean distclean
 
 all: test
 
@@ -80,6 +82,13 @@ verilog: setup
 # 16x16 arrays on the ECP5 take minutes each.
 fpga: setup
 	$(PY) -m reports fpga $(FPGA_ARGS)
+
+# Energy and area model: build/reports/energy.{md,json} and energy_*.png. Takes the counters
+# of build/sim/cosim.json when `make sim` has run (else the functional model's) and the gate
+# counts of `make fpga` when present; about a minute and a half, one small RTL activity run.
+# Arguments, e.g. REPORT_ARGS="--no-activity".
+report: setup
+	$(PY) -m reports energy $(REPORT_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

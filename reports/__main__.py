@@ -7,6 +7,7 @@
     python -m reports fpga --device up5k --design ternary --size 4x4     # one build
     python -m reports gates                        # ASIC-style gate counts only
     python -m reports render                       # re-render from the JSON already there
+    python -m reports energy                       # energy and area model (make report)
 
 Results merge into ``build/reports/fpga.json`` and ``gates.json`` (a subset replaces only its
 own builds; ``--fresh`` starts over), and every command re-renders ``fpga.md`` and
@@ -134,6 +135,18 @@ def main(argv=None) -> int:
     p_fpga.add_argument("--no-gates", action="store_true", help="skip the gate counts")
     p_gates = sub.add_parser("gates", help="ASIC-style gate counts only")
     sub.add_parser("render", help="re-render the report from the JSON files")
+    p_energy = sub.add_parser("energy", help="energy and area model: energy.{md,json}, figures")
+    p_energy.add_argument("--cosim", type=Path, default=Path("build") / "sim" / "cosim.json",
+                          help="co-simulation records to take the counters from (default: "
+                               "build/sim/cosim.json; the functional model if missing)")
+    p_energy.add_argument("--data", type=Path, default=None,
+                          help="energy data file (default: reports/energy_data.toml)")
+    p_energy.add_argument("--no-activity", action="store_true",
+                          help="skip the RTL activity run")
+    p_energy.add_argument("--activity-slice", type=int, default=32, metavar="S",
+                          help="S x S slice of the layer for the activity run (default 32)")
+    p_energy.add_argument("--activity-array", type=int, default=8, metavar="R",
+                          help="R x R array of the activity run (default 8)")
     for p in (p_fpga, p_gates):
         p.add_argument("--fresh", action="store_true",
                        help="discard earlier results instead of merging into them")
@@ -144,6 +157,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     try:
+        if args.command == "energy":
+            from .energy_report import main_energy
+            main_energy(out=args.out, cosim_json=args.cosim, data_file=args.data,
+                        activity=not args.no_activity, activity_slice=args.activity_slice,
+                        activity_rows=args.activity_array, build_dir=Path("build"))
+            return 0
         if args.command == "fpga":
             if args.jobs < 1:
                 parser.error(f"--jobs must be at least 1, not {args.jobs}")

@@ -66,9 +66,8 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     model = tokens = None
     if args.model != "none":
-        from golden.data import encode
-
         import golden
+        from golden.data import encode
         try:
             model = golden.load_model(args.model)
         except (ValueError, FileNotFoundError) as e:
@@ -107,6 +106,11 @@ def main(argv=None) -> int:
     if logits_diff is not None:
         print(f"model {args.model}: logits against golden, max |diff| = {logits_diff:g}")
     print(f"all bit-exact: {report['all_bit_exact']}  ({wall:.0f} s; report: {out})")
+    from reports.energy import summary_lines
+    try:
+        print("\n".join(summary_lines(config, checked.records)))
+    except ValueError as e:     # the energy data file; the co-simulation's verdict stands
+        print(f"energy summary unavailable: {e}", file=sys.stderr)
     return 0 if report["all_bit_exact"] and not logits_diff else 1
 
 
