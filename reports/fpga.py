@@ -13,6 +13,7 @@ into logic otherwise (the record says which, and why).
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -138,6 +139,22 @@ def _fit_problem(res: Resources, device: Device) -> str:
     return ""
 
 
+def placement_overflow(log: Path) -> str:
+    """The over-full resources of a nextpnr log that ended in "Unable to place cell", as
+    "needs 7658 ICESTORM_LCs, the device has 5280", or "" (no log, or another failure)."""
+    if not log.is_file():
+        return ""
+    text = log.read_text(errors="replace")
+    if "Unable to place cell" not in text:
+        return ""
+    over = []
+    for m in re.finditer(r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+(\d+)%", text):
+        bel, used, have = m.group(1), int(m.group(2)), int(m.group(3))
+        if used > have:
+            over.append(f"needs {used} {bel}s, the device has {have}")
+    return "; ".join(dict.fromkeys(over)) or "placement failed for lack of cells"
+
+
 def _known_too_big(request: BuildRequest, device: Device,
                    earlier: list[FpgaRecord]) -> str:
     """Why ``request`` cannot fit ``device``, judged from earlier builds, or "".
@@ -220,6 +237,10 @@ def run_build(request: BuildRequest, build_dir: Path, *, earlier: list[FpgaRecor
         record.brams, record.dsps = alone.brams, alone.dsps
         report = parse_nextpnr_report(place_and_route(device, workdir))
     except (SynthError, ReportError) as e:
+        overflow = placement_overflow(workdir / "top.nextpnr.log")
+        if overflow:
+            return done("does not fit", f"{overflow} (placed with the harness: nextpnr ran out "
+                                        f"of logic cells)")
         return done("failed", str(e).splitlines()[0])
     logic = report.utilization.get(_LOGIC_BELS[device.family], (None, None))
     record.logic_cells, record.logic_cells_available = logic

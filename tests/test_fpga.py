@@ -314,3 +314,17 @@ def test_tool_runs_are_cached_on_their_inputs(tmp_path):
     (tmp_path / "out.txt").unlink()            # a missing output forces a run
     with _cached(tmp_path, "tool", [b"b", b"script"], ["out.txt"]) as fresh:
         assert not fresh
+
+
+def test_placement_overflow_reads_the_nextpnr_log(tmp_path):
+    from reports.fpga import placement_overflow
+    log = tmp_path / "top.nextpnr.log"
+    assert placement_overflow(log) == ""                       # no log at all
+    utilisation = ("Info: Device utilisation:\n"
+                   "Info: \t         ICESTORM_LC:    7658/   5280   145%\n"
+                   "Info: \t        ICESTORM_RAM:      24/     30    80%\n")
+    log.write_text(utilisation + "Info: Program finished normally.\n")
+    assert placement_overflow(log) == ""                       # it fit
+    log.write_text(utilisation + "ERROR: Unable to place cell 'x', no BELs remaining to "
+                                 "implement cell type 'ICESTORM_LC'\n")
+    assert placement_overflow(log) == "needs 7658 ICESTORM_LCs, the device has 5280"
