@@ -25,6 +25,7 @@ from golden.isa import (
 from .weights import stream_words
 
 __all__ = [
+    "Command",
     "CommandError",
     "ResponseHeader",
     "clear",
@@ -39,6 +40,7 @@ __all__ = [
     "read_counters",
     "read_status",
     "response_words",
+    "split_commands",
 ]
 
 _U32 = (1 << 32) - 1
@@ -139,19 +141,41 @@ def parse_counters(words) -> dict[Counter, int]:
     return {c: words[2 * c] | words[2 * c + 1] << 32 for c in Counter}
 
 
-def command_lengths(config: AcceleratorConfig, words) -> list[int]:
-    """Lengths of the commands of a well-formed stream, in order (a word that is not a header
-    counts as a command of one word, as the hardware treats it). Raises CommandError if the
-    stream ends inside a command."""
+@dataclass(frozen=True)
+class Command:
+    """One command of a well-formed stream, as :func:`split_commands` finds it.
+
+    ``opcode`` is None for a word that is not a valid header (the hardware takes it as a
+    command of one word); ``args`` are the argument words, without a load's data.
+    """
+
+    start: int
+    length: int
+    opcode: Opcode | None
+    flags: int
+    args: tuple[int, ...]
+
+    def response_words(self, config: AcceleratorConfig) -> int:
+        """Words the accelerator sends in answer to this command."""
+        if self.opcode is None:
+            return 0
+        count = self.args[1] if self.opcode == Opcode.DRAIN else 0
+        return response_words(config, self.opcode, count=count)
+
+
+def split_commands(config: AcceleratorConfig, words) -> list[Command]:
+    """The commands of a well-formed stream, in order. Raises CommandError if the stream ends
+    inside a command."""
     words = list(words)
-    lengths, pos = [], 0
+    commands, pos = [], 0
     while pos < len(words):
-        header = words[pos]
-        op = header & 0xF
-        n = 1
-        if header >> 24 == SYNC and not (header >> 8) & 0xFFFF and op < len(Opcode):
+        head = words[pos]
+        op = head & 0xF
+        n, opcode, args = 1, None, ()
+        if head >> 24 == SYNC and not (head >> 8) & 0xFFFF and op < len(Opcode):
             opcode = Opcode(op)
             n += ARG_WORDS[opcode]
+            args = tuple(words[pos + 1:pos + n])
             if opcode in (Opcode.LOAD_WEIGHTS, Opcode.LOAD_ACTS) and pos + 2 < len(words):
                 bits = (config.weight_word_bits if opcode == Opcode.LOAD_WEIGHTS
                         else config.act_word_bits)
@@ -159,9 +183,15 @@ def command_lengths(config: AcceleratorConfig, words) -> list[int]:
         if pos + n > len(words):
             raise CommandError(f"the command stream ends inside a command: the command at "
                                f"word {pos} needs {n} words, {len(words) - pos} remain")
-        lengths.append(n)
+        commands.append(Command(start=pos, length=n, opcode=opcode, flags=(head >> 4) & 0xF,
+                                args=args))
         pos += n
-    return lengths
+    return commands
+
+
+def command_lengths(config: AcceleratorConfig, words) -> list[int]:
+    """Lengths of the commands of a well-formed stream, in order (see :func:`split_commands`)."""
+    return [command.length for command in split_commands(config, words)]
 
 
 def response_words(config: AcceleratorConfig, opcode: Opcode, *, count: int = 0) -> int:

@@ -396,18 +396,15 @@ def program_work(program, *, name: str, k: int, zero_macs: int | None = None,
     The zero-weight MACs are ``zero_macs`` (the ZERO_MACS counter) or, from the number of
     nonzero weights, every array MAC less ``M`` times that (each weight meets each token once).
     """
-    from firmware.commands import command_lengths
+    from firmware.commands import split_commands
     from golden.isa import MatmulFlag, Opcode
 
     config: AcceleratorConfig = program.config
     words = program.words
     counts = dict.fromkeys(("vectors", "w_reads", "a_reads", "a_writes", "acc_reads",
                             "acc_writes", "drains", "w_loads"), 0)
-    pos = 0
-    for length in command_lengths(config, words):
-        head = words[pos]
-        op, flags = Opcode(head & 0xF), (head >> 4) & 0xF
-        args = words[pos + 1:pos + length]
+    for command in split_commands(config, words):
+        op, flags, args = command.opcode, command.flags, command.args
         if op == Opcode.MATMUL:
             m, kt, nt = args[3], args[4], args[5]
             first = 0 if flags & MatmulFlag.ACCUMULATE else 1
@@ -422,7 +419,6 @@ def program_work(program, *, name: str, k: int, zero_macs: int | None = None,
             counts["w_loads"] += args[1] * config.weight_rows_per_word * config.cols
         elif op == Opcode.DRAIN:
             counts["drains"] += args[1] * config.cols
-        pos += length
     array_macs = counts["vectors"] * config.rows * config.cols
     if zero_macs is None:
         if nonzero_weights is None:

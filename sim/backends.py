@@ -20,10 +20,9 @@ import threading
 import time
 from pathlib import Path
 
-from firmware.commands import CommandError, command_lengths, response_words
+from firmware.commands import CommandError, split_commands
 from firmware.runtime import Backend, FunctionalBackend
 from golden.config import AcceleratorConfig
-from golden.isa import SYNC, Opcode
 from hw.accelerator import Accelerator
 from hw.verilog import convert
 
@@ -56,16 +55,6 @@ def harness_depths(config: AcceleratorConfig) -> dict[str, int]:
     response = config.acc_depth * config.cols + 4096
     return {"SRC_DEPTH": 1 << (program - 1).bit_length(),
             "SINK_DEPTH": 1 << (response - 1).bit_length()}
-
-
-def _answer_words(config: AcceleratorConfig, command: list[int]) -> int:
-    """Response words of one command of a well-formed stream (0 for a non-header word)."""
-    head = command[0]
-    if head >> 24 != SYNC or (head >> 8) & 0xFFFF or (head & 0xF) >= len(Opcode):
-        return 0
-    opcode = Opcode(head & 0xF)
-    count = command[2] if opcode == Opcode.DRAIN and len(command) > 2 else 0
-    return response_words(config, opcode, count=count)
 
 
 def _probability(name: str, p: float) -> int:
@@ -198,8 +187,8 @@ class CocotbBackend(Backend):
         words = list(words)
         src_depth, sink_depth = self.depth["SRC_DEPTH"], self.depth["SINK_DEPTH"]
         parts, start, size, answers = [], 0, 0, 0
-        for length in command_lengths(self.config, words):
-            answer = _answer_words(self.config, words[start + size:start + size + length])
+        for command in split_commands(self.config, words):
+            length, answer = command.length, command.response_words(self.config)
             if length > src_depth or answer > sink_depth:
                 raise CommandError(f"a command of {length} words with a response of {answer} "
                                    f"words exceeds the harness's memories ({src_depth} program "
