@@ -7,12 +7,13 @@ With ``R = rows``, ``C = cols``, ``T = ceil(K / R) * ceil(N / C)`` tiles and ``M
 * each tile then occupies the array for ``P = max(M, R)`` cycles: ``M`` vectors back to back,
   or, when ``M < R``, the ``R`` cycles it takes to load the next tile (the weight memory
   delivers one row per cycle; loading overlaps computing, so this is the only cost);
-* the last tile's ``M`` vectors are followed by the array's latency ``R + C`` and one cycle to
-  write the last accumulator, plus one cycle for the engine to start.
+* the last tile's ``M`` vectors are followed by the array's latency ``R + C + 1``
+  (:attr:`AcceleratorConfig.array_latency`) and one cycle to write the last accumulator, plus
+  one cycle for the engine to start.
 
 ::
 
-    cycles = R + (T - 1) * P + M + (R + C) + 1
+    cycles = R + (T - 1) * P + M + (R + C + 1) + 1
 
 The bound that no schedule on this hardware can beat is ``T * P``: every tile needs ``M``
 vector slots and ``R`` weight-row slots, and each resource delivers one per cycle. Prefill
@@ -59,7 +60,7 @@ def matmul_cycles(config: AcceleratorConfig, *, m: int, k: int, n: int) -> Matmu
     r, c = config.rows, config.cols
     tiles = config.k_tiles(k) * config.n_tiles(n)
     period = max(m, r)
-    cycles = r + (tiles - 1) * period + m + (r + c) + 1
+    cycles = r + (tiles - 1) * period + m + config.array_latency + 1
     return MatmulEstimate(m=m, k=k, n=n, tiles=tiles, cycles=cycles,
                           bound_cycles=tiles * period, macs=m * k * n,
                           array_macs=m * tiles * r * c, peak_macs_per_cycle=r * c)

@@ -148,7 +148,7 @@ class AcceleratorConfig:
     @property
     def array_latency(self) -> int:
         """Cycles from accepting an activation vector to its results leaving the array."""
-        return self.rows + self.cols
+        return self.rows + self.cols + 1
 
     @property
     def result_fifo_depth(self) -> int:

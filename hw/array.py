@@ -15,7 +15,7 @@ Both arrays are generic over the element type (:class:`hw.pe.Arithmetic`): the d
 multiply-accumulate baselines on the same skeleton (same ports, dataflow and latency).
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, unsigned
+from amaranth.hdl import Const, Module, Mux, Shape, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -148,11 +148,14 @@ class SystolicArray(_ArrayComponent):
         edge_bank = Signal(reset_less=True)
         with m.If(accept):
             m.d.sync += [edge_data.eq(self.acts.p.data), edge_bank.eq(tok_bank)]
-        # The bank bit runs one cycle ahead of its activation (see ProcessingElement): row i
-        # gets the edge register's next bank delayed i cycles, and its data delayed i + 1.
-        edge_bank_next = Mux(accept, tok_bank, edge_bank)
+        # A second edge stage (a plain register) keeps the input stream's logic out of the
+        # grid: nothing in a cell depends on ``acts`` within a cycle. The bank bit runs one
+        # cycle ahead of its activation (see ProcessingElement), so row i gets ``edge_bank``
+        # delayed i cycles and the data of the second stage delayed i.
+        edge_data2 = Signal.like(edge_data, reset_less=True)
+        m.d.sync += edge_data2.eq(edge_data)
         for i in range(rows):
-            a, bank = edge_data[i], edge_bank_next
+            a, bank = edge_data2[i], edge_bank
             for d in range(i):
                 a_d = Signal(arith.act_shape(cfg), name=f"skew_a_{i}_{d}", reset_less=True)
                 bank_d = Signal(name=f"skew_bank_{i}_{d}", reset_less=True)
@@ -180,31 +183,34 @@ class SystolicArray(_ArrayComponent):
         m.d.comb += [row_free[b].eq(age[b] >= row) for b in range(2)]
         m.d.comb += self.weights.ready.eq(Mux(shadow, row_free[1], row_free[0]))
 
-        # An accepted beat is written in the next cycle. Its row is decoded before the register
-        # (one-hot), so that a row's write enable is a single gate of three flip-flops
-        # (``wr_valid``, the row's hit, ``wr_bank``), and ``ready`` feeds ``wr_valid`` alone,
-        # not the decoder. The codes are registered every cycle (no enable to fan out): only
-        # the cycle after an accepted beat writes, with that beat's.
+        # An accepted beat is written two cycles later, through two register stages (the
+        # activations take the same two stages at the edge, so the hazard rule above is that of
+        # an unregistered write). Stage 1 registers the beat as it is, so the row number feeds
+        # only the two comparators and ``ready`` only one flip-flop (``wr_valid``); stage 2
+        # decodes the row into every row's two write enables, each a flip-flop of its own, so
+        # the enable that enters row i is not a gate shared with every other row. The codes are
+        # registered every cycle (no enable to fan out): only the cycles after an accepted beat
+        # write, with its codes.
         wr_valid = Signal()
         wr_bank = Signal(reset_less=True)
-        wr_hit = Signal(rows, reset_less=True)
+        wr_row = Signal.like(row, reset_less=True)
         wr_codes = Signal.like(self.weights.p.codes, reset_less=True)
+        wr_codes2 = Signal.like(wr_codes, reset_less=True)
         m.d.sync += [
             wr_valid.eq(self.weights.valid & self.weights.ready),
             wr_bank.eq(shadow),
-            wr_hit.eq(Cat(row == i for i in range(rows))),
+            wr_row.eq(row),
             wr_codes.eq(self.weights.p.codes),
+            wr_codes2.eq(wr_codes),
         ]
         # Row i's write enable enters cell (i, 0) and is passed right by the cells; the codes
         # of column j, shared by all rows, are delayed j cycles to meet it.
         for i in range(rows):
             row_we = Signal(2, name=f"row_we_{i}")
-            m.d.comb += [
-                row_we.eq(Mux(wr_valid & wr_hit[i], Mux(wr_bank, 0b10, 0b01), 0)),
-                pes[i][0].w_we.eq(row_we),
-            ]
+            m.d.sync += row_we.eq(Mux(wr_valid & (wr_row == i), Mux(wr_bank, 0b10, 0b01), 0))
+            m.d.comb += pes[i][0].w_we.eq(row_we)
         for j in range(cols):
-            code = wr_codes[j]
+            code = wr_codes2[j]
             for d in range(j):
                 code_d = Signal(arith.weight_shape(cfg), name=f"skew_w_{j}_{d}",
                                 reset_less=True)

@@ -175,14 +175,21 @@ def cell_models(family: str) -> str:
 
 def place_and_route(device: Device, workdir: Path, *, top: str = "top", seed: int = 1) -> Path:
     """Place and route ``workdir/<top>.json`` with nextpnr (timing failures allowed: the
-    report gives the Fmax reached). Returns the path of nextpnr's ``--report`` JSON."""
-    report, log = f"{top}.nextpnr.json", f"{top}.nextpnr.log"
+    report gives the Fmax reached). Returns the path of nextpnr's ``--report`` JSON.
+
+    ``seed`` is the placer's seed; runs with another seed than nextpnr's default (1) keep their
+    own report and log (``<top>.seed<N>.nextpnr.*``) beside those of the default run.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 1:
+        raise ValueError(f"seed must be a positive integer, not {seed!r}")
+    stem = f"{top}.nextpnr" if seed == 1 else f"{top}.seed{seed}.nextpnr"
+    report, log = f"{stem}.json", f"{stem}.log"
     args = [*device.part_args, "--json", f"{top}.json", "--report", report,
             "--freq", str(device.freq_mhz), "--timing-allow-fail", "--seed", str(seed),
             "--quiet", "--log", log]
     inputs = [(workdir / f"{top}.json").read_bytes(), device.family.encode(), *map(str.encode,
                                                                                 args)]
-    with _cached(workdir, f"{top}.nextpnr", inputs, [report]) as fresh:
+    with _cached(workdir, stem, inputs, [report]) as fresh:
         if fresh:
             return workdir / report
         exe = yowasp_exe(f"nextpnr-{device.family}")

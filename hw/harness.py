@@ -4,9 +4,9 @@ without letting synthesis remove any of its logic.
 
 ::
 
-    si ──► [ input shift register: N_in flip-flops ] ──► every input port of the design
-    every output port ──► [ capture / shift register: N_out flip-flops ] ──► so
-                            capture=1: load all outputs; capture=0: shift one bit towards so
+    si ──► [ input shift register ] ──► [ input register ] ──► every input port of the design
+    every output port ──► [ output register ] ──► [ capture / shift register ] ──► so
+                 capture=1: load the output register, hold the inputs; capture=0: shift
 
 Every input bit of the design is driven by its own flip-flop, whose value the tools cannot
 know (it comes from the ``si`` pin through the chain), and every output bit reaches the ``so``
@@ -16,9 +16,18 @@ design's own paths (including its input-to-register and register-to-output logic
 be embedded in a larger synchronous design. Five pins: ``clk``, ``rst``, ``si``, ``capture``,
 ``so``.
 
-The harness costs ``N_in + N_out`` flip-flops and about one LUT per output bit (the capture
-multiplexer). The FPGA report counts resources of the design alone from a separate synthesis
-without the harness, and gives the placed totals (harness included) beside them.
+The port registers are plain flip-flops between the chains and the design: a chain ties each
+of its flip-flops to its neighbours in chain order, which is not the order in which the
+design's logic sits on the device, and a port driven (or captured) by a chain flip-flop would
+time a route across the device that no real embedding has. A port register has one source
+and one load, so the placer puts it beside the design's logic, as the registers of a
+surrounding design would be. (The input chain holds while ``capture`` is high, so no input
+register has the same next state as a chain flip-flop and Yosys cannot merge the two.)
+
+The harness costs ``2 * (N_in + N_out)`` flip-flops and about one LUT per port bit (the hold
+and capture multiplexers). The FPGA report counts resources of the design alone from a
+separate synthesis without the harness, and gives the placed totals (harness included) beside
+them.
 """
 
 from amaranth.hdl import Cat, Const, Module, Signal, Value
@@ -74,6 +83,11 @@ class IoHarness(wiring.Component):
     def output_bits(self) -> int:
         return self._n_out
 
+    @property
+    def flip_flops(self) -> int:
+        """Flip-flops of the harness itself: two per port bit."""
+        return 2 * (self._n_in + self._n_out)
+
     def elaborate(self, platform):
         m = Module()
         m.submodules.dut = self._design
@@ -81,12 +95,17 @@ class IoHarness(wiring.Component):
 
         if inputs:
             sr_in = Signal(self._n_in)
-            m.d.sync += sr_in.eq(Cat(self.si, sr_in[:-1]))
-            m.d.comb += Cat(*inputs).eq(sr_in)
+            in_reg = Signal(self._n_in)
+            with m.If(~self.capture):
+                m.d.sync += sr_in.eq(Cat(self.si, sr_in[:-1]))
+            m.d.sync += in_reg.eq(sr_in)
+            m.d.comb += Cat(*inputs).eq(in_reg)
 
+        out_reg = Signal(self._n_out)
         sr_out = Signal(self._n_out)
+        m.d.sync += out_reg.eq(Cat(*outputs))
         with m.If(self.capture):
-            m.d.sync += sr_out.eq(Cat(*outputs))
+            m.d.sync += sr_out.eq(out_reg)
         with m.Else():
             m.d.sync += sr_out.eq(sr_out[1:])
         m.d.comb += self.so.eq(sr_out[0])

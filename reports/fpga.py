@@ -105,8 +105,11 @@ class FpgaRecord:
     logic_cells: int | None = None
     logic_cells_available: int | None = None
     fmax_mhz: float | None = None
+    #: Fmax of each placement seed 1, 2, ... when more than nextpnr's default one was run
+    #: (``fmax_mhz`` is always seed 1's).
+    fmax_by_seed: list[float] | None = None
     critical_path: str = ""
-    harness_bits: int | None = None
+    harness_ffs: int | None = None
     seconds: float | None = None
 
     @property
@@ -188,10 +191,13 @@ def _known_too_big(request: BuildRequest, device: Device,
 
 
 def run_build(request: BuildRequest, build_dir: Path, *, earlier: list[FpgaRecord] = (),
-              log: Callable[[str], None] = print) -> FpgaRecord:
+              seeds: int = 1, log: Callable[[str], None] = print) -> FpgaRecord:
     """Synthesize, place and route one design on one device; never raises for a tool failure
     (the record says what failed), only for a bad request. ``earlier`` records may show that
-    the build cannot fit (see :func:`_known_too_big`)."""
+    the build cannot fit (see :func:`_known_too_big`). With ``seeds`` > 1 the netlist is also
+    placed and routed with seeds 2 .. ``seeds`` (the spread of Fmax over placements)."""
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds must be a positive integer, not {seeds!r}")
     device = get_device(request.device)
     get_design(request.design)
     config = AcceleratorConfig(rows=request.rows, cols=request.cols)
@@ -210,7 +216,7 @@ def run_build(request: BuildRequest, build_dir: Path, *, earlier: list[FpgaRecor
         return done("does not fit", too_big)
     try:
         harness = build_files(request.design, config, workdir)
-        record.harness_bits = harness.input_bits + harness.output_bits
+        record.harness_ffs = harness.flip_flops
         dsp = device.dsps > 0 and device.infer_dsp
         total = resources(parse_yosys_stat(synthesize(device, workdir, source="top.v", top="top",
                                                       dsp=dsp, netlist=True)), device.family)
@@ -236,6 +242,10 @@ def run_build(request: BuildRequest, build_dir: Path, *, earlier: list[FpgaRecor
         record.luts, record.ffs, record.carry = alone.luts, alone.ffs, alone.carry
         record.brams, record.dsps = alone.brams, alone.dsps
         report = parse_nextpnr_report(place_and_route(device, workdir))
+        if seeds > 1:
+            record.fmax_by_seed = [round(report.min_fmax_mhz, 1)] + [
+                round(parse_nextpnr_report(place_and_route(device, workdir, seed=s))
+                      .min_fmax_mhz, 1) for s in range(2, seeds + 1)]
     except (SynthError, ReportError) as e:
         overflow = placement_overflow(workdir / "top.nextpnr.log")
         if overflow:
@@ -300,6 +310,14 @@ def _cell(value, fmt="{}") -> str:
     return "-" if value is None else fmt.format(value)
 
 
+def _fmax_cell(r: FpgaRecord) -> str:
+    """Seed 1's Fmax, with the range over all seeds when more than one was placed."""
+    if not r.fmax_by_seed or len(r.fmax_by_seed) < 2:
+        return _cell(r.fmax_mhz, "{:.1f}")
+    return (f"{r.fmax_mhz:.1f} (seeds 1-{len(r.fmax_by_seed)}: "
+            f"{min(r.fmax_by_seed):.1f}-{max(r.fmax_by_seed):.1f})")
+
+
 def render_markdown(records: list[FpgaRecord]) -> str:
     header = ("design", "device", "size", "LUT4", "LUT4/PE", "FF", "carry", "BRAM", "DSP",
               "Fmax MHz", "placed cells (with harness)", "note")
@@ -311,7 +329,7 @@ def render_markdown(records: list[FpgaRecord]) -> str:
         lines.append("| " + " | ".join([
             r.design, r.device, f"{r.rows}x{r.cols}", _cell(luts), _cell(r.luts_per_pe, "{:.1f}"),
             _cell(r.ffs), _cell(r.carry), _cell(r.brams), _cell(r.dsps),
-            _cell(r.fmax_mhz, "{:.1f}"), placed, r.note.replace("|", "/")]) + " |")
+            _fmax_cell(r), placed, r.note.replace("|", "/")]) + " |")
     return "\n".join(lines) + "\n"
 
 

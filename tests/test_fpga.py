@@ -48,12 +48,14 @@ def test_harness_reaches_every_input_and_observes_every_output():
         for bit in pattern:                 # the first bit in ends up in the top input bit
             ctx.set(dut.si, bit)
             await ctx.tick()
+        ctx.set(dut.capture, 1)             # hold the input chain
+        ctx.set(dut.si, 0)
+        await ctx.tick()                    # the input register
         # Inputs in port order (a, then b), LSB first, are the chain's bits.
         value = ctx.get(probe.a) | (ctx.get(probe.b) << 5)
         assert [(value >> i) & 1 for i in range(8)] == pattern[::-1]
-        await ctx.tick()                    # the probe registers its inputs
-        ctx.set(dut.capture, 1)
-        await ctx.tick()
+        await ctx.tick().repeat(2)          # the probe registers its inputs; the output register
+        await ctx.tick()                    # capture
         ctx.set(dut.capture, 0)
         for _ in range(8):
             seen.append(ctx.get(dut.so))
@@ -187,10 +189,10 @@ def test_small_real_build_on_ice40(tmp_path):
     alone = json.loads((work / "dut.stat.json").read_text())["modules"]["\\dut"]
     assert record.luts == alone["num_cells_by_type"]["SB_LUT4"]
     assert record.dsps == 0 and record.brams == 0
-    # The harness adds one flip-flop per port bit, which the design-only count leaves out.
+    # The harness adds two flip-flops per port bit, which the design-only count leaves out.
     ports = sum(alone["num_cells_by_type"][c] for c in alone["num_cells_by_type"]
                 if c.startswith("SB_DFF"))
-    assert record.ffs == ports and record.total_ffs == record.ffs + record.harness_bits
+    assert record.ffs == ports and record.total_ffs == record.ffs + record.harness_ffs
     table = render_markdown([record, FpgaRecord("fp16", "up5k", 8, 8, status="does not fit",
                                                 note="needs 9999 LUT4s")])
     assert "| ternary | up5k | 4x4 |" in table and "does not fit" in table
@@ -219,11 +221,36 @@ def test_report_renders_targets_tables_and_plot(tmp_path):
     assert "| ternary 16x16 on the ECP5-85F at >= 200 MHz | 150.0 MHz | no |" in text
     assert "| ... under 30 LUTs per processing element | 29.0 LUT4/PE | yes |" in text
     assert "| int8 | up5k | 4x4 | 300 | 18.8 | 500 | 10 | 0 | 8 | 40.0 | 800 / 5280 |" in text
+    assert "| 150.0 | 8000 / 83640 |" in text     # one seed: no range
     assert "Tools (YoWASP builds): yosys 0.0." in text
     assert (tmp_path / "fpga.png").read_bytes()[:4] == b"\x89PNG"
     records = json.loads((tmp_path / "fpga.json").read_text())["records"]
     assert {"design", "device", "rows", "cols", "luts", "ffs", "dsps", "brams",
             "fmax_mhz"} <= set(records[0])
+
+
+def test_report_gives_the_fmax_range_over_placement_seeds(tmp_path):
+    """Seed 1 is the reported Fmax and decides the target; the other seeds give the spread."""
+    from reports import fpga as rf
+    from reports.__main__ import render
+
+    big = FpgaRecord("ternary", "ecp5-85f", 16, 16, status="ok", luts=7424, ffs=9000, carry=1,
+                     brams=0, dsps=0, logic_cells=8000, logic_cells_available=83640,
+                     fmax_mhz=204.0, fmax_by_seed=[204.0, 187.5, 210.25])
+    rf.write_json([big], tmp_path / "fpga.json", tools={})
+    render(tmp_path)
+    text = (tmp_path / "fpga.md").read_text()
+    assert ("| ternary 16x16 on the ECP5-85F at >= 200 MHz | 204.0 MHz (placer seed 1; seeds "
+            "1-3: 187.5-210.2 MHz, 2 of 3 at >= 200) | yes |") in text
+    assert "| 204.0 (seeds 1-3: 187.5-210.2) | 8000 / 83640 |" in text
+    assert rf.load_records(tmp_path / "fpga.json")[0].fmax_by_seed == [204.0, 187.5, 210.25]
+
+
+@pytest.mark.parametrize("seeds", [0, -1, 1.5, True])
+def test_bad_seed_counts_are_refused(seeds, tmp_path):
+    from reports.fpga import run_build
+    with pytest.raises(ValueError, match=f"seeds must be a positive integer, not {seeds!r}"):
+        run_build(BuildRequest("ternary", "up5k", 4, 4), tmp_path, seeds=seeds)
 
 
 @pytest.mark.synth
