@@ -143,12 +143,13 @@ def _fit_problem(res: Resources, device: Device) -> str:
 
 
 def placement_overflow(log: Path) -> str:
-    """The over-full resources of a nextpnr log that ended in "Unable to place cell", as
-    "needs 7658 ICESTORM_LCs, the device has 5280", or "" (no log, or another failure)."""
+    """The over-full resources of a nextpnr log that ended in a placement failure ("Unable to
+    place cell", or the analytic placer's "Failed to expand region"), as "needs 7658
+    ICESTORM_LCs, the device has 5280", or "" (no log, or another failure)."""
     if not log.is_file():
         return ""
     text = log.read_text(errors="replace")
-    if "Unable to place cell" not in text:
+    if "Unable to place cell" not in text and "Failed to expand region" not in text:
         return ""
     over = []
     for m in re.finditer(r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+(\d+)%", text):

@@ -355,3 +355,6 @@ def test_placement_overflow_reads_the_nextpnr_log(tmp_path):
     log.write_text(utilisation + "ERROR: Unable to place cell 'x', no BELs remaining to "
                                  "implement cell type 'ICESTORM_LC'\n")
     assert placement_overflow(log) == "needs 7658 ICESTORM_LCs, the device has 5280"
+    log.write_text(utilisation + "ERROR: Failed to expand region (0, 0) |_> (33, 33) of 7658 "
+                                 "ICESTORM_LCs\n")        # the analytic placer's words for it
+    assert placement_overflow(log) == "needs 7658 ICESTORM_LCs, the device has 5280"
