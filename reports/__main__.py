@@ -192,8 +192,11 @@ def main(argv=None) -> int:
                     fpga.write_json(records, args.out / "fpga.json", tools=tools)
 
             done_keys = set()
+            # Size by size: a build that an earlier, smaller one shows not to fit is estimated
+            # instead of synthesized (fpga.run_build), so the smaller one must have finished.
             with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-                list(pool.map(build, requests))
+                for pes in sorted({r.rows * r.cols for r in requests}):
+                    list(pool.map(build, [r for r in requests if r.rows * r.cols == pes]))
         if args.command == "gates" or (args.command == "fpga" and not args.no_gates):
             records = gates.run_gates(args.build_dir / "gates", pe_config=AcceleratorConfig(),
                                       array_sizes=list(GATE_ARRAY_SIZES))
