@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from golden.config import AcceleratorConfig
+from golden.config import AcceleratorConfig, check_positive
 
 __all__ = ["MatmulEstimate", "matmul_cycles"]
 
@@ -54,9 +54,7 @@ class MatmulEstimate:
 
 
 def matmul_cycles(config: AcceleratorConfig, *, m: int, k: int, n: int) -> MatmulEstimate:
-    for name, value in (("m", m), ("k", k), ("n", n)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    check_positive(m=m, k=k, n=n)
     r, c = config.rows, config.cols
     tiles = config.k_tiles(k) * config.n_tiles(n)
     period = max(m, r)

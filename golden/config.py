@@ -33,6 +33,14 @@ def signed_bits_for(magnitude: int) -> int:
     return magnitude.bit_length() + 1
 
 
+def check_positive(**values) -> None:
+    """Raise ValueError naming the first of ``values`` that is not a positive integer (a bool
+    is not one: a True where a count belongs is a bug, not a 1)."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, not {value!r}")
+
+
 def _check_int(name: str, value, *, lo: int, hi: int | None = None) -> None:
     # bool is an int subclass; a True where a count belongs is a bug, not a 1.
     if isinstance(value, bool) or not isinstance(value, int):

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checks import check_finite, check_float
+from .config import check_positive
 from .intpath import call_backend
 from .quant import (
     EPS,
@@ -150,10 +151,7 @@ class QuantLinear(nn.Module):
                  init: str = "normal", init_std: float = 0.02, zero_prob: float = 1 / 3,
                  generator: torch.Generator | None = None):
         super().__init__()
-        for what, value in (("in_features", in_features), ("out_features", out_features),
-                            ("groups", groups)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{what} must be a positive integer, not {value!r}")
+        check_positive(in_features=in_features, out_features=out_features, groups=groups)
         if in_features % groups:
             raise ValueError(f"in_features={in_features} must be divisible by groups={groups}")
         self.in_features = in_features

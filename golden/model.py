@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import check_positive
 from .layers import FAMILIES, BitLinear1, BitLinear158, FloatLinear, OneBitLinear, QuantLinear
 from .quant import TERNARY_INITS, TWN_FACTOR
 
@@ -29,11 +30,6 @@ __all__ = ["Decoder", "KVCache", "ModelConfig", "RMSNorm"]
 
 _LINEARS = {"float": FloatLinear, "b158": BitLinear158, "bitnet1": BitLinear1,
             "onebit": OneBitLinear}
-
-
-def _positive(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, not {value!r}")
 
 
 @dataclass(frozen=True)
@@ -86,14 +82,13 @@ class ModelConfig:
         if self.family not in FAMILIES:
             raise ValueError(f"unknown family {self.family!r}; choose one of "
                              f"{', '.join(FAMILIES)}")
-        for name in ("vocab_size", "dim", "n_layers", "n_heads", "ffn_dim", "max_seq_len",
-                     "groups"):
-            _positive(name, getattr(self, name))
+        check_positive(**{name: getattr(self, name) for name in (
+            "vocab_size", "dim", "n_layers", "n_heads", "ffn_dim", "max_seq_len", "groups")})
         if self.dim % self.n_heads or (self.dim // self.n_heads) % 2:
             raise ValueError(f"dim={self.dim} must split into n_heads={self.n_heads} heads of "
                              f"even size (RoPE rotates pairs)")
         if self.n_kv_heads is not None:
-            _positive("n_kv_heads", self.n_kv_heads)
+            check_positive(n_kv_heads=self.n_kv_heads)
             if self.n_heads % self.n_kv_heads:
                 raise ValueError(f"n_heads={self.n_heads} must be a multiple of "
                                  f"n_kv_heads={self.n_kv_heads}")

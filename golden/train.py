@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .config import check_positive
 from .data import Corpus, eval_windows, load_corpus, random_batch
 from .layers import OneBitLinear
 from .model import Decoder, ModelConfig
@@ -89,10 +90,8 @@ class TrainConfig:
     threads: int = 2
 
     def __post_init__(self):
-        for name in ("steps", "batch_size", "seq_len", "threads"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, not {v!r}")
+        check_positive(**{name: getattr(self, name)
+                          for name in ("steps", "batch_size", "seq_len", "threads")})
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; choose one of "
                              f"{', '.join(SCHEDULES)}")

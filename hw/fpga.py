@@ -23,7 +23,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from golden.config import AcceleratorConfig
+from golden.config import AcceleratorConfig, check_positive
 
 from .designs import get_design
 from .harness import IoHarness
@@ -180,8 +180,7 @@ def place_and_route(device: Device, workdir: Path, *, top: str = "top", seed: in
     ``seed`` is the placer's seed; runs with another seed than nextpnr's default (1) keep their
     own report and log (``<top>.seed<N>.nextpnr.*``) beside those of the default run.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 1:
-        raise ValueError(f"seed must be a positive integer, not {seed!r}")
+    check_positive(seed=seed)
     stem = f"{top}.nextpnr" if seed == 1 else f"{top}.seed{seed}.nextpnr"
     report, log = f"{stem}.json", f"{stem}.log"
     args = [*device.part_args, "--json", f"{top}.json", "--report", report,

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, signed, unsigned
 
-from golden.config import AcceleratorConfig, signed_bits_for
+from golden.config import AcceleratorConfig, check_positive, signed_bits_for
 
 from .fp16 import FP16_NEG_ZERO, FP16_WIDTH, Fp16Adder, Fp16Multiplier
-from .pe import Arithmetic, ProcessingElement, check_widths
+from .pe import Arithmetic, ProcessingElement
 
 __all__ = ["FP16", "INT8", "Fp16Arithmetic", "Fp16MacPE", "Int8Arithmetic", "Int8MacPE"]
 
@@ -40,7 +40,7 @@ class Int8MacPE(ProcessingElement):
     """
 
     def __init__(self, *, act_bits: int, psum_in_bits: int, psum_out_bits: int):
-        check_widths(act_bits=act_bits, psum_in_bits=psum_in_bits, psum_out_bits=psum_out_bits)
+        check_positive(act_bits=act_bits, psum_in_bits=psum_in_bits, psum_out_bits=psum_out_bits)
         product_bits = signed_bits_for(1 << (2 * act_bits - 2))
         if psum_out_bits < max(psum_in_bits, product_bits):
             raise ValueError(f"psum_out_bits={psum_out_bits} could overflow: it must hold the "

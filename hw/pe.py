@@ -16,11 +16,11 @@ from amaranth.hdl import Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.config import AcceleratorConfig
+from golden.config import AcceleratorConfig, check_positive
 from golden.isa import WeightCode
 
 __all__ = ["TERNARY", "Arithmetic", "ProcessingElement", "TernaryArithmetic", "TernaryPE",
-           "check_widths"]
+           ]
 
 
 class ProcessingElement(wiring.Component):
@@ -106,13 +106,6 @@ class ProcessingElement(wiring.Component):
         m.d.comb += port.eq(reg)
 
 
-def check_widths(**widths) -> None:
-    """Raise ValueError naming the first width that is not a positive integer."""
-    for name, value in widths.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, not {value!r}")
-
-
 class TernaryPE(ProcessingElement):
     """One cell of the ternary array: add, subtract or hold. There is no multiplier.
 
@@ -148,7 +141,7 @@ class TernaryPE(ProcessingElement):
     """
 
     def __init__(self, *, act_bits: int, psum_in_bits: int, psum_out_bits: int):
-        check_widths(act_bits=act_bits, psum_in_bits=psum_in_bits, psum_out_bits=psum_out_bits)
+        check_positive(act_bits=act_bits, psum_in_bits=psum_in_bits, psum_out_bits=psum_out_bits)
         # The caller sizes psum_out_bits by the range of the sum, which can be narrower than
         # max(psum_in_bits, act_bits) + 1; only widths that cannot hold one product are wrong.
         if psum_out_bits < max(psum_in_bits, act_bits + 1):

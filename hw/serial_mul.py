@@ -11,6 +11,8 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from golden.config import check_positive
+
 __all__ = ["SerialMultiplier"]
 
 
@@ -30,9 +32,7 @@ class SerialMultiplier(wiring.Component):
     """
 
     def __init__(self, *, a_bits: int, b_bits: int):
-        for name, value in (("a_bits", a_bits), ("b_bits", b_bits)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        check_positive(a_bits=a_bits, b_bits=b_bits)
         super().__init__({
             "start": In(1),
             "a": In(a_bits),

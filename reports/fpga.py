@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from golden.config import AcceleratorConfig
+from golden.config import AcceleratorConfig, check_positive
 from hw.designs import DESIGNS, get_design
 from hw.fpga import DEVICES, Device, build_files, get_device, place_and_route, synthesize
 from hw.synth import SynthError
@@ -197,8 +197,7 @@ def run_build(request: BuildRequest, build_dir: Path, *, earlier: list[FpgaRecor
     (the record says what failed), only for a bad request. ``earlier`` records may show that
     the build cannot fit (see :func:`_known_too_big`). With ``seeds`` > 1 the netlist is also
     placed and routed with seeds 2 .. ``seeds`` (the spread of Fmax over placements)."""
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"seeds must be a positive integer, not {seeds!r}")
+    check_positive(seeds=seeds)
     device = get_device(request.device)
     get_design(request.design)
     config = AcceleratorConfig(rows=request.rows, cols=request.cols)
