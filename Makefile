@@ -20,8 +20,8 @@ SIM_ARGS ?=
 BENCH_ARGS ?=
 # Arguments for `make train`, e.g. `make train TRAIN_ARGS="--preset tiny-bitnet1"`.
 TRAIN_ARGS ?= --preset tiny-b158
-# Top-level design for `make verilog`.
-TOP ?= accelerator
+# Design of `make verilog` (hw/designs.py: accelerator, buffered_array, ternary, int8, fp16).
+DESIGN ?= accelerator
 # Configuration of `make verilog`, e.g. VERILOG_ARGS="--rows 8 --cols 8".
 VERILOG_ARGS ?=
 # Arguments of `make report`, e.g. REPORT_ARGS="--no-activity".
@@ -64,19 +64,22 @@ system-deps:
 test: setup
 	$(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
+# The co-simulation (build/sim/cosim.json), then the energy of the layers it ran (reports/
+# reads what sim/ wrote).
 sim: setup
 	$(PY) -m sim $(SIM_ARGS)
+	$(PY) -m reports summary
 
 # Performance benchmarks (figures as ratios from one run; JSON under build/bench/).
 bench: setup
-	$(PY) -m sim.bench_array $(BENCH_ARGS)
+	$(PY) -m sim.benchmarks.array $(BENCH_ARGS)
 
 # Retrain a model of golden/ (the shipped checkpoints are committed; see golden/RESULTS.md).
 train: setup
 	$(PY) -m golden train $(TRAIN_ARGS)
 
 verilog: setup
-	$(PY) -m hw --top $(TOP) $(VERILOG_ARGS)
+	$(PY) -m hw --design $(DESIGN) $(VERILOG_ARGS)
 
 # FPGA builds (Yosys + nextpnr) and gate counts: build/reports/fpga.{md,json,png}. Long: the
 # 16x16 arrays on the ECP5 take minutes each.

@@ -27,15 +27,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from golden.config import AcceleratorConfig
-from golden.isa import COUNTER_WORDS, Counter, Opcode
+from golden.contract.codecs import pack_act_words, pack_weight_rows
+from golden.contract.config import AcceleratorConfig
+from golden.contract.isa import (
+    CommandError,
+    Counter,
+    Opcode,
+    parse_counters,
+    parse_response_header,
+    response_words,
+)
 
 from . import commands
-from .commands import CommandError
 from .tiling import check_acts, check_weights, tile_acts, tile_weights
-from .weights import pack_weight_rows
 
-__all__ = ["Block", "Program", "WeightImage", "act_words", "compile_layer", "compile_matmul",
+__all__ = ["Block", "Program", "WeightImage", "compile_layer", "compile_matmul",
            "compile_weights"]
 
 
@@ -110,6 +116,14 @@ def compile_weights(config: AcceleratorConfig, w_t) -> WeightImage:
 Segment = tuple
 
 
+def _segment_words(config: AcceleratorConfig, segment: Segment) -> int:
+    """Response words of the command behind a segment, header included."""
+    if segment[0] == "drain":
+        _, m0, m1, nt0, nt1 = segment
+        return response_words(config, Opcode.DRAIN, count=(m1 - m0) * (nt1 - nt0))
+    return response_words(config, Opcode.READ_COUNTERS)
+
+
 @dataclass(frozen=True)
 class Program:
     """Commands for one integer product, and how to read the response."""
@@ -132,13 +146,9 @@ class Program:
                                f"got {len(response)}")
         pos = 0
         for segment in self.segments:
-            if segment[0] == "drain":
-                _, m0, m1, nt0, nt1 = segment
-                count = 1 + (m1 - m0) * (nt1 - nt0) * self.config.cols
-            else:
-                count = 1 + COUNTER_WORDS
+            count = _segment_words(self.config, segment)
             words = response[pos:pos + count]
-            commands.parse_response_header(words[0]).raise_on_error()
+            parse_response_header(words[0]).raise_on_error()
             yield segment, words[1:]
             pos += count
 
@@ -153,7 +163,7 @@ class Program:
             raise CommandError("this program was compiled without measure=True")
         for segment, words in self._segments(response):
             if segment == ("counters",):
-                return commands.parse_counters(words)
+                return parse_counters(words)
         raise AssertionError("unreachable")
 
     def decode(self, response) -> np.ndarray:
@@ -172,17 +182,6 @@ class Program:
             block = raw.reshape(nt1 - nt0, m1 - m0, cols).transpose(1, 0, 2)
             acc[m0:m1, nt0 * cols:nt1 * cols] = block.reshape(m1 - m0, -1)
         return acc[:, :self.n]
-
-
-def act_words(config: AcceleratorConfig, tiles: np.ndarray) -> list[int]:
-    """Activation-buffer words of tiled activations (m, k_tiles, rows) (see
-    :func:`firmware.tiling.tile_acts`): word m * k_tiles + kt, lane i in bits
-    [act_bits * i, act_bits * (i + 1))."""
-    bits = config.act_bits
-    lanes = tiles.astype(np.int64) & ((1 << bits) - 1)
-    shifts = [bits * i for i in range(config.rows)]
-    return [sum(int(v) << s for v, s in zip(word, shifts, strict=True))
-            for word in lanes.reshape(-1, config.rows)]
 
 
 def compile_matmul(image: WeightImage, x_q, *, weight_base: int | None = None,
@@ -218,8 +217,8 @@ def compile_matmul(image: WeightImage, x_q, *, weight_base: int | None = None,
                 w_addr = 0
             else:
                 w_addr = weight_base + block.offset
-            words += commands.load_acts(
-                config, 0, act_words(config, acts[m0:m1, block.kt0:block.kt1]))
+            words += commands.load_acts(config, 0, pack_act_words(
+                config, acts[m0:m1, block.kt0:block.kt1].reshape(-1, config.rows)))
             words += commands.matmul(w_addr=w_addr, a_addr=0, acc_addr=0, m=m1 - m0,
                                      k_tiles=block.kt1 - block.kt0, n_tiles=nt1 - nt0,
                                      accumulate=block.kt0 > 0)
@@ -229,10 +228,7 @@ def compile_matmul(image: WeightImage, x_q, *, weight_base: int | None = None,
             segments.append(("counters",))
         words += commands.drain(0, (m1 - m0) * (nt1 - nt0))
         segments.append(("drain", m0, m1, nt0, nt1))
-    response = sum(
-        commands.response_words(config, Opcode.DRAIN, count=(s[2] - s[1]) * (s[4] - s[3]))
-        if s[0] == "drain" else commands.response_words(config, Opcode.READ_COUNTERS)
-        for s in segments)
+    response = sum(_segment_words(config, s) for s in segments)
     return Program(config=config, m=m, n=image.n, words=words, response_words=response,
                    segments=segments)
 

@@ -24,12 +24,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from golden.config import AcceleratorConfig
-from golden.isa import Counter
+from golden.contract.config import AcceleratorConfig
+from golden.contract.isa import CommandError, Counter
 
-from .commands import CommandError, load_weights
+from .commands import load_weights
 from .compiler import Program, WeightImage, compile_matmul, compile_weights
 from .functional import FunctionalAccelerator
+from .placement import ResidentPlacement
 
 __all__ = ["Backend", "FunctionalBackend", "LayerStats", "Runtime"]
 
@@ -98,12 +99,6 @@ class LayerStats:
 
 
 @dataclass
-class _Resident:
-    image: WeightImage
-    base: int
-
-
-@dataclass
 class Runtime:
     """Runs integer products on ``backend`` (see the module docstring).
 
@@ -117,9 +112,8 @@ class Runtime:
     backend: Backend
     measure: bool = False
     stats: list[LayerStats] = field(default_factory=list)
-    _resident: dict = field(default_factory=dict)
     _images: dict = field(default_factory=dict)
-    _next_free: int = 0
+    _resident: ResidentPlacement | None = None
 
     @property
     def config(self) -> AcceleratorConfig:
@@ -136,14 +130,13 @@ class Runtime:
         backend forgets its memories or the image does not fit beside the resident ones."""
         if not self.backend.persistent:
             return None
+        if self._resident is None:
+            self._resident = ResidentPlacement(self.config.weight_depth)
         if key in self._resident:
-            return self._resident[key].base
-        if self._next_free + len(image.words) > self.config.weight_depth:
-            return None
-        base = self._next_free
-        self.backend.execute(load_weights(self.config, base, image.words), 0)
-        self._resident[key] = _Resident(image, base)
-        self._next_free += len(image.words)
+            return self._resident.place(key, len(image.words))
+        base = self._resident.place(key, len(image.words))
+        if base is not None:
+            self.backend.execute(load_weights(self.config, base, image.words), 0)
         return base
 
     def matmul(self, x_q, w_t) -> np.ndarray:

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from golden.config import AcceleratorConfig
-
-from .weights import encode_weight_codes
+from golden.contract.codecs import encode_weight_codes
+from golden.contract.config import AcceleratorConfig
 
 __all__ = ["check_acts", "check_layer", "check_weights", "tile_acts", "tile_weights"]
 

@@ -26,18 +26,17 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoint as ckpt
+from . import formats
+from .contract.paths import build_root, repo_root
 from .data import VOCAB_SIZE, decode, encode, load_corpus
 from .experiments import PRESETS, load_results, render_table
+from .formats.native import CHECKPOINT_DIR
 from .model import ModelConfig
 from .train import TrainConfig, evaluate, train
 
-_REPO = Path(__file__).resolve().parent.parent
-
 
 def _build_dir() -> Path:
-    # The same convention as the rest of the project: $ACCEL_BUILD_DIR or build/.
-    return Path(os.environ.get("ACCEL_BUILD_DIR", _REPO / "build")).resolve() / "golden"
+    return build_root() / "golden"
 
 
 def _add_fields(parser: argparse.ArgumentParser, cls, title: str, skip=()) -> None:
@@ -68,7 +67,7 @@ def _cmd_train(args) -> None:
         train_opts = {**preset.train, **_given(args, TrainConfig)}
         teacher_path = args.teacher or (
             _build_dir() / "runs" / f"{preset.teacher}.safetensors" if preset.teacher else None)
-        default_out = (ckpt.CHECKPOINT_DIR / ckpt.SHIPPED[name] if preset.shipped
+        default_out = (CHECKPOINT_DIR / formats.SHIPPED[name] if preset.shipped
                        else _build_dir() / "runs" / f"{name}.safetensors")
     else:
         model_opts, train_opts = _given(args, ModelConfig), _given(args, TrainConfig)
@@ -84,7 +83,7 @@ def _cmd_train(args) -> None:
         if not Path(teacher_path).is_file():
             raise ValueError(f"teacher checkpoint {teacher_path} does not exist; train the "
                              f"float run first (python -m golden train --preset float)")
-        teacher = ckpt.load_model(teacher_path, int_mode=False)
+        teacher = formats.load_model(teacher_path, int_mode=False)
     corpus = load_corpus()
     logs = _build_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -96,9 +95,9 @@ def _cmd_train(args) -> None:
             "final_fake_quant": result.final, "corpus": corpus.describe(),
             "seconds": round(result.seconds, 1), "torch": torch.__version__,
             "teacher": str(teacher_path) if teacher_path else None}
-    ckpt.save_model(result.model, out, info=info)
+    formats.save_model(result.model, out, info=info)
     # The table reports the model as shipped: reloaded from disk, through the integer path.
-    reloaded = ckpt.load_model(out)
+    reloaded = formats.load_model(out)
     ev = evaluate(reloaded, corpus.val, seq_len=tc.seq_len)
     record = {**info, "model_config": model_config.to_dict(), "eval": ev,
               "eval_path": "integer" if model_config.family != "float" else "float",
@@ -112,14 +111,14 @@ def _cmd_train(args) -> None:
 
 
 def _cmd_eval(args) -> None:
-    model = ckpt.load_model(args.model, int_mode=not args.fake)
+    model = formats.load_model(args.model, int_mode=not args.fake)
     ev = evaluate(model, load_corpus().val, seq_len=args.seq_len or model.config.max_seq_len)
     print(json.dumps({"model": str(args.model), "path": "fake-quant" if args.fake else "integer",
                       **ev}))
 
 
 def _cmd_generate(args) -> None:
-    model = ckpt.load_model(args.model, int_mode=not args.fake)
+    model = formats.load_model(args.model, int_mode=not args.fake)
     if args.tokens is not None:
         try:
             prompt = [int(t) for t in args.tokens.split(",") if t.strip()]
@@ -139,7 +138,7 @@ def _cmd_generate(args) -> None:
 
 
 def _cmd_info(args) -> None:
-    model = ckpt.load_model(args.model)
+    model = formats.load_model(args.model)
     cfg = model.config
     print(f"{args.model}: family {cfg.family}, {cfg.n_layers} layers, dim {cfg.dim}, "
           f"ffn {cfg.ffn_dim}, heads {cfg.n_heads}/{cfg.kv_heads}, vocab {cfg.vocab_size}")
@@ -151,12 +150,12 @@ def _cmd_info(args) -> None:
 
 
 def _cmd_export_hf(args) -> None:
-    print(ckpt.export_hf(ckpt.load_model(args.model), args.directory))
+    print(formats.export_hf(formats.load_model(args.model), args.directory))
 
 
 def _cmd_import_hf(args) -> None:
-    model = ckpt.import_hf(args.directory)
-    print(ckpt.save_model(model, args.out, info={"imported_from": str(args.directory)}))
+    model = formats.import_hf(args.directory)
+    print(formats.save_model(model, args.out, info={"imported_from": str(args.directory)}))
 
 
 def _cmd_report(args) -> None:
@@ -209,7 +208,7 @@ def main(argv=None) -> int:
 
     def model_arg(q):
         q.add_argument("model", nargs="?", default="tiny-b158",
-                       help=f"shipped name ({', '.join(ckpt.SHIPPED)}) or checkpoint path")
+                       help=f"shipped name ({', '.join(formats.SHIPPED)}) or checkpoint path")
 
     p = sub.add_parser("eval", help="validation perplexity")
     model_arg(p)
@@ -244,7 +243,7 @@ def main(argv=None) -> int:
 
     p = sub.add_parser("report", help="render the perplexity table from the training results")
     p.add_argument("--results", help="directory of result JSON (default build/golden/results)")
-    p.add_argument("--out", default=str(_REPO / "golden" / "RESULTS.md"))
+    p.add_argument("--out", default=str(repo_root() / "golden" / "RESULTS.md"))
     p.set_defaults(fn=_cmd_report)
 
     args = parser.parse_args(argv)

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checks import check_finite, check_float
-from .config import check_positive
+from .contract.config import check_positive
 from .intpath import call_backend
 from .quant import (
     EPS,

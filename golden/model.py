@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import check_positive
+from .contract.config import check_positive
 from .layers import FAMILIES, BitLinear1, BitLinear158, FloatLinear, OneBitLinear, QuantLinear
 from .quant import TERNARY_INITS, TWN_FACTOR
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .config import check_positive
+from .contract.config import check_positive
 from .data import Corpus, eval_windows, load_corpus, random_batch
 from .layers import OneBitLinear
 from .model import Decoder, ModelConfig

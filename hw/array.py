@@ -15,18 +15,43 @@ Both arrays are generic over the element type (:class:`hw.pe.Arithmetic`): the d
 multiply-accumulate baselines on the same skeleton (same ports, dataflow and latency).
 """
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Const, Module, Mux, Shape, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from golden.config import AcceleratorConfig
+from golden.contract.config import AcceleratorConfig
 
 from .component import ConfiguredComponent
-from .pe import TERNARY, Arithmetic
+from .pe import TERNARY, Arithmetic, ProcessingElement
 
-__all__ = ["BufferedArray", "SystolicArray", "act_layout", "result_layout", "weight_row_layout"]
+__all__ = ["ArrayProbes", "BufferedArray", "SystolicArray", "act_layout", "result_layout",
+           "weight_row_layout"]
+
+
+@dataclass(frozen=True)
+class ArrayProbes:
+    """The probe set of one elaborated :class:`SystolicArray`: the signals an activity
+    measurement observes (``reports.energy.activity`` counts their toggles), named by what
+    they are rather than by the names synthesis or a waveform gives them.
+
+    Attributes
+    ----------
+    pes : dict of (row, col) -> ProcessingElement
+        Every cell: its ports ``a_in``, ``a_out``, ``psum_out``, its attributes ``w_banks`` and
+        ``w_sel`` and, for the ternary element, ``addend`` (the adder's second operand).
+    edge : tuple of Signal
+        The activation vector's edge registers (the accepted vector, then a plain stage).
+    skew : tuple of Signal
+        The activation skew registers (row i has i of them).
+    """
+
+    pes: dict[tuple[int, int], ProcessingElement]
+    edge: tuple[Signal, ...]
+    skew: tuple[Signal, ...]
 
 
 def weight_row_layout(config: AcceleratorConfig,
@@ -56,14 +81,25 @@ def result_layout(config: AcceleratorConfig, arithmetic: Arithmetic = TERNARY) -
 
 
 class _ArrayComponent(ConfiguredComponent):
-    """The streams of an array, with or without backpressure on activations and results."""
+    """The streams of an array, with (:attr:`backpressure`) or without backpressure on
+    activations and results, and its probe set.
 
-    def __init__(self, config: AcceleratorConfig, *, backpressure: bool,
-                 arithmetic: Arithmetic):
+    Parameters
+    ----------
+    config : AcceleratorConfig
+    arithmetic : Arithmetic
+        Element type of the cells (keyword only); :data:`hw.pe.TERNARY` by default.
+    """
+
+    #: Whether the activation and result streams have a ``ready``.
+    backpressure: bool = False
+
+    def __init__(self, config: AcceleratorConfig, *, arithmetic: Arithmetic = TERNARY):
         if not isinstance(arithmetic, Arithmetic):
             raise TypeError(f"arithmetic must be an hw.pe.Arithmetic, not {arithmetic!r}")
         self._arithmetic = arithmetic
-        free_running = not backpressure
+        self._probes = None             # set by elaboration: the probes, or the core
+        free_running = not self.backpressure
         super().__init__(config, {
             "weights": In(stream.Signature(weight_row_layout(config, arithmetic))),
             "acts": In(stream.Signature(act_layout(config, arithmetic),
@@ -75,6 +111,16 @@ class _ArrayComponent(ConfiguredComponent):
     @property
     def arithmetic(self) -> Arithmetic:
         return self._arithmetic
+
+    @property
+    def probes(self) -> ArrayProbes:
+        """The :class:`ArrayProbes` of the last elaboration (a simulator elaborates the design
+        when it is constructed, so a testbench may use them)."""
+        probes = self._probes.probes if isinstance(self._probes, SystolicArray) else self._probes
+        if probes is None:
+            raise RuntimeError("the array has not been elaborated yet: its probes exist once "
+                               "a simulator (or a back end) has elaborated it")
+        return probes
 
 
 class SystolicArray(_ArrayComponent):
@@ -101,16 +147,9 @@ class SystolicArray(_ArrayComponent):
     results : Out(stream.Signature(result_layout(config, arithmetic), always_ready=True))
         Valid exactly ``config.array_latency`` cycles after the activation vector. The consumer
         must take every result; :class:`BufferedArray` adds backpressure.
-
-    Parameters
-    ----------
-    config : AcceleratorConfig
-    arithmetic : Arithmetic
-        Element type of the cells (keyword only); :data:`hw.pe.TERNARY` by default.
+    probes : ArrayProbes
+        After elaboration: the signals an activity measurement observes.
     """
-
-    def __init__(self, config: AcceleratorConfig, *, arithmetic: Arithmetic = TERNARY):
-        super().__init__(config, backpressure=False, arithmetic=arithmetic)
 
     def elaborate(self, platform):
         m = Module()
@@ -154,6 +193,7 @@ class SystolicArray(_ArrayComponent):
         # delayed i cycles and the data of the second stage delayed i.
         edge_data2 = Signal.like(edge_data, reset_less=True)
         m.d.sync += edge_data2.eq(edge_data)
+        skew = []
         for i in range(rows):
             a, bank = edge_data2[i], edge_bank
             for d in range(i):
@@ -161,7 +201,11 @@ class SystolicArray(_ArrayComponent):
                 bank_d = Signal(name=f"skew_bank_{i}_{d}", reset_less=True)
                 m.d.sync += [a_d.eq(a), bank_d.eq(bank)]
                 a, bank = a_d, bank_d
+                skew.append(a_d)
             m.d.comb += [pes[i][0].a_in.eq(a), pes[i][0].bank_in.eq(bank)]
+        self._probes = ArrayProbes(pes={(i, j): pes[i][j] for i in range(rows)
+                                        for j in range(cols)},
+                                   edge=(edge_data, edge_data2), skew=tuple(skew))
 
         # --- weight loading into the shadow bank ---------------------------------------------
         # A write moves along its row one column per cycle, like the activations, so it meets
@@ -251,16 +295,11 @@ class BufferedArray(_ArrayComponent):
     weights : In(stream.Signature(weight_row_layout(config, arithmetic)))
     acts : In(stream.Signature(act_layout(config, arithmetic)))
     results : Out(stream.Signature(result_layout(config, arithmetic)))
-
-    Parameters
-    ----------
-    config : AcceleratorConfig
-    arithmetic : Arithmetic
-        Element type of the cells (keyword only); :data:`hw.pe.TERNARY` by default.
+    probes : ArrayProbes
+        After elaboration: the core's (:attr:`SystolicArray.probes`).
     """
 
-    def __init__(self, config: AcceleratorConfig, *, arithmetic: Arithmetic = TERNARY):
-        super().__init__(config, backpressure=True, arithmetic=arithmetic)
+    backpressure = True
 
     def elaborate(self, platform):
         m = Module()
@@ -268,6 +307,7 @@ class BufferedArray(_ArrayComponent):
         depth = cfg.result_fifo_depth
 
         m.submodules.core = core = SystolicArray(cfg, arithmetic=self._arithmetic)
+        self._probes = core
         width = Shape.cast(result_layout(cfg, self._arithmetic)).width
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=width, depth=depth)
 

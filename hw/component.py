@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""The base of every block that is built from an :class:`~golden.config.AcceleratorConfig`."""
+"""The base of every block that is built from an
+:class:`~golden.contract.config.AcceleratorConfig`."""
 
 from amaranth.lib import wiring
 
-from golden.config import AcceleratorConfig
+from golden.contract.config import AcceleratorConfig
 
 __all__ = ["ConfiguredComponent"]
 

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""The registry of designs that the FPGA and gate-count flows build (``make fpga``).
+"""The one registry of buildable designs: ``make verilog`` (``python -m hw``), ``make fpga`` and
+the gate counts all take their designs from here.
 
 A design is a name and a function from an :class:`AcceleratorConfig` to an Amaranth
 component; the flows wrap it, synthesize it, place and route it, and report it, whatever it is.
@@ -9,7 +10,9 @@ Adding a design is one call::
     register(Design("accelerator", build=Accelerator, description="the full accelerator"))
 
 (``build`` is called as ``build(config)``). Designs with an ``arithmetic`` are arrays: the
-gate-count report also synthesizes their processing element on its own.
+gate-count report also synthesizes their processing element on its own. ``sweep`` designs are
+built by every ``make fpga`` and gate-count run; ``fpga_config`` adapts the configuration to
+an FPGA build (the accelerator's memories, sized for an ASIC by default, shrink to fit).
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ from dataclasses import dataclass
 
 from amaranth.lib import wiring
 
-from golden.config import AcceleratorConfig
+from golden.contract.config import AcceleratorConfig
 
 from .accelerator import Accelerator
-from .array import SystolicArray
+from .array import BufferedArray, SystolicArray
 from .mac import FP16, INT8
 from .pe import TERNARY, Arithmetic
 
@@ -45,16 +48,35 @@ class Design:
         One line for reports.
     arithmetic : Arithmetic or None
         The element type, for arrays (enables the per-element gate count).
+    module : str
+        Name of the generated Verilog module (default: ``name``).
+    sweep : bool
+        Built by every ``make fpga`` and gate-count run.
+    fpga_config : callable or None
+        ``fpga_config(config) -> config`` for FPGA builds (default: the configuration as is).
     """
 
     name: str
     build: Callable[[AcceleratorConfig], wiring.Component]
     description: str
     arithmetic: Arithmetic | None = None
+    module: str = ""
+    sweep: bool = True
+    fpga_config: Callable[[AcceleratorConfig], AcceleratorConfig] | None = None
 
     def __post_init__(self):
         if not self.name.isidentifier():
             raise ValueError(f"design name must be an identifier, not {self.name!r}")
+        if not (self.module or self.name).isidentifier():
+            raise ValueError(f"module name must be an identifier, not {self.module!r}")
+
+    @property
+    def module_name(self) -> str:
+        return self.module or self.name
+
+    def build_for_fpga(self, config: AcceleratorConfig) -> wiring.Component:
+        """The design as FPGA builds synthesize it (with :attr:`fpga_config` applied)."""
+        return self.build(self.fpga_config(config) if self.fpga_config else config)
 
     def pe(self, config: AcceleratorConfig):
         """The array's widest processing element (its bottom row), or None for non-arrays."""
@@ -87,7 +109,7 @@ def get_design(name: str) -> Design:
 def _array(arithmetic: Arithmetic, description: str) -> Design:
     return Design(arithmetic.name,
                   build=lambda config: SystolicArray(config, arithmetic=arithmetic),
-                  description=description, arithmetic=arithmetic)
+                  description=description, arithmetic=arithmetic, module="systolic_array")
 
 
 register(_array(TERNARY, "ternary adder array (SystolicArray core)"))
@@ -106,6 +128,11 @@ def fpga_accelerator_config(config: AcceleratorConfig) -> AcceleratorConfig:
     return dataclasses.replace(config, **FPGA_MEMORY_DEPTHS)
 
 
-register(Design("accelerator", build=lambda config: Accelerator(fpga_accelerator_config(config)),
-                description="the full ternary accelerator (memories, controller, counters), "
-                            "memories of 1024 weight, 256 activation and 64 accumulator words"))
+register(Design("accelerator", build=Accelerator,
+                description="the full ternary accelerator (memories, controller, counters); "
+                            "in FPGA builds with memories of 1024 weight, 256 activation and "
+                            "64 accumulator words",
+                fpga_config=fpga_accelerator_config))
+register(Design("buffered_array", build=BufferedArray,
+                description="the ternary array with a result FIFO and backpressure on every "
+                            "stream (the array's stand-alone top level)", sweep=False))

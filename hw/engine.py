@@ -24,8 +24,8 @@ from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from golden.config import AcceleratorConfig
-from golden.isa import WeightCode
+from golden.contract.codecs import WeightCode
+from golden.contract.config import AcceleratorConfig
 
 from .array import SystolicArray
 from .component import ConfiguredComponent

@@ -20,22 +20,19 @@ import contextlib
 import hashlib
 import re
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from golden.config import AcceleratorConfig, check_positive
+from golden.contract.config import AcceleratorConfig, check_positive
 
 from .designs import get_design
 from .harness import IoHarness
-from .synth import SynthError, run_yosys, yowasp_exe
 from .verilog import convert
+from .yosys import SCRIPTS, ReportError, ToolError, load_json, run_yosys, yowasp_exe
 
-__all__ = ["DEVICES", "Device", "FlowError", "build_files", "cell_models", "get_device",
-           "place_and_route", "synthesize", "tool_versions"]
-
-
-class FlowError(SynthError):
-    """A tool failed; the message names the log."""
+__all__ = ["DEVICES", "CriticalPath", "Device", "NextpnrReport", "build_files", "cell_models",
+           "get_device", "parse_nextpnr_report", "place_and_route", "synthesize",
+           "tool_versions"]
 
 
 @dataclass(frozen=True)
@@ -102,8 +99,8 @@ def build_files(design: str, config: AcceleratorConfig, workdir: Path) -> IoHarn
     harness."""
     spec = get_design(design)
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "design.v").write_text(convert(spec.build(config), name="dut"))
-    harness = IoHarness(spec.build(config))
+    (workdir / "design.v").write_text(convert(spec.build_for_fpga(config), name="dut"))
+    harness = IoHarness(spec.build_for_fpga(config))
     (workdir / "top.v").write_text(convert(harness, name="top"))
     return harness
 
@@ -114,12 +111,12 @@ def synthesize(device: Device, workdir: Path, *, source: str, top: str, dsp: boo
     ``stat -json``), with ``netlist`` ``<top>.json`` for nextpnr, and with ``verilog`` the
     mapped netlist as ``<top>.netlist.v`` (for simulation with :func:`cell_models`).
     ``dsp=False`` maps multipliers to logic. Returns the path of the statistics."""
-    if device.family == "ice40":
-        command = f"synth_ice40 -top {top}" + (" -dsp" if dsp else "")
-    elif device.family == "ecp5":
-        command = f"synth_ecp5 -top {top}" + ("" if dsp else " -nodsp")
-    else:
+    if device.family not in ("ice40", "ecp5"):
         raise ValueError(f"unknown device family {device.family!r}")
+    command = SCRIPTS[device.family].format(top=top)
+    if not dsp:                    # the flows' default: multipliers into logic
+        command = (command.replace(" -dsp", "") if device.family == "ice40"
+                   else f"{command} -nodsp")
     steps = [f"read_verilog {source}"]
     if netlist:
         command += f" -json {top}.json"
@@ -195,7 +192,7 @@ def place_and_route(device: Device, workdir: Path, *, top: str = "top", seed: in
         proc = subprocess.run([exe, *args], cwd=workdir, capture_output=True, text=True)
         if proc.returncode != 0 or not (workdir / report).exists():
             tail = ((workdir / log).read_text() if (workdir / log).exists() else proc.stderr)
-            raise FlowError(f"nextpnr-{device.family} failed in {workdir} (see "
+            raise ToolError(f"nextpnr-{device.family} failed in {workdir} (see "
                             f"{workdir / log}):\n{tail.strip()[-1500:]}")
     return workdir / report
 
@@ -209,3 +206,68 @@ def tool_versions() -> dict[str, str]:
         found = re.search(r"(?:Yosys |nextpnr-)(\d[\w.+-]*)", proc.stdout + proc.stderr)
         versions[tool] = found.group(1) if found else "unknown"
     return versions
+
+
+# --- nextpnr's report ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CriticalPath:
+    """One critical path of nextpnr's report: clock edges, total delay, and its ends."""
+
+    from_clock: str
+    to_clock: str
+    delay_ns: float
+    start: str
+    end: str
+    logic_ns: float
+    routing_ns: float
+
+
+@dataclass(frozen=True)
+class NextpnrReport:
+    """nextpnr's ``--report`` JSON: achieved and constrained frequency per clock, and the use of
+    each kind of bel (``{"ICESTORM_LC": (used, available), ...}``)."""
+
+    fmax_mhz: dict[str, float]
+    constraint_mhz: dict[str, float]
+    utilization: dict[str, tuple[int, int]]
+    critical_paths: list[CriticalPath] = field(default_factory=list)
+
+    def used(self, bel: str) -> int:
+        return self.utilization.get(bel, (0, 0))[0]
+
+    @property
+    def min_fmax_mhz(self) -> float:
+        """The slowest clock's Fmax (the designs here have one clock)."""
+        if not self.fmax_mhz:
+            raise ReportError("nextpnr report has no clock in 'fmax'")
+        return min(self.fmax_mhz.values())
+
+
+def _path(entry: dict) -> CriticalPath:
+    steps = entry.get("path") or []
+    if not steps:
+        raise ReportError("nextpnr critical path has no steps")
+    logic = sum(s["delay"] for s in steps if s.get("type") != "routing")
+    routing = sum(s["delay"] for s in steps if s.get("type") == "routing")
+    return CriticalPath(from_clock=entry.get("from", "?"), to_clock=entry.get("to", "?"),
+                        delay_ns=logic + routing, start=steps[0]["from"]["cell"],
+                        end=steps[-1]["to"]["cell"], logic_ns=logic, routing_ns=routing)
+
+
+def parse_nextpnr_report(source) -> NextpnrReport:
+    data = load_json(source, "nextpnr report")
+    for key in ("fmax", "utilization"):
+        if not isinstance(data.get(key), dict):
+            raise ReportError(f"nextpnr report has no {key!r} object (was it written by "
+                              f"nextpnr --report?)")
+    try:
+        fmax = {k: float(v["achieved"]) for k, v in data["fmax"].items()}
+        constraint = {k: float(v["constraint"]) for k, v in data["fmax"].items()}
+        util = {k: (int(v["used"]), int(v["available"])) for k, v in data["utilization"].items()}
+    except (KeyError, TypeError, ValueError) as e:
+        raise ReportError(f"nextpnr report is malformed: {e!r}") from None
+    paths = [_path(p) for p in data.get("critical_paths", [])
+             if "async" not in (p.get("from", "") + p.get("to", ""))]
+    return NextpnrReport(fmax_mhz=fmax, constraint_mhz=constraint, utilization=util,
+                         critical_paths=paths)

@@ -8,7 +8,7 @@ the element types and the cell differ, so that area and speed compare like for l
 * :data:`INT8`: ``act_bits``-bit signed activations *and* weights (int8 x int8 by default), one
   multiplier per cell. Partial sums grow with the rows like the ternary array's: a product is
   at most ``2**(2*act_bits - 2)`` in magnitude (``-128 * -128 = 16384``), so the sum of ``r``
-  rows has ``signed_bits_for(r * 2**14)`` = ``16 + floor(log2(r))`` bits for int8: 16 bits
+  rows has ``sum_bits(r, 2**14)`` = ``16 + floor(log2(r))`` bits for int8: 16 bits
   after the first row, 20 after sixteen.
 * :data:`FP16`: IEEE binary16 activations, weights and partial sums; each cell rounds the
   product and then the sum (:mod:`hw.fp16` states the handling of subnormals, infinities and
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, signed, unsigned
 
-from golden.config import AcceleratorConfig, check_positive, signed_bits_for
+from golden.contract.config import AcceleratorConfig, check_positive, sum_bits
 
 from .fp16 import FP16_NEG_ZERO, FP16_WIDTH, Fp16Adder, Fp16Multiplier
 from .pe import Arithmetic, ProcessingElement
@@ -41,7 +41,7 @@ class Int8MacPE(ProcessingElement):
 
     def __init__(self, *, act_bits: int, psum_in_bits: int, psum_out_bits: int):
         check_positive(act_bits=act_bits, psum_in_bits=psum_in_bits, psum_out_bits=psum_out_bits)
-        product_bits = signed_bits_for(1 << (2 * act_bits - 2))
+        product_bits = sum_bits(1, 1 << (2 * act_bits - 2))
         if psum_out_bits < max(psum_in_bits, product_bits):
             raise ValueError(f"psum_out_bits={psum_out_bits} could overflow: it must hold the "
                              f"{psum_in_bits}-bit input sum and one {product_bits}-bit product")
@@ -70,7 +70,7 @@ class Int8Arithmetic(Arithmetic):
 
     def psum_bits(self, config: AcceleratorConfig, terms: int) -> int:
         """Bits of a signed sum of ``terms`` products of two ``act_bits``-bit integers."""
-        return signed_bits_for(terms << (2 * config.act_bits - 2))
+        return sum_bits(terms, 1 << (2 * config.act_bits - 2))
 
     def psum_shape(self, config, terms):
         return signed(self.psum_bits(config, terms))

@@ -16,8 +16,8 @@ from amaranth.hdl import Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.config import AcceleratorConfig, check_positive
-from golden.isa import WeightCode
+from golden.contract.codecs import WeightCode
+from golden.contract.config import AcceleratorConfig, check_positive
 
 __all__ = ["TERNARY", "Arithmetic", "ProcessingElement", "TernaryArithmetic", "TernaryPE",
            ]
@@ -58,9 +58,19 @@ class ProcessingElement(wiring.Component):
     w_we_out : 2
         ``w_we`` registered, to the right neighbour: a row write moves one column per cycle,
         like the activations, so it meets every cell of its row in issue order with them.
+
+    Attributes
+    ----------
+    w_banks : tuple of two Signal(weight_shape)
+        The two weight banks (not ports): part of the probe set
+        (:class:`hw.array.ArrayProbes`).
+    w_sel : Signal(weight_shape)
+        The weight the activation in this cell meets (registered one cycle ahead).
     """
 
     def __init__(self, *, act_shape, weight_shape, psum_in_shape, psum_out_shape):
+        self.w_banks = tuple(Signal(weight_shape, name=f"w_bank{b}") for b in range(2))
+        self.w_sel = Signal(weight_shape, name="w_sel")
         super().__init__({
             "a_in": In(act_shape),
             "bank_in": In(1),
@@ -76,14 +86,12 @@ class ProcessingElement(wiring.Component):
     def elaborate_common(self, m: Module) -> Signal:
         """Add the weight banks and the pass-through registers to ``m``; return the weight that
         the activation in this cell meets (a register of ``weight_shape``)."""
-        shape = self.w_code.shape()
-        banks = [Signal(shape, name=f"w_bank{b}") for b in range(2)]
+        banks, w_sel = self.w_banks, self.w_sel
         for b, bank in enumerate(banks):
             with m.If(self.w_we[b]):
                 m.d.sync += bank.eq(self.w_code)
         # A bank as the next cycle will see it: with this cycle's write, if any.
         ahead = [Mux(self.w_we[b], self.w_code, bank) for b, bank in enumerate(banks)]
-        w_sel = Signal(shape, name="w_sel")
         self.register(m, w_sel, Mux(self.bank_in, ahead[1], ahead[0]))
         self.register(m, self.a_out, self.a_in)
         self.register(m, self.bank_out, self.bank_in)

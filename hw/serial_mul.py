@@ -11,7 +11,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.config import check_positive
+from golden.contract.config import check_positive
 
 __all__ = ["SerialMultiplier"]
 

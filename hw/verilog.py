@@ -4,18 +4,19 @@ simulator bench, synthesis run and user flow consumes.
 
 Amaranth's own Verilog keeps one module per cell, each written as processes; simulators digest
 that slowly (a 16x16 array took 190 s to build in Verilator and ran at 170 cycles/s in Icarus).
-Here the design goes through Yosys ``proc; flatten; opt -fast`` first: one module, plain
-assignments, the hierarchy kept in the signal names (``core.pe_5_5.psum_out``). The same
-16x16 array then builds in about 50 s and runs three times faster in Icarus.
+Here the design goes through Yosys (:mod:`hw.yosys`) ``proc; flatten; opt -fast`` first: one
+module, plain assignments, the hierarchy kept in the signal names (``core.pe_5_5.psum_out``).
+The same 16x16 array then builds in about 50 s and runs three times faster in Icarus.
 """
 
 from __future__ import annotations
 
 import re
 
-from amaranth._toolchain.yosys import find_yosys
 from amaranth.back import rtlil
 from amaranth.hdl import Const, Value
+
+from .yosys import yosys_filter
 
 __all__ = ["convert", "to_snake_case"]
 
@@ -45,7 +46,6 @@ def convert(component, *, name: str, generator: str = "hw.verilog") -> str:
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise ValueError(f"Verilog module name must be an identifier, not {name!r}")
     text = rtlil.convert(component, name=name, ports=_ports(component), emit_src=False)
-    yosys = find_yosys(lambda version: version >= (0, 40))
     script = "\n".join([
         f"read_rtlil <<rtlil\n{text}\nrtlil",
         "proc",
@@ -55,5 +55,4 @@ def convert(component, *, name: str, generator: str = "hw.verilog") -> str:
         "opt_clean",
         "write_verilog -noattr",
     ])
-    verilog = yosys.run(["-q", "-"], script, ignore_warnings=True)
-    return _HEADER.format(generator=generator) + verilog
+    return _HEADER.format(generator=generator) + yosys_filter(script)

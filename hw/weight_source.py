@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """Weight memory reader: a stream of weight rows for the array, in either storage format.
 
-``2bit``: one memory word per row, ``cols`` 2-bit :class:`~golden.isa.WeightCode` codes,
-column j in bits [2j, 2j+2).
+``2bit``: one memory word per row, ``cols`` 2-bit codes
+(:class:`~golden.contract.codecs.WeightCode`), column j in bits [2j, 2j+2).
 
 ``1.6bit``: one memory word per five rows: byte j holds column j's weights of five consecutive
 rows as five trits ``t = w + 1``, first row most significant, stored as the 8-bit fraction
@@ -19,8 +19,8 @@ from amaranth.lib.memory import ReadPort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from golden.config import AcceleratorConfig
-from golden.isa import WeightCode
+from golden.contract.codecs import WeightCode
+from golden.contract.config import AcceleratorConfig
 
 from .array import weight_row_layout
 from .component import ConfiguredComponent

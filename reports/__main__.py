@@ -8,6 +8,7 @@
     python -m reports gates                        # ASIC-style gate counts only
     python -m reports render                       # re-render from the JSON already there
     python -m reports energy                       # energy and area model (make report)
+    python -m reports summary                      # energy of make sim's layers (make sim)
 
 Results merge into ``build/reports/fpga.json`` and ``gates.json`` (a subset replaces only its
 own builds; ``--fresh`` starts over), and every command re-renders ``fpga.md`` and
@@ -22,19 +23,23 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from golden.config import AcceleratorConfig
+from golden.contract.config import AcceleratorConfig
+from golden.contract.paths import build_root
 from hw.designs import DESIGNS
 from hw.fpga import DEVICES, tool_versions
+from hw.yosys import ReportError
 
 from . import fpga, gates
-from .toolreports import ReportError
+
+#: The designs of ``make fpga`` and the gate counts.
+SWEEP = [name for name, design in DESIGNS.items() if design.sweep]
 
 #: Array sizes of the gate-count report (the element itself is taken from a 16x16 array).
 GATE_ARRAY_SIZES = ((4, 4), (8, 8))
 
 
 def _requests(args) -> list[fpga.BuildRequest]:
-    designs = args.design or list(DESIGNS)
+    designs = args.design or SWEEP
     devices = args.device or list(DEVICES)
     requests = []
     for device in devices:
@@ -44,8 +49,14 @@ def _requests(args) -> list[fpga.BuildRequest]:
     return requests
 
 
+#: The targets of the array's FPGA and area work: element size against the baselines (times
+#: smaller), Fmax of the 16x16 array on the ECP5-85F, LUT4s per processing element.
+TARGETS = {"int8 ratio": 5, "fp16 ratio": 10, "fmax_mhz": 200, "luts_per_pe": 30}
+
+
 def _targets(records: list[fpga.FpgaRecord], gate_records: list[gates.GateRecord]) -> list[str]:
-    """The issue's targets, each with what was measured and whether it was met."""
+    """The targets (:data:`TARGETS`), each with what was measured and whether it was met."""
+    t = TARGETS
     lines = ["| target | measured | met |", "|---|---|---|"]
 
     def row(what, measured, ok):
@@ -56,25 +67,25 @@ def _targets(records: list[fpga.FpgaRecord], gate_records: list[gates.GateRecord
         for metric, label in (("cells", "gates + FFs"), ("transistors", "transistors")):
             rat = gates.ratios(gate_records, kind="pe", rows=pe.rows, cols=pe.cols,
                                policy="bit growth", metric=metric)
-            if "int8" in rat:
-                row(f"ternary element <= 1/5 of the INT8 element ({label})",
-                    f"1/{rat['int8']:.2f}", rat["int8"] >= 5)
-            if "fp16" in rat:
-                row(f"ternary element <= 1/10 of the FP16 element ({label})",
-                    f"1/{rat['fp16']:.2f}", rat["fp16"] >= 10)
+            for design in ("int8", "fp16"):
+                if design in rat:
+                    goal = t[f"{design} ratio"]
+                    row(f"ternary element <= 1/{goal} of the {design.upper()} element ({label})",
+                        f"1/{rat[design]:.2f}", rat[design] >= goal)
     big = next((r for r in records if r.design == "ternary" and r.device == "ecp5-85f"
                 and (r.rows, r.cols) == (16, 16) and r.status == "ok"), None)
     if big is not None:
         measured = f"{big.fmax_mhz:.1f} MHz"
         if big.fmax_by_seed and len(big.fmax_by_seed) > 1:
-            above = sum(f >= 200 for f in big.fmax_by_seed)
+            above = sum(f >= t["fmax_mhz"] for f in big.fmax_by_seed)
             measured += (f" (placer seed 1; seeds 1-{len(big.fmax_by_seed)}: "
                          f"{min(big.fmax_by_seed):.1f}-{max(big.fmax_by_seed):.1f} MHz, "
-                         f"{above} of {len(big.fmax_by_seed)} at >= 200)")
-        row("ternary 16x16 on the ECP5-85F at >= 200 MHz", measured, big.fmax_mhz >= 200)
+                         f"{above} of {len(big.fmax_by_seed)} at >= {t['fmax_mhz']})")
+        row(f"ternary 16x16 on the ECP5-85F at >= {t['fmax_mhz']} MHz", measured,
+            big.fmax_mhz >= t["fmax_mhz"])
         row("... with 0 DSP", f"{big.dsps} DSP", big.dsps == 0)
-        row("... under 30 LUTs per processing element", f"{big.luts_per_pe:.1f} LUT4/PE",
-            big.luts_per_pe < 30)
+        row(f"... under {t['luts_per_pe']} LUTs per processing element",
+            f"{big.luts_per_pe:.1f} LUT4/PE", big.luts_per_pe < t["luts_per_pe"])
     return lines if len(lines) > 2 else []
 
 
@@ -130,7 +141,7 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p_fpga = sub.add_parser("fpga", help="FPGA builds (and, unless --no-gates, gate counts)")
-    p_fpga.add_argument("--design", action="append", choices=list(DESIGNS),
+    p_fpga.add_argument("--design", action="append", choices=SWEEP,
                         help="design to build (repeatable; default: all)")
     p_fpga.add_argument("--device", action="append", choices=list(DEVICES),
                         help="device to build for (repeatable; default: all)")
@@ -144,11 +155,11 @@ def main(argv=None) -> int:
     p_gates = sub.add_parser("gates", help="ASIC-style gate counts only")
     sub.add_parser("render", help="re-render the report from the JSON files")
     p_energy = sub.add_parser("energy", help="energy and area model: energy.{md,json}, figures")
-    p_energy.add_argument("--cosim", type=Path, default=Path("build") / "sim" / "cosim.json",
+    p_energy.add_argument("--cosim", type=Path, default=build_root() / "sim" / "cosim.json",
                           help="co-simulation records to take the counters from (default: "
                                "build/sim/cosim.json; the functional model if missing)")
     p_energy.add_argument("--data", type=Path, default=None,
-                          help="energy data file (default: reports/energy_data.toml)")
+                          help="energy data file (default: reports/energy/energy_data.toml)")
     p_energy.add_argument("--no-activity", action="store_true",
                           help="skip the RTL activity run")
     p_energy.add_argument("--activity-slice", type=int, default=32, metavar="S",
@@ -158,18 +169,31 @@ def main(argv=None) -> int:
     for p in (p_fpga, p_gates):
         p.add_argument("--fresh", action="store_true",
                        help="discard earlier results instead of merging into them")
-    parser.add_argument("--out", type=Path, default=Path("build") / "reports",
+    p_summary = sub.add_parser("summary", help="a few lines on the energy of the layers that "
+                                                "`make sim` ran (build/sim/cosim.json)")
+    p_summary.add_argument("--cosim", type=Path, default=build_root() / "sim" / "cosim.json",
+                           help="co-simulation report (default: build/sim/cosim.json)")
+    parser.add_argument("--out", type=Path, default=build_root() / "reports",
                         help="report directory (default: build/reports)")
-    parser.add_argument("--build-dir", type=Path, default=Path("build") / "fpga",
+    parser.add_argument("--build-dir", type=Path, default=build_root() / "fpga",
                         help="tool work directories (default: build/fpga)")
     args = parser.parse_args(argv)
 
     try:
         if args.command == "energy":
-            from .energy_report import main_energy
-            main_energy(out=args.out, cosim_json=args.cosim, data_file=args.data,
-                        activity=not args.no_activity, activity_slice=args.activity_slice,
-                        activity_rows=args.activity_array, build_dir=Path("build"))
+            from .energy.report import write_report
+            write_report(out=args.out, cosim_json=args.cosim, data_file=args.data,
+                         activity=not args.no_activity, activity_slice=args.activity_slice,
+                         activity_rows=args.activity_array)
+            return 0
+        if args.command == "summary":
+            from .energy.collect import read_cosim
+            from .energy.render import summary_lines
+            if not args.cosim.exists():
+                raise ValueError(f"{args.cosim} does not exist: run `make sim` first")
+            report = read_cosim(args.cosim)
+            config = AcceleratorConfig.from_dict(report["config"])
+            print("\n".join(summary_lines(config, report["layers"])))
             return 0
         if args.command == "fpga":
             for name in ("jobs", "seeds"):

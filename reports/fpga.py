@@ -19,12 +19,18 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from golden.config import AcceleratorConfig, check_positive
+from golden.contract.config import AcceleratorConfig, check_positive
 from hw.designs import DESIGNS, get_design
-from hw.fpga import DEVICES, Device, build_files, get_device, place_and_route, synthesize
-from hw.synth import SynthError
-
-from .toolreports import ReportError, YosysStat, parse_nextpnr_report, parse_yosys_stat
+from hw.fpga import (
+    DEVICES,
+    Device,
+    build_files,
+    get_device,
+    parse_nextpnr_report,
+    place_and_route,
+    synthesize,
+)
+from hw.yosys import ReportError, ToolError, YosysStat, parse_yosys_stat
 
 __all__ = ["BuildRequest", "FpgaRecord", "Resources", "load_records", "load_tools", "merge_records",
            "parse_size", "plot", "render_markdown", "resources", "run_build", "sort_records",
@@ -246,7 +252,7 @@ def run_build(request: BuildRequest, build_dir: Path, *, earlier: list[FpgaRecor
             record.fmax_by_seed = [round(report.min_fmax_mhz, 1)] + [
                 round(parse_nextpnr_report(place_and_route(device, workdir, seed=s))
                       .min_fmax_mhz, 1) for s in range(2, seeds + 1)]
-    except (SynthError, ReportError) as e:
+    except (ToolError, ReportError) as e:
         overflow = placement_overflow(workdir / "top.nextpnr.log")
         if overflow:
             return done("does not fit", f"{overflow} (placed with the harness: nextpnr ran out "

@@ -8,9 +8,9 @@ flip-flops, and Yosys' transistor estimate (``stat -tech cmos``: 4 per NAND/NOR,
 AND/OR, 12 per XOR/XNOR/MUX, 16 per D flip-flop), the closest thing to area a technology-free
 flow gives.
 
-The published 45 nm figures beside them (Horowitz, ISSCC 2014, from
-``shared/reference/ENERGY.md``) compose each element from the operators it contains; they are
-an order-of-magnitude reference, not the same circuits.
+The published 45 nm areas beside them (Horowitz, ISSCC 2014: the data file of the energy model,
+REFERENCE.md section 7) compose each element from the operators it contains; they are an
+order-of-magnitude reference, not the same circuits.
 """
 
 from __future__ import annotations
@@ -21,42 +21,49 @@ from pathlib import Path
 
 from amaranth.hdl import Shape
 
-from golden.config import AcceleratorConfig
+from golden.contract.config import AcceleratorConfig
 from hw.array import SystolicArray
 from hw.designs import DESIGNS
 from hw.mac import Int8MacPE
 from hw.pe import TernaryPE
-from hw.synth import run_yosys
 from hw.verilog import convert
+from hw.yosys import SCRIPTS, ReportError, synthesis_stat
 
-from .toolreports import ReportError, parse_yosys_stat
+from .energy.data import EnergyTable
 
-__all__ = ["GATE_SCRIPT", "PUBLISHED_45NM_UM2", "GateRecord", "gate_count", "published_ratios",
-           "ratios", "render_markdown", "run_gates"]
+__all__ = ["GATE_SCRIPT", "GateRecord", "gate_count", "published_ratios", "ratios",
+           "render_markdown", "run_gates"]
 
-GATE_SCRIPT = ("synth -flatten -top {top}; dffunmap; abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX; "
-               "opt_clean")
+GATE_SCRIPT = SCRIPTS["gates"]
 
-#: Horowitz, "Computing's energy problem", ISSCC 2014, 45 nm (as in ENERGY.md), area in um^2.
-PUBLISHED_45NM_UM2 = {
-    "8b add": 36, "16b add": 67, "32b add": 137, "16b FP add": 1360, "8b mult": 282,
-    "16b FP mult": 1640,
-}
-
-#: Each element as the published operators it contains, per accumulator policy. The table has
-#: no 20-bit adder: the INT8 element's 16..20-bit sum uses the 32-bit adder in both policies.
+#: Each element as the published 45 nm operators it contains, (kind, dtype, bits), per
+#: accumulator policy. The table has no 20-bit adder: the INT8 element's 16..20-bit sum uses
+#: the 32-bit adder in both policies.
 _COMPOSITION = {
-    "bit growth": {"ternary": ("16b add",), "int8": ("8b mult", "32b add"),
-                   "fp16": ("16b FP mult", "16b FP add")},
-    "32-bit": {"ternary": ("32b add",), "int8": ("8b mult", "32b add"),
-               "fp16": ("16b FP mult", "16b FP add")},
+    "bit growth": {"ternary": (("add", "int", 16),),
+                   "int8": (("mul", "int", 8), ("add", "int", 32)),
+                   "fp16": (("mul", "fp", 16), ("add", "fp", 16))},
+    "32-bit": {"ternary": (("add", "int", 32),),
+               "int8": (("mul", "int", 8), ("add", "int", 32)),
+               "fp16": (("mul", "fp", 16), ("add", "fp", 16))},
 }
 
 
-def published_ratios(policy: str) -> dict[str, float]:
-    """Area of each element relative to the ternary one, from the published 45 nm table."""
-    area = {d: sum(PUBLISHED_45NM_UM2[op] for op in ops)
-            for d, ops in _COMPOSITION[policy].items()}
+def _operators(ops) -> str:
+    return " + ".join(f"{bits}b {'FP ' if dtype == 'fp' else ''}"
+                      f"{'mult' if kind == 'mul' else kind}" for kind, dtype, bits in ops)
+
+
+def published_ratios(policy: str, table: EnergyTable | None = None) -> dict[str, float]:
+    """Area of each element relative to the ternary one, from the published 45 nm areas of
+    the data file (published figures only: no derived width)."""
+    table = table or EnergyTable.load()
+    area = {}
+    for design, ops in _COMPOSITION[policy].items():
+        prices = [table.area(*op) for op in ops]
+        if any(p.estimate for p in prices):
+            raise ReportError(f"the data file lacks a published area of {_operators(ops)}")
+        area[design] = sum(p.value for p in prices)
     return {d: area[d] / area["ternary"] for d in area}
 
 
@@ -81,13 +88,8 @@ class GateRecord:
 
 def gate_count(component, *, name: str, workdir: Path) -> tuple[int, int, int]:
     """(gates, flip-flops, transistors) of ``component`` after generic synthesis."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / f"{name}.v").write_text(convert(component, name=name))
-    run_yosys("\n".join([
-        f"read_verilog {name}.v", GATE_SCRIPT.format(top=name),
-        f"tee -q -o {name}.stat.json stat -json -tech cmos",
-    ]), workdir=workdir, log=f"{name}.yosys.log")
-    stat = parse_yosys_stat(workdir / f"{name}.stat.json", module=name)
+    stat = synthesis_stat(convert(component, name=name), top=name, target="gates",
+                          workdir=workdir)
     ffs = stat.count_prefix("$_DFF")
     unexpected = sorted(c for c in stat.cells if c.startswith("$_") and "DFF" in c
                         and c != "$_DFF_P_")
@@ -102,7 +104,7 @@ def _pe_jobs(config: AcceleratorConfig):
     """(design, policy, psum bits, element) of the widest element of each array design, and
     of the ternary and INT8 elements with a fixed 32-bit partial sum (the first sketch)."""
     for design in DESIGNS.values():
-        if design.arithmetic is None:
+        if design.arithmetic is None or not design.sweep:
             continue
         pe = design.pe(config)
         yield design.name, "bit growth", len(pe.psum_out), pe
@@ -126,7 +128,7 @@ def run_gates(build_dir: Path, *, pe_config: AcceleratorConfig,
     for rows, cols in array_sizes:
         config = AcceleratorConfig(rows=rows, cols=cols)
         for design in DESIGNS.values():
-            if design.arithmetic is None:
+            if design.arithmetic is None or not design.sweep:
                 continue
             tag = f"array_{design.name}_{rows}x{cols}"
             array = SystolicArray(config, arithmetic=design.arithmetic)
@@ -175,7 +177,7 @@ def render_markdown(records: list[GateRecord]) -> str:
                        metric="cells")
         except ReportError:
             continue
-        ops = {d: " + ".join(o) for d, o in _COMPOSITION[policy].items()}
+        ops = {d: _operators(o) for d, o in _COMPOSITION[policy].items()}
         lines.append(f"| element, {policy} partial sums | {_fmt_ratio(t)} ({_fmt_ratio(c)}) | "
                      f"{_fmt_ratio(published_ratios(policy))} ({ops['ternary']} : "
                      f"{ops['int8']} : {ops['fp16']}) |")

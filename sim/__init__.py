@@ -1,1 +1,15 @@
 # SPDX-License-Identifier: BSD-2-Clause
+"""Simulation: the accelerator's RTL run against the golden model. The top layer, beside
+reports/: sim/ may import golden/, hw/ and firmware/, never reports/.
+
+Three things live here:
+
+* **entry points and co-simulation backends**: ``python -m sim`` (:mod:`sim.cosim`, ``make
+  sim``), ``python -m sim.generate`` (text generation on the RTL), the runtime backends that
+  run programs on amaranth.sim or on the generated Verilog under cocotb
+  (:mod:`sim.backends`), and the tools behind them (:mod:`sim.simulators`, :mod:`sim.runner`);
+* **testbenches** (:mod:`sim.testbenches`): each block on each simulator, named
+  ``<block>_<simulator>``;
+* **benchmarks** (:mod:`sim.benchmarks`): figures measured in one run, written under
+  build/bench/.
+"""

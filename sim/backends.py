@@ -3,9 +3,10 @@
 
 * :class:`AmaranthBackend`: the Amaranth design in amaranth.sim. Each call is a fresh
   simulation (its memories do not persist), so the runtime sends weights with every product.
-* :class:`CocotbBackend`: the generated Verilog inside :file:`sim/hdl/accel_harness.v` under
-  cocotb, on Icarus or Verilator. One simulator process serves the whole session over a Unix
-  socket (:mod:`sim.benches.accel_server`); memories persist, like a real device.
+* :class:`CocotbBackend`: the generated Verilog inside :file:`sim/testbenches/hdl/accel_harness.v`
+  under cocotb, on Icarus or Verilator. One simulator process serves the whole session over a
+  Unix socket (:mod:`sim.testbenches.cocotb_modules.accelerator_server`); memories persist,
+  like a real device.
 
 Both give up with :class:`BenchTimeout` instead of hanging when the hardware stops answering.
 """
@@ -20,21 +21,23 @@ import threading
 import time
 from pathlib import Path
 
-from firmware.commands import CommandError, split_commands
 from firmware.runtime import Backend, FunctionalBackend
-from golden.config import AcceleratorConfig
+from golden.contract.config import AcceleratorConfig
+from golden.contract.isa import CommandError, split_commands
+from golden.contract.paths import build_root
 from hw.accelerator import Accelerator
 from hw.verilog import convert
 
-from .accel_amaranth import rtl_accel_amaranth
-from .cocotb_run import build_design, run_bench
-from .tools import SIMULATORS, build_root, check_simulator, repo_root
+from .runner import build_design, run_bench
+from .simulators import SIMULATORS, check_simulator
+from .testbenches.accelerator_amaranth import rtl_accelerator_amaranth
 
 __all__ = ["BACKENDS", "AmaranthBackend", "BenchTimeout", "CocotbBackend", "accelerator_verilog",
            "harness_depths", "make_backend"]
 
-HARNESS = repo_root() / "sim" / "hdl" / "accel_harness.v"
+HARNESS = Path(__file__).resolve().parent / "testbenches" / "hdl" / "accel_harness.v"
 TOPLEVEL = "accel_harness"
+SERVER = "sim.testbenches.cocotb_modules.accelerator_server"
 BACKENDS = ("functional", "amaranth", *SIMULATORS)
 
 
@@ -87,9 +90,9 @@ class AmaranthBackend(Backend):
 
     def execute(self, words, n_response):
         try:
-            run = rtl_accel_amaranth(self.config, words, n_response, p_idle=self.p_idle,
-                                     p_stall=self.p_stall, seed=self.seed,
-                                     max_cycles=self.max_cycles)
+            run = rtl_accelerator_amaranth(self.config, words, n_response, p_idle=self.p_idle,
+                                           p_stall=self.p_stall, seed=self.seed,
+                                           max_cycles=self.max_cycles)
         except TimeoutError as e:
             raise BenchTimeout(str(e)) from None
         self.cycles += run.cycles
@@ -152,9 +155,9 @@ class CocotbBackend(Backend):
 
         def serve():
             try:
-                run_bench(verilog, toplevel=TOPLEVEL, test_module="sim.benches.accel_server",
-                          simulator=simulator, test_dir=self.work_dir, env=env, waves=waves,
-                          plusargs=plusargs, parameters=self.depth)
+                run_bench(verilog, toplevel=TOPLEVEL, test_module=SERVER, simulator=simulator,
+                          test_dir=self.work_dir, env=env, waves=waves, plusargs=plusargs,
+                          parameters=self.depth)
             except BaseException as e:        # reported by the next call
                 self._error = e
 

@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""Layer-level co-simulation, the project's main job (``make sim``, ``python -m sim``).
+"""``python -m sim`` (``make sim``): layer-level co-simulation, the project's main job.
 
 Two sets of BitLinear layers run on the accelerator RTL, every result checked bit for bit:
 
 * the shipped golden model's: one forward pass over a prompt with every BitLinear routed to
-  the RTL (:func:`golden.use_backend`), everything else on the host. Each integer product is
+  the RTL (:func:`golden.intpath.use_backend`), everything else on the host. Each integer product is
   compared with golden's exact one, and the model's logits with a golden-only run;
 * BitNet b1.58 2B-4T-shaped layers (q, k, v, o, gate, up, down) with random weights: float
   inputs through the golden quantizers, the product on the RTL, the float rescale, compared
@@ -12,12 +12,18 @@ Two sets of BitLinear layers run on the accelerator RTL, every result checked bi
   runs, and every N-tile of a layer costs the same.
 
 Cycles, MACs and zero-weight MACs come from the accelerator's counters around each product's
-MATMULs (:attr:`firmware.runtime.Runtime.stats`).
+MATMULs (:attr:`firmware.runtime.Runtime.stats`). :func:`cosimulate` is the documented API
+behind the command line: it returns the report that ``python -m sim`` writes to
+build/sim/cosim.json (``layers``: name, m, k, n, cycles, utilization, macs,
+zero_weight_fraction, bit_exact; ``all_bit_exact``; ``config``; and the run's settings), and
+the energy report (``python -m reports energy``) reads that file.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,22 +33,28 @@ import torch
 
 from firmware.runtime import Runtime
 from golden.bitlinear import int_matmul, ref_bitlinear, rescale
-from golden.config import AcceleratorConfig
+from golden.contract.config import AcceleratorConfig
+from golden.contract.paths import build_root
+from golden.contract.tileloop import utilization
+from golden.contract.workloads import DEFAULT_PROMPT, MODELS
+
+from .backends import BACKENDS, make_backend
+from .simulators import SimulatorNotFound
 
 __all__ = [
-    "B2_4T_LAYERS",
     "CheckedBackend",
     "LayerRecord",
+    "cosimulate",
     "format_table",
+    "main",
+    "records",
     "run_2b4t",
     "run_model",
     "write_report",
 ]
 
-# (name, out_features N, in_features K) of BitNet b1.58 2B-4T (BITNET.md, section 5).
-B2_4T_LAYERS = [("q_proj", 2560, 2560), ("k_proj", 640, 2560), ("v_proj", 640, 2560),
-                ("o_proj", 2560, 2560), ("gate_proj", 6912, 2560), ("up_proj", 6912, 2560),
-                ("down_proj", 2560, 6912)]
+#: The BitLinear shapes of BitNet b1.58 2B-4T (REFERENCE.md section 5).
+B2_4T = MODELS["2B-4T"]
 
 
 @dataclass
@@ -74,11 +86,11 @@ class CheckedBackend:
     def record(self, name: str, x_q: torch.Tensor, w_t: torch.Tensor) -> torch.Tensor:
         acc = self.runtime.matmul(x_q.numpy(), w_t.numpy())
         stats = self.runtime.stats[-1]
-        cfg = self.runtime.config
         exact = bool(np.array_equal(acc, int_matmul(x_q, w_t).numpy()))
         self.records.append(LayerRecord(
             name=name, m=stats.m, k=stats.k, n=stats.n, cycles=stats.cycles,
-            utilization=stats.useful_macs / (stats.cycles * cfg.rows * cfg.cols),
+            utilization=utilization(self.runtime.config, macs=stats.useful_macs,
+                                    cycles=stats.cycles),
             macs=stats.useful_macs, zero_weight_fraction=stats.zero_macs / stats.macs,
             bit_exact=exact))
         if self.progress is not None:
@@ -100,19 +112,15 @@ class CheckedBackend:
         return self.record(f"{name}[g{group}]" if group else name, x_q, w_t)
 
 
-def model_bitlinear_count(model) -> int:
-    return len(model.bitlinears())
-
-
 def run_model(checked: CheckedBackend, model, tokens: list[int]) -> float:
     """One forward pass of ``model`` over ``tokens`` with every BitLinear on the accelerator.
     Returns max |logits_rtl - logits_golden| (0.0 when the whole model is bit-exact)."""
-    import golden
+    from golden.intpath import use_backend
 
     batch = torch.tensor([tokens])
     with torch.no_grad():
         expect = model(batch)                       # golden integer path
-        with golden.use_backend(checked):
+        with use_backend(checked):
             got = model(batch)
     return float((got - expect).abs().max())
 
@@ -120,8 +128,8 @@ def run_model(checked: CheckedBackend, model, tokens: list[int]) -> float:
 def run_2b4t(checked: CheckedBackend, *, m: int, n_slice: int, seed: int) -> None:
     """The 2B-4T-shaped layers: float in, golden quantizers, RTL product, float rescale."""
     gen = torch.Generator().manual_seed(seed)
-    for name, n_full, k in B2_4T_LAYERS:
-        n = min(n_slice, n_full)
+    for shape in B2_4T.bitlinears():
+        name, n, k = shape.name, min(n_slice, shape.n), shape.k
         x = torch.randn(m, k, generator=gen)
         w = torch.randn(n, k, generator=gen) * 0.02
         trace = ref_bitlinear(x, w, act_bits=checked.runtime.config.act_bits)
@@ -144,20 +152,125 @@ def format_table(records: list[LayerRecord]) -> str:
                       *(line.format(*row) for row in rows)])
 
 
-def write_report(path: Path, records: list[LayerRecord], *, config: AcceleratorConfig,
-                 extra: dict) -> dict:
-    report = {
-        "layers": [asdict(r) for r in records],
-        "all_bit_exact": all(r.bit_exact for r in records),
-        "config": config.to_dict(),
-        **extra,
-    }
+def write_report(path: Path, report: dict) -> None:
+    """Write a report of :func:`cosimulate` as JSON (build/sim/cosim.json by default)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
-    return report
 
 
-def timed(fn, *args, **kwargs):
+def cosimulate(*, config: AcceleratorConfig, simulator: str = "verilator",
+               model: str | None = "tiny-b158", prompt: str = DEFAULT_PROMPT,
+               b2_4t: bool = True, m: int = 16, n_slice: int = 64, seed: int = 0,
+               waves: bool = False, progress=None) -> dict:
+    """Run the shipped model's layers (``model``: a shipped name or a checkpoint path; None
+    skips it) and the 2B-4T-shaped layers (unless not ``b2_4t``) on ``simulator`` (any
+    backend of :mod:`sim.backends`, "functional" included) and return the report (see the
+    module docstring; ``wall_s`` is the run's wall time). ``progress``: a tqdm-like bar."""
+    from golden.data import encode
+    from golden.formats import load_model
+
     start = time.perf_counter()
-    result = fn(*args, **kwargs)
-    return result, time.perf_counter() - start
+    net = load_model(model) if model is not None else None
+    tokens = encode(prompt) if net is not None else []
+    if net is not None and not tokens:
+        raise ValueError("the prompt is empty")
+    if progress is not None:
+        progress.total = (len(net.bitlinears()) if net is not None else 0) + \
+            (len(B2_4T.bitlinears()) if b2_4t else 0)
+        progress.refresh()
+    options = {}
+    if simulator in ("verilator", "icarus"):
+        options = {"work_dir": build_root() / "sim" / simulator, "waves": waves}
+    logits_diff = None
+    with make_backend(simulator, config, **options) as backend:
+        checked = CheckedBackend(Runtime(backend, measure=True), progress=progress)
+        if net is not None:
+            logits_diff = run_model(checked, net, tokens)
+        if b2_4t:
+            run_2b4t(checked, m=m, n_slice=n_slice, seed=seed)
+    return {
+        "layers": [asdict(r) for r in checked.records],
+        "all_bit_exact": all(r.bit_exact for r in checked.records),
+        "config": config.to_dict(),
+        "simulator": simulator, "model": model if model is not None else "none",
+        "prompt_tokens": len(tokens), "model_logits_max_abs_diff": logits_diff,
+        "n_slice": n_slice, "wall_s": round(time.perf_counter() - start, 1),
+    }
+
+
+def records(report: dict) -> list[LayerRecord]:
+    """The :class:`LayerRecord` s of a report of :func:`cosimulate` (or of cosim.json)."""
+    return [LayerRecord(**r) for r in report["layers"]]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sim", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="tiny-b158",
+                        help="golden model name or checkpoint path (default: tiny-b158); "
+                             "'none' skips the model")
+    parser.add_argument("--prompt", default=DEFAULT_PROMPT,
+                        help="text whose bytes are the model's tokens (M = its length)")
+    parser.add_argument("--no-2b4t", action="store_true",
+                        help="skip the BitNet b1.58 2B-4T-shaped layers")
+    parser.add_argument("--m", type=int, default=16, metavar="M",
+                        help="tokens of the 2B-4T-shaped layers (default 16)")
+    parser.add_argument("--n-slice", type=int, default=64, metavar="N",
+                        help="outputs simulated per 2B-4T layer (default 64)")
+    parser.add_argument("--simulator", choices=BACKENDS, default="verilator",
+                        help="where the accelerator runs (default: verilator)")
+    parser.add_argument("--waves", action="store_true",
+                        help="dump waveforms (cocotb simulators) into build/sim/<simulator>/")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random layers")
+    parser.add_argument("--out", default=None, help="report (default build/sim/cosim.json)")
+    AcceleratorConfig.add_arguments(parser)
+    args = parser.parse_args(argv)
+    config = AcceleratorConfig.from_args(args, parser)
+    for name in ("m", "n_slice"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be positive, "
+                         f"not {getattr(args, name)}")
+    if args.model == "none" and args.no_2b4t:
+        parser.error("nothing to run: --model none and --no-2b4t")
+    model = None if args.model == "none" else args.model
+    if model is not None:
+        from golden.formats import resolve
+        try:
+            resolve(model)
+        except ValueError as e:
+            parser.error(str(e))
+        if not args.prompt:
+            parser.error("the prompt is empty")
+
+    from tqdm import tqdm
+
+    try:
+        with tqdm(desc=f"layers on {args.simulator}", unit="layer") as bar:
+            report = cosimulate(config=config, simulator=args.simulator, model=model,
+                                prompt=args.prompt, b2_4t=not args.no_2b4t, m=args.m,
+                                n_slice=args.n_slice, seed=args.seed, waves=args.waves,
+                                progress=bar)
+    except SimulatorNotFound as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = build_root() / "sim" / "cosim.json" if args.out is None else Path(args.out)
+    write_report(out, report)
+    layers = records(report)
+    print(f"\n{config.rows}x{config.cols} ternary accelerator on {args.simulator}:")
+    print(format_table(layers))
+    logits_diff = report["model_logits_max_abs_diff"]
+    if logits_diff is not None:
+        print(f"model {args.model}: logits against golden, max |diff| = {logits_diff:g}")
+    print(f"all bit-exact: {report['all_bit_exact']}  ({report['wall_s']:.0f} s; "
+          f"report: {out})")
+    if args.out is None:            # the wall time of `make sim` is a benchmark figure too
+        from .benchmarks.records import update_report
+        update_report(f"sim_{args.model}_{args.simulator}", {
+            "wall_s": report["wall_s"], "layers": len(layers),
+            "compute_cycles": sum(r.cycles for r in layers),
+            "all_bit_exact": report["all_bit_exact"], "config": config.to_dict()})
+    return 0 if report["all_bit_exact"] and not logits_diff else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

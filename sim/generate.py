@@ -22,10 +22,10 @@ import sys
 import time
 from pathlib import Path
 
-from golden.config import AcceleratorConfig
+from golden.contract.config import AcceleratorConfig
+from golden.contract.paths import build_root
 
 from .backends import BACKENDS, make_backend
-from .tools import build_root
 
 __all__ = ["generate_on", "main", "model_config"]
 
@@ -43,8 +43,8 @@ def model_config(model, base: AcceleratorConfig) -> AcceleratorConfig:
 def generate_on(backend, model, prompt: list[int], *, tokens: int, temperature: float = 0.0,
                 seed: int = 0) -> tuple[list[int], float, int]:
     """Generate on ``backend``; returns (tokens, seconds, BitLinear calls)."""
-    import golden
     from firmware.runtime import Runtime
+    from golden.intpath import use_backend
 
     rtl_matmul = Runtime(backend).as_matmul()
     calls = 0
@@ -55,7 +55,7 @@ def generate_on(backend, model, prompt: list[int], *, tokens: int, temperature: 
         return rtl_matmul(x_q, w_t)
 
     start = time.perf_counter()
-    with golden.use_backend(matmul):
+    with use_backend(matmul):
         out = model.generate(prompt, max_new_tokens=tokens, temperature=temperature, seed=seed)
     return out, time.perf_counter() - start, calls
 
@@ -78,11 +78,11 @@ def main(argv=None) -> int:
     if args.tokens < 1:
         parser.error(f"--tokens must be positive, not {args.tokens}")
 
-    import golden
     from golden.data import decode, encode
+    from golden.formats import load_model
 
     try:
-        model = golden.load_model(args.model)
+        model = load_model(args.model)
     except (ValueError, FileNotFoundError) as e:
         parser.error(str(e))
     prompt = encode(args.prompt)
@@ -125,7 +125,7 @@ def main(argv=None) -> int:
     out.write_text(json.dumps(result, indent=2) + "\n")
     if args.out is not None:
         return 0 if equal else 1           # a run with its own report (tests) stays out
-    from .bench_cosim import update_report
+    from .benchmarks.records import update_report
     update_report(f"generate_{args.model}_{args.simulator}",
                   {k: result[k] for k in ("rtl_seconds_per_token", "golden_seconds_per_token",
                                           "tokens", "cycles", "bitlinear_calls", "setup_s",

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sim.tools import repo_root
+from golden.contract.paths import repo_root
 
 _SOURCES = ("golden", "hw", "firmware", "sim", "reports", "tests")
 

@@ -31,7 +31,9 @@ static int fail(accel_stream *s, int error) {
 }
 
 uint32_t accel_header(unsigned opcode, unsigned flags) {
-    return (uint32_t)ACCEL_SYNC << 24 | (uint32_t)(flags & 0xFu) << 4 | (opcode & 0xFu);
+    return (uint32_t)ACCEL_SYNC << ACCEL_CMD_SYNC_SHIFT
+         | (uint32_t)(flags & ACCEL_CMD_FLAGS_MASK) << ACCEL_CMD_FLAGS_SHIFT
+         | (uint32_t)(opcode & ACCEL_CMD_OPCODE_MASK) << ACCEL_CMD_OPCODE_SHIFT;
 }
 
 int accel_matmul(accel_stream *s, uint32_t w_addr, uint32_t a_addr, uint32_t acc_addr,

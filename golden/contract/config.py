@@ -1,0 +1,269 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""The one configuration object shared by hardware, golden model, firmware, benches and reports.
+
+This module deliberately imports nothing from Amaranth or PyTorch, so that every layer of the
+project (and a user's own scripts) can read a configuration without pulling in a toolchain. It
+also holds the arithmetic of bit growth (:func:`signed_bits_for`, :func:`sum_bits`), which the
+ternary array, the INT8 baseline and the energy model all size their adders by.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields
+
+__all__ = ["MAX_DEPTH", "WEIGHT_FORMATS", "WORD_BITS", "AcceleratorConfig", "check_positive",
+           "signed_bits_for", "sum_bits"]
+
+#: Width of the words of the command and response streams (see :mod:`golden.contract.isa`).
+WORD_BITS = 32
+#: Largest depth (words) of any of the accelerator's memories.
+MAX_DEPTH = 1 << 24
+#: Weight memory formats: 2-bit codes, one row per word; or five trits per byte ("1.6bit"),
+#: five rows per word (word = one byte per column, each byte holding that column's weights of
+#: five consecutive rows).
+WEIGHT_FORMATS = ("2bit", "1.6bit")
+
+
+def signed_bits_for(magnitude: int) -> int:
+    """Width of a two's-complement integer that holds every value in ``[-magnitude, magnitude]``.
+
+    >>> signed_bits_for(128)      # one int8 x ternary product: -128 * -1 = +128
+    9
+    """
+    if magnitude < 0:
+        raise ValueError(f"magnitude must be non-negative, not {magnitude}")
+    return magnitude.bit_length() + 1
+
+
+def sum_bits(terms: int, product_max: int) -> int:
+    """Bits of a signed sum of ``terms`` products, each in ``[-product_max, product_max]``:
+    the bit growth by which every partial sum of every array is sized.
+
+    >>> sum_bits(16, 128)         # 16 rows of int8 x ternary products
+    13
+    """
+    _check_int("terms", terms, lo=1)
+    _check_int("product_max", product_max, lo=0)
+    return signed_bits_for(terms * product_max)
+
+
+def check_positive(**values) -> None:
+    """Raise ValueError naming the first of ``values`` that is not a positive integer (a bool
+    is not one: a True where a count belongs is a bug, not a 1)."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, not {value!r}")
+
+
+def _check_int(name: str, value, *, lo: int, hi: int | None = None) -> None:
+    # bool is an int subclass; a True where a count belongs is a bug, not a 1.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, not {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        bound = f"at least {lo}" if hi is None else f"between {lo} and {hi}"
+        raise ValueError(f"{name} must be {bound}, not {value}")
+
+
+@dataclass(frozen=True)
+class AcceleratorConfig:
+    """Parameters of the ternary systolic array and everything built around it.
+
+    Parameters
+    ----------
+    rows : int
+        Processing-element rows: the slice of the reduction dimension K that the array sums in
+        one pass. Activations enter on the left, one int per row.
+    cols : int
+        Processing-element columns: the slice of the output dimension N computed in parallel.
+    act_bits : int
+        Width of a quantized activation (8 for BitNet's absmax int8).
+    acc_bits : int
+        Width of the accumulators that sum partial results across K tiles. Must hold
+        ``max_k`` products without overflow.
+    max_k : int
+        Largest reduction length (input features) the accumulators are sized for.
+    fifo_depth : int
+        Depth of the result FIFO of :class:`hw.array.BufferedArray`. 0 (the default) picks the
+        smallest depth that sustains one result per cycle: the array's latency plus 2.
+    weight_depth : int
+        Words of the accelerator's weight memory (a word holds :attr:`weight_rows_per_word`
+        rows of ``cols`` weights).
+    act_depth : int
+        Words of the activation buffer (a word holds ``rows`` activations: one K-slice of one
+        token).
+    acc_depth : int
+        Words of the accumulator buffer (a word holds ``cols`` accumulators: one N-slice of
+        one token).
+    weight_format : str
+        ``"2bit"`` (2-bit codes) or ``"1.6bit"`` (five trits per byte, decoded on the way to
+        the array: 20% less weight memory and weight bandwidth).
+
+    The partial-sum path inside the array is sized by bit growth rather than by ``acc_bits``:
+    after ``r`` rows a partial sum needs :meth:`psum_bits` ``(r)`` bits.
+    """
+
+    rows: int = 16
+    cols: int = 16
+    act_bits: int = 8
+    acc_bits: int = 32
+    max_k: int = 65536
+    fifo_depth: int = 0
+    weight_depth: int = 32768
+    act_depth: int = 32768
+    acc_depth: int = 1024
+    weight_format: str = field(default="2bit", metadata={"choices": WEIGHT_FORMATS})
+
+    def __post_init__(self):
+        _check_int("rows", self.rows, lo=1, hi=1024)
+        _check_int("cols", self.cols, lo=1, hi=1024)
+        _check_int("act_bits", self.act_bits, lo=2, hi=16)
+        # One accumulator per response word.
+        _check_int("acc_bits", self.acc_bits, lo=2, hi=WORD_BITS)
+        _check_int("max_k", self.max_k, lo=1)
+        _check_int("fifo_depth", self.fifo_depth, lo=0)
+        for name in ("weight_depth", "act_depth", "acc_depth"):
+            _check_int(name, getattr(self, name), lo=1, hi=MAX_DEPTH)
+        if self.weight_format not in WEIGHT_FORMATS:
+            raise ValueError(f"weight_format must be one of {', '.join(WEIGHT_FORMATS)}, "
+                             f"not {self.weight_format!r}")
+        need = self.psum_bits(max(self.max_k, self.rows))
+        if self.acc_bits < need:
+            raise ValueError(
+                f"acc_bits={self.acc_bits} could overflow: a sum of max(max_k, rows)="
+                f"{max(self.max_k, self.rows)} products of {self.act_bits}-bit activations and "
+                f"ternary weights needs {need} bits")
+        if self.fifo_depth and self.fifo_depth < self.array_latency + 2:
+            raise ValueError(
+                f"fifo_depth={self.fifo_depth} cannot sustain one result per cycle: the array "
+                f"keeps {self.array_latency} results in flight, so at least "
+                f"{self.array_latency + 2} entries are needed (or 0 for automatic)")
+
+    # --- arithmetic of the datapath -------------------------------------------------------
+
+    @property
+    def act_min(self) -> int:
+        return -(1 << (self.act_bits - 1))
+
+    @property
+    def act_max(self) -> int:
+        return (1 << (self.act_bits - 1)) - 1
+
+    @property
+    def act_qmax(self) -> int:
+        """Largest magnitude the symmetric absmax quantizer produces (127 for 8 bits)."""
+        return self.act_max
+
+    def psum_bits(self, terms: int) -> int:
+        """Bits of a signed sum of ``terms`` activation x ternary products.
+
+        The extreme is every activation at the most negative value times a -1 weight:
+        ``terms * 2**(act_bits-1)``, so 8-bit activations need ``9 + ceil(log2(terms))`` bits.
+        """
+        return sum_bits(terms, 1 << (self.act_bits - 1))
+
+    @property
+    def result_bits(self) -> int:
+        """Width of the array's column outputs: a sum over all ``rows``."""
+        return self.psum_bits(self.rows)
+
+    @property
+    def array_latency(self) -> int:
+        """Cycles from accepting an activation vector to its results leaving the array."""
+        return self.rows + self.cols + 1
+
+    @property
+    def result_fifo_depth(self) -> int:
+        return self.fifo_depth or self.array_latency + 2
+
+    # --- memories and their words on the streams -------------------------------------------
+
+    @property
+    def weight_rows_per_word(self) -> int:
+        return 5 if self.weight_format == "1.6bit" else 1
+
+    @property
+    def weight_word_bits(self) -> int:
+        return (8 if self.weight_format == "1.6bit" else 2) * self.cols
+
+    @property
+    def act_word_bits(self) -> int:
+        return self.rows * self.act_bits
+
+    @property
+    def acc_word_bits(self) -> int:
+        return self.cols * self.acc_bits
+
+    @staticmethod
+    def stream_words(bits: int) -> int:
+        """Stream words that carry one memory word of ``bits`` bits."""
+        return -(-bits // WORD_BITS)
+
+    def k_tiles(self, k: int) -> int:
+        """Tiles along the reduction: ``ceil(k / rows)``."""
+        return -(-k // self.rows)
+
+    def n_tiles(self, n: int) -> int:
+        """Tiles along the outputs: ``ceil(n / cols)``."""
+        return -(-n // self.cols)
+
+    @property
+    def weight_rows(self) -> int:
+        """Weight rows the weight memory holds."""
+        return self.weight_depth * self.weight_rows_per_word
+
+    def status_words(self) -> tuple[int, int]:
+        """The configuration as READ_STATUS reports it: (rows | cols << 16, act_bits |
+        acc_bits << 8 | weight format index << 16), so a host can check it drives the
+        hardware its program was built for."""
+        return (self.rows | self.cols << 16,
+                self.act_bits | self.acc_bits << 8 | WEIGHT_FORMATS.index(self.weight_format) << 16)
+
+    # --- serialization --------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> AcceleratorConfig:
+        if not isinstance(data, dict):
+            raise ValueError(f"configuration must be a mapping, not {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown configuration field(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> AcceleratorConfig:
+        return cls.from_dict(json.loads(text))
+
+
+    # --- command line ---------------------------------------------------------------------
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """Add one ``--field`` option per configuration field, defaults from the dataclass."""
+        group = parser.add_argument_group("accelerator configuration")
+        for f in fields(cls):
+            choices = f.metadata.get("choices")
+            group.add_argument(f"--{f.name.replace('_', '-')}", default=f.default,
+                               type=str if choices else int, choices=choices,
+                               metavar=None if choices else "N", help=f"(default: {f.default})")
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace,
+                  parser: argparse.ArgumentParser | None = None) -> AcceleratorConfig:
+        """The configuration given by options from :meth:`add_arguments`. With ``parser``, a
+        bad value ends the program through ``parser.error`` (usage and message, exit code 2)."""
+        try:
+            return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
+        except ValueError as e:
+            if parser is None:
+                raise
+            parser.error(str(e))

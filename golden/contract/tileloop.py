@@ -1,0 +1,182 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""The tile loop of one MATMUL: the one description of the hardware's timing and work.
+
+The functional model's counters (:mod:`firmware.functional`), the cycle figures of ``make
+sim`` and ``make bench``, the energy model's op counts (:mod:`reports.energy`), utilization
+and bounds all come from here; the RTL's COMPUTE counter equals :attr:`MatmulWork.cycles` in
+every shape the tests try.
+
+A MATMUL (:attr:`golden.contract.isa.Opcode.MATMUL`) of ``m`` tokens runs ``n_tiles x
+k_tiles`` weight tiles of ``rows`` (a K-slice) by ``cols`` (an N-slice), N-slices outer,
+K-slices inner, tile ``t = nt * k_tiles + kt``:
+
+* the tile's ``rows`` weight rows are read from consecutive weight rows starting at ``w_addr``
+  (one row per cycle), into the array's idle bank while the previous tile computes;
+* its ``m`` activation vectors issue back to back, vector ``i`` of K-slice ``kt`` from
+  activation word ``a_addr + i * k_tiles + kt``;
+* ``array_latency`` cycles later each result vector is added into accumulator word
+  ``acc_addr + nt * m + i`` (written, not added, on the first K-slice unless ACCUMULATE).
+
+With ``R = rows``, ``C = cols``, ``T = k_tiles * n_tiles`` tiles and ``P = max(M, R)``:
+
+* the first tile's ``R`` rows load in ``R`` cycles;
+* each tile then occupies the array for ``P`` cycles: ``M`` vectors back to back, or, when
+  ``M < R``, the ``R`` cycles it takes to load the next tile (loading overlaps computing, so
+  this is the only cost);
+* the last tile's ``M`` vectors are followed by the array's latency ``R + C + 1`` and one
+  cycle to write the last accumulator, plus one cycle for the engine to start::
+
+    cycles = R + (T - 1) * P + M + (R + C + 1) + 1
+
+No schedule on this hardware beats ``T * P`` (:attr:`MatmulWork.bound_cycles`): every tile
+needs ``M`` vector slots and ``R`` weight-row slots, and each resource delivers one per cycle.
+Prefill (``M >= R``) is bound by the array, ``R * C`` MACs per cycle; decode (``M < R``) by the
+weight memory, ``C`` weights per cycle, each used by ``M`` tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from .config import AcceleratorConfig, check_positive
+from .isa import MatmulFlag, Opcode, split_commands
+
+__all__ = ["MatmulWork", "ProgramWork", "layer_work", "matmul_work", "program_work",
+           "utilization"]
+
+
+@dataclass(frozen=True)
+class MatmulWork:
+    """What one MATMUL does, counted from its arguments (module docstring). Element counts:
+    weights, activations and accumulators, not bits."""
+
+    rows: int
+    cols: int
+    m: int
+    k_tiles: int
+    n_tiles: int
+    accumulate: bool
+    latency: int
+
+    @property
+    def tiles(self) -> int:
+        return self.k_tiles * self.n_tiles
+
+    @property
+    def period(self) -> int:
+        """Cycles each tile occupies the array: ``max(m, rows)``."""
+        return max(self.m, self.rows)
+
+    @property
+    def cycles(self) -> int:
+        """The COMPUTE cycles of the MATMUL (exact against the RTL)."""
+        return self.rows + (self.tiles - 1) * self.period + self.m + self.latency + 1
+
+    @property
+    def bound_cycles(self) -> int:
+        """The cycles no schedule on this hardware can beat: ``tiles * max(m, rows)``."""
+        return self.tiles * self.period
+
+    @property
+    def bound_macs_per_cycle(self) -> int:
+        """MACs per cycle the binding resource allows: the array (``rows * cols``) when
+        ``m >= rows``, else the weight memory (``m * cols``: a row per cycle, used m times)."""
+        return self.rows * self.cols if self.m >= self.rows else self.m * self.cols
+
+    @property
+    def vectors(self) -> int:
+        """Activation vectors that enter the array."""
+        return self.m * self.tiles
+
+    @property
+    def weight_rows(self) -> int:
+        """Weight rows read from weight memory into the array."""
+        return self.tiles * self.rows
+
+    @property
+    def weight_reads(self) -> int:
+        return self.weight_rows * self.cols
+
+    @property
+    def act_reads(self) -> int:
+        return self.vectors * self.rows
+
+    @property
+    def acc_reads(self) -> int:
+        """Accumulators read for the read-modify-write (not on a first K-slice that
+        overwrites)."""
+        first = 0 if self.accumulate else 1
+        return self.m * self.n_tiles * (self.k_tiles - first) * self.cols
+
+    @property
+    def acc_writes(self) -> int:
+        return self.vectors * self.cols
+
+    @property
+    def array_macs(self) -> int:
+        """MACs issued to the array, zero padding included (the MACS counter)."""
+        return self.vectors * self.rows * self.cols
+
+
+def matmul_work(config: AcceleratorConfig, *, m: int, k_tiles: int, n_tiles: int,
+                accumulate: bool = False) -> MatmulWork:
+    """The work of ``MATMUL(m, k_tiles, n_tiles)`` on ``config``'s array."""
+    check_positive(m=m, k_tiles=k_tiles, n_tiles=n_tiles)
+    return MatmulWork(rows=config.rows, cols=config.cols, m=m, k_tiles=k_tiles,
+                      n_tiles=n_tiles, accumulate=bool(accumulate),
+                      latency=config.array_latency)
+
+
+def layer_work(config: AcceleratorConfig, *, m: int, k: int, n: int) -> MatmulWork:
+    """The work of one MATMUL that computes a whole (M, K) x (K, N) product."""
+    check_positive(m=m, k=k, n=n)
+    return matmul_work(config, m=m, k_tiles=config.k_tiles(k), n_tiles=config.n_tiles(n))
+
+
+def utilization(config: AcceleratorConfig, *, macs: int, cycles: int) -> float:
+    """Useful MACs per cycle over the array's ``rows * cols``."""
+    check_positive(cycles=cycles)
+    return macs / (cycles * config.rows * config.cols)
+
+
+@dataclass(frozen=True)
+class ProgramWork:
+    """The work of a whole command stream: its MATMULs' (:class:`MatmulWork`) summed, and
+    what its loads and drains move. Element counts."""
+
+    vectors: int = 0
+    weight_reads: int = 0
+    act_reads: int = 0
+    act_writes: int = 0         # activations loaded (LOAD_ACTS)
+    acc_reads: int = 0
+    acc_writes: int = 0
+    acc_drains: int = 0         # accumulators sent (DRAIN)
+    weight_loads: int = 0       # weights loaded into weight memory (LOAD_WEIGHTS)
+    array_macs: int = 0
+    cycles: int = 0             # COMPUTE cycles
+
+    def __add__(self, other: ProgramWork) -> ProgramWork:
+        return ProgramWork(**{f.name: getattr(self, f.name) + getattr(other, f.name)
+                              for f in fields(self)})
+
+
+def program_work(config: AcceleratorConfig, words) -> ProgramWork:
+    """The work of a well-formed command stream, command by command."""
+    total = ProgramWork()
+    for command in split_commands(config, words):
+        op, args = command.opcode, command.args
+        if op == Opcode.MATMUL:
+            w = matmul_work(config, m=args[3], k_tiles=args[4], n_tiles=args[5],
+                            accumulate=bool(command.flags & MatmulFlag.ACCUMULATE))
+            total += ProgramWork(vectors=w.vectors, weight_reads=w.weight_reads,
+                                 act_reads=w.act_reads, acc_reads=w.acc_reads,
+                                 acc_writes=w.acc_writes, array_macs=w.array_macs,
+                                 cycles=w.cycles)
+        elif op == Opcode.LOAD_ACTS:
+            total += ProgramWork(act_writes=args[1] * config.rows)
+        elif op == Opcode.LOAD_WEIGHTS:
+            total += ProgramWork(weight_loads=args[1] * config.weight_rows_per_word
+                                 * config.cols)
+        elif op == Opcode.DRAIN:
+            total += ProgramWork(acc_drains=args[1] * config.cols)
+    return total

@@ -1,0 +1,75 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""The performance counters (:class:`golden.contract.isa.Counter`), and their snapshot.
+
+Seven :data:`~golden.contract.isa.COUNTER_BITS`-bit counters add their increment every cycle.
+READ_COUNTERS takes a snapshot of all of them at once (so the words it sends describe one
+instant), and the responder reads the snapshot one 32-bit word at a time.
+"""
+
+from amaranth.hdl import Array, Module, Mux, Signal
+from amaranth.lib.wiring import In, Out
+
+from golden.contract.config import WORD_BITS, AcceleratorConfig
+from golden.contract.isa import COUNTER_BITS, COUNTER_WORDS, Counter
+
+from .component import ConfiguredComponent
+
+__all__ = ["Counters"]
+
+
+class Counters(ConfiguredComponent):
+    """The counters of one accelerator.
+
+    Members
+    -------
+    busy, compute, stall_in, stall_out, vector : In(1)
+        This cycle: a command is in progress, a MATMUL is in progress, a command waits for an
+        input word, a response word waits for the consumer, an activation vector enters the
+        array (``rows * cols`` MACs).
+    zero_macs : In(range(rows * cols + 1))
+        Of this cycle's MACs, those that meet a zero weight.
+    clear : In(1)
+        Reset every counter to 0 (CLEAR with :attr:`~golden.contract.isa.ClearFlag.COUNTERS`).
+    snapshot : In(1)
+        Copy every counter into the snapshot.
+    index : In(range(COUNTER_WORDS))
+        Word of the snapshot to read: counter ``index // 2``, low word first.
+    word : Out(32)
+        That word.
+    """
+
+    def __init__(self, config: AcceleratorConfig):
+        super().__init__(config, {
+            "busy": In(1),
+            "compute": In(1),
+            "stall_in": In(1),
+            "stall_out": In(1),
+            "vector": In(1),
+            "zero_macs": In(range(config.rows * config.cols + 1)),
+            "clear": In(1),
+            "snapshot": In(1),
+            "index": In(range(COUNTER_WORDS)),
+            "word": Out(WORD_BITS),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        increments = {
+            Counter.CYCLES: 1,
+            Counter.BUSY: self.busy,
+            Counter.COMPUTE: self.compute,
+            Counter.STALL_IN: self.stall_in,
+            Counter.STALL_OUT: self.stall_out,
+            Counter.MACS: Mux(self.vector, cfg.rows * cfg.cols, 0),
+            Counter.ZERO_MACS: self.zero_macs,
+        }
+        counters = [Signal(COUNTER_BITS, name=f"count_{c.name.lower()}") for c in Counter]
+        snapshot = Array(Signal(COUNTER_BITS, name=f"snap_{c.name.lower()}") for c in Counter)
+        for counter, signal in zip(Counter, counters, strict=True):
+            m.d.sync += signal.eq(Mux(self.clear, 0, signal + increments[counter]))
+        with m.If(self.snapshot):
+            m.d.sync += [s.eq(c) for s, c in zip(snapshot, counters, strict=True)]
+        snap = snapshot[self.index >> 1]
+        m.d.comb += self.word.eq(Mux(self.index[0], snap[WORD_BITS:], snap[:WORD_BITS]))
+        return m

@@ -1,0 +1,45 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""firmware.compiler: layers of any shape in passes, and programs that refuse what does not fit."""
+
+import numpy as np
+import pytest
+
+from firmware.compiler import compile_layer, compile_matmul, compile_weights
+from firmware.functional import FunctionalAccelerator
+from firmware.runtime import FunctionalBackend
+from golden.contract.isa import CommandError
+from tests.helpers import multipass_config, random_layer, ref_acc
+
+
+@pytest.mark.parametrize("weight_format", ["2bit", "1.6bit"])
+@pytest.mark.parametrize(("m", "k", "n"), [(1, 5, 4), (3, 40, 7), (20, 9, 31), (7, 33, 26)])
+def test_passes_cover_any_shape(weight_format, m, k, n, rng):
+    """Layers larger than every memory run in K-, N- and M-passes, exactly."""
+    cfg = multipass_config(weight_format=weight_format)
+    x, w = random_layer(rng, m, k, n)
+    program = compile_layer(cfg, x, w)
+    response = FunctionalAccelerator(cfg).run(program.words)
+    np.testing.assert_array_equal(program.decode(response), ref_acc(x, w))
+
+
+def test_program_for_another_configuration_is_refused(rng):
+    program = compile_layer(multipass_config(), *random_layer(rng, 2, 4, 3))
+    backend = FunctionalBackend(multipass_config(cols=4))
+    with pytest.raises(CommandError, match=r"another accelerator configuration: cols=4 "
+                                           r"\(program: 3\)"):
+        backend.run(program)
+
+
+def test_shapes_that_do_not_match_are_refused(rng):
+    cfg = multipass_config()
+    image = compile_weights(cfg, random_layer(rng, 1, 6, 4)[1])
+    with pytest.raises(CommandError, match=r"activations are \(M=2, K=5\) but the weights "
+                                           r"are \(N=4, K=6\)"):
+        compile_matmul(image, random_layer(rng, 2, 5, 4)[0])
+    with pytest.raises(ValueError, match=r"weights must be ternary \(-1, 0, \+1\); found 2"):
+        compile_weights(cfg, np.array([[0, 2]]))
+    with pytest.raises(ValueError, match=r"activation 200 at index \(0, 1\) does not fit"):
+        compile_matmul(image, np.array([[0, 200, 0, 0, 0, 0]]))
+    program = compile_matmul(image, random_layer(rng, 2, 6, 4)[0])
+    with pytest.raises(CommandError, match="expected 13 response words, got 12"):
+        program.decode([0] * 12)

@@ -1,0 +1,257 @@
+# amaranth: UnusedElaboratable=no
+# SPDX-License-Identifier: BSD-2-Clause
+"""hw.accelerator: the whole accelerator in amaranth.sim and, as generated Verilog, under
+cocotb on Icarus and Verilator: bit-exact layers, counters, the tile loop's cycles, errors."""
+
+import numpy as np
+import pytest
+from amaranth.hdl import ClockDomain, Module
+from amaranth.sim import Simulator
+
+from firmware import commands
+from firmware.compiler import compile_layer, compile_weights
+from firmware.tiling import tile_acts
+from golden.contract.codecs import ILLEGAL_WEIGHT_CODE, pack_act_words
+from golden.contract.config import AcceleratorConfig
+from golden.contract.isa import (
+    SYNC,
+    Counter,
+    ErrorFlag,
+    Opcode,
+    command_header,
+    parse_response_header,
+)
+from golden.contract.tileloop import layer_work
+from hw.accelerator import Accelerator
+from sim.testbenches.accelerator_amaranth import rtl_accelerator_amaranth
+from sim.testbenches.accelerator_cocotb import rtl_accelerator_cocotb
+from tests.helpers import random_layer, ref_acc, small_config
+
+
+def run_layer(cfg, x, w, *, p_idle=0.0, p_stall=0.0, seed=0):
+    prog = compile_layer(cfg, x, w)
+    run = rtl_accelerator_amaranth(cfg, prog.words, prog.response_words, p_idle=p_idle,
+                             p_stall=p_stall, seed=seed)
+    return prog.decode(run.response)
+
+
+@pytest.mark.parametrize("weight_format", ["2bit", "1.6bit"])
+@pytest.mark.parametrize(("rows", "cols", "m", "k", "n"), [
+    (2, 2, 3, 5, 3),          # K, N not multiples of the array
+    (4, 8, 2, 9, 17),
+    (3, 1, 1, 7, 2),
+    (1, 3, 1, 4, 5),          # one row, one token: back-to-back updates of one accumulator
+])
+def test_accelerator_layer_is_bit_exact(weight_format, rows, cols, m, k, n, rng, seed):
+    cfg = small_config(rows=rows, cols=cols, weight_format=weight_format)
+    x, w = random_layer(rng, m, k, n)
+    acc = run_layer(cfg, x, w, p_idle=0.3, p_stall=0.4, seed=seed)
+    np.testing.assert_array_equal(acc, ref_acc(x, w))
+
+
+def test_binary_weights_run_on_the_same_datapath(rng):
+    cfg = small_config(rows=3, cols=2)
+    x, w = random_layer(rng, 2, 8, 5, binary=True)
+    np.testing.assert_array_equal(run_layer(cfg, x, w), ref_acc(x, w))
+
+
+def test_extremes_at_the_largest_k():
+    """All +1 (and -1) weights against all -128 and all 127 activations, at K = max_k, with
+    the narrowest accumulator the configuration accepts: the largest sums of either sign
+    come out exact (and a narrower accumulator would be refused)."""
+    k = 64
+    acc_bits = AcceleratorConfig().psum_bits(k)       # 15: +/-8192 needs 15 bits
+    cfg = AcceleratorConfig(rows=4, cols=2, max_k=k, acc_bits=acc_bits, weight_depth=128,
+                            act_depth=64, acc_depth=16)
+    with pytest.raises(ValueError, match="could overflow"):
+        AcceleratorConfig(rows=4, cols=2, max_k=k, acc_bits=acc_bits - 1)
+    x = np.array([[-128] * k, [127] * k], dtype=np.int8)
+    w = np.ones((3, k), dtype=np.int8)
+    w[1] = -1
+    acc = run_layer(cfg, x, w)
+    assert acc.tolist() == [[-128 * k, 128 * k, -128 * k], [127 * k, -127 * k, 127 * k]]
+
+
+def test_accumulate_flag_sums_k_chunks(rng):
+    """A layer whose K is split in two MATMULs, the second with ACCUMULATE."""
+    cfg = small_config(rows=2, cols=2)
+    x, w = random_layer(rng, 3, 8, 4)
+    words = []
+    for half, accumulate in ((slice(0, 4), False), (slice(4, 8), True)):
+        words += [*commands.load_weights(cfg, 0, compile_weights(cfg, w[:, half]).words),
+                  *commands.load_acts(cfg, 0, pack_act_words(
+                      cfg, tile_acts(cfg, x[:, half]).reshape(-1, cfg.rows))),
+                  *commands.matmul(w_addr=0, a_addr=0, acc_addr=0, m=3, k_tiles=2,
+                                   n_tiles=2, accumulate=accumulate)]
+    words += commands.drain(0, 3 * 2)
+    run = rtl_accelerator_amaranth(cfg, words, 1 + 3 * 2 * cfg.cols)
+    whole = compile_layer(cfg, x, w)         # the same outputs, in one program
+    np.testing.assert_array_equal(whole.decode(run.response), ref_acc(x, w))
+
+
+def _counted_matmul(cfg, x, w, **kw):
+    """Run a layer with the counters cleared just before its MATMUL; return the counters."""
+    prog = compile_layer(cfg, x, w, measure=True)
+    run = rtl_accelerator_amaranth(cfg, prog.words, prog.response_words, **kw)
+    np.testing.assert_array_equal(prog.decode(run.response), ref_acc(x, w))
+    return prog, prog.counters(run.response)
+
+
+@pytest.mark.parametrize("weight_format", ["2bit", "1.6bit"])
+@pytest.mark.parametrize(("rows", "cols", "m", "k", "n"), [
+    (2, 3, 1, 7, 8), (2, 3, 5, 4, 5), (4, 2, 9, 6, 2), (3, 3, 2, 9, 3), (4, 4, 4, 8, 8)])
+def test_tile_loop_cycles_are_exact(weight_format, rows, cols, m, k, n, rng):
+    cfg = small_config(rows=rows, cols=cols, weight_format=weight_format)
+    x, w = random_layer(rng, m, k, n)
+    _, counters = _counted_matmul(cfg, x, w)
+    assert counters[Counter.COMPUTE] == layer_work(cfg, m=m, k=k, n=n).cycles
+
+
+def test_counters_count_macs_and_stalls(rng, seed):
+    cfg = small_config(rows=3, cols=2)
+    x, w = random_layer(rng, 4, 7, 5)
+    w[w == 1] = 0                                   # plenty of zeros
+    _, counters = _counted_matmul(cfg, x, w, p_idle=0.3, p_stall=0.5, seed=seed)
+    k_tiles, n_tiles = cfg.k_tiles(7), cfg.n_tiles(5)
+    tiles = np.zeros((n_tiles * cfg.cols, k_tiles * cfg.rows), np.int8)
+    tiles[:5, :7] = w
+    assert counters[Counter.MACS] == 4 * k_tiles * n_tiles * cfg.rows * cfg.cols
+    assert counters[Counter.ZERO_MACS] == 4 * int((tiles == 0).sum())
+    assert counters[Counter.COMPUTE] == layer_work(cfg, m=4, k=7, n=5).cycles
+    assert counters[Counter.BUSY] > counters[Counter.COMPUTE]
+    assert counters[Counter.CYCLES] >= counters[Counter.BUSY]
+    assert counters[Counter.STALL_IN] > 0          # idle cycles inside the MATMUL command
+    assert counters[Counter.STALL_OUT] == 0        # nothing was sent before READ_COUNTERS
+
+
+def _status(cfg, words):
+    run = rtl_accelerator_amaranth(cfg, [*words, *commands.read_status()], 5)
+    header = parse_response_header(run.response[0])
+    assert header.opcode == Opcode.READ_STATUS
+    return ErrorFlag(run.response[1]), run.response
+
+
+@pytest.mark.parametrize(("words", "flag"), [
+    ([0x1234_5678], ErrorFlag.BAD_HEADER),                              # no SYNC
+    ([SYNC << 24 | 0xF], ErrorFlag.BAD_HEADER),                         # unknown opcode
+    ([SYNC << 24 | 1 << 8], ErrorFlag.BAD_HEADER),                      # reserved bits
+    (commands.load_acts(small_config(), 127, [1, 2]), ErrorFlag.OVERRUN),
+    (commands.matmul(w_addr=0, a_addr=0, acc_addr=0, m=0, k_tiles=1, n_tiles=1),
+     ErrorFlag.BAD_SHAPE),
+    (commands.matmul(w_addr=0, a_addr=0, acc_addr=0, m=1, k_tiles=1024, n_tiles=1),
+     ErrorFlag.BAD_SHAPE),                                              # K > max_k
+    (commands.matmul(w_addr=250, a_addr=0, acc_addr=0, m=1, k_tiles=4, n_tiles=1),
+     ErrorFlag.OVERRUN),                                                # weight memory
+    (commands.matmul(w_addr=0, a_addr=0, acc_addr=60, m=3, k_tiles=1, n_tiles=2),
+     ErrorFlag.OVERRUN),                                                # accumulators
+    (commands.load_weights(small_config(), 0, [ILLEGAL_WEIGHT_CODE << 2]),
+     ErrorFlag.ILLEGAL_WEIGHT),
+    ([command_header(Opcode.CLEAR, 3), 0xDEAD_BEEF], ErrorFlag.BAD_MAGIC),
+])
+def test_bad_commands_raise_sticky_flags(words, flag):
+    flags, response = _status(small_config(), words)
+    assert flags == flag
+    assert parse_response_header(response[0]).errors == flag
+
+
+def test_errors_leave_the_state_uncorrupted(rng):
+    """After a good layer, a malformed stream (garbage, then commands that would overwrite
+    the buffers) changes nothing: DRAIN answers with the error flags and no payload, and after
+    CLEAR the same DRAIN returns the good layer's results."""
+    cfg = small_config()
+    x, w = random_layer(rng, 2, 5, 4)
+    prog = compile_layer(cfg, x, w)
+    x2, w2 = random_layer(rng, 2, 5, 4)
+    other = compile_layer(cfg, x2, w2)
+    drain = prog.words[-3:]
+    words = [*prog.words[:-3],
+             0xFFFF_FFFF,                                  # garbage: BAD_HEADER
+             *other.words[:-3],                            # loads + MATMUL: not executed
+             *drain,                                       # header only, with the flags
+             *commands.clear(),
+             *drain]
+    n = 1 + prog.response_words
+    run = rtl_accelerator_amaranth(cfg, words, n)
+    assert parse_response_header(run.response[0]).errors == ErrorFlag.BAD_HEADER
+    np.testing.assert_array_equal(prog.decode(run.response[1:]), ref_acc(x, w))
+
+
+def test_reset_mid_matmul_returns_to_idle(rng):
+    cfg = small_config(rows=2, cols=2)
+    x, w = random_layer(rng, 8, 16, 8)                   # a MATMUL of ~70 cycles
+    prog = compile_layer(cfg, x, w)
+    x2, w2 = random_layer(rng, 3, 5, 3)
+    after = compile_layer(cfg, x2, w2)
+    dut = Accelerator(cfg)
+    top = Module()
+    top.domains.sync = cd = ClockDomain("sync")
+    top.submodules.dut = dut
+    response = []
+
+    async def put(ctx, word):
+        ctx.set(dut.cmd.valid, 1)
+        ctx.set(dut.cmd.payload, word)
+        await ctx.tick().until(dut.cmd.ready)
+        ctx.set(dut.cmd.valid, 0)
+
+    async def bench(ctx):
+        for word in prog.words[:-3]:                     # loads and MATMUL, no DRAIN
+            await put(ctx, word)
+        for _ in range(20):                              # well inside the MATMUL
+            assert ctx.get(dut.busy)
+            await ctx.tick()
+        ctx.set(cd.rst, 1)
+        await ctx.delay(2e-8)                            # two clock periods in reset
+        ctx.set(cd.rst, 0)
+        await ctx.tick()
+        assert not ctx.get(dut.busy) and not ctx.get(dut.errors)
+        assert not ctx.get(dut.resp.valid)
+        for word in after.words:
+            await put(ctx, word)
+        ctx.set(dut.resp.ready, 1)
+        while len(response) < after.response_words:
+            _, _, valid, payload = await ctx.tick().sample(dut.resp.valid, dut.resp.payload)
+            if valid:
+                response.append(payload)
+
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run_until(1e-8 * 5000)
+    np.testing.assert_array_equal(after.decode(response), ref_acc(x2, w2))
+
+
+# (simulator, rows, cols, weight format, layer M x K x N): every shape on Verilator, the small
+# ones on Icarus too (Icarus runs a 16x16 array at a few hundred cycles per second).
+CASES = [
+    ("icarus", 2, 2, "2bit", (3, 9, 5)),
+    ("icarus", 4, 8, "1.6bit", (2, 13, 19)),
+    ("verilator", 2, 2, "1.6bit", (4, 7, 3)),
+    ("verilator", 4, 8, "2bit", (5, 21, 17)),
+    ("verilator", 8, 8, "1.6bit", (3, 30, 20)),
+    ("verilator", 16, 16, "2bit", (20, 40, 35)),
+]
+
+
+@pytest.mark.cosim
+@pytest.mark.parametrize(("simulator", "rows", "cols", "weight_format", "shape"), CASES,
+                         ids=[f"{c[0]}-{c[1]}x{c[2]}-{c[3]}" for c in CASES])
+def test_accelerator_verilog_is_bit_exact(simulator, rows, cols, weight_format, shape, rng,
+                                          seed, waves, tmp_path):
+    cfg = AcceleratorConfig(rows=rows, cols=cols, weight_format=weight_format,
+                            weight_depth=512, act_depth=256, acc_depth=128, max_k=4096,
+                            acc_bits=24)
+    m, k, n = shape
+    layers = []
+    for _ in range(2):      # two programs in one simulator process, on the same memories
+        x = rng.integers(-128, 128, size=(m, k)).astype(np.int8)
+        w = rng.integers(-1, 2, size=(n, k)).astype(np.int8)
+        layers.append((x, w, compile_layer(cfg, x, w, measure=True)))
+    runs = rtl_accelerator_cocotb(cfg, [p for *_, p in layers], simulator=simulator,
+                                  test_dir=tmp_path, p_idle=0.25, p_stall=0.35, seed=seed,
+                                  waves=waves)
+    for (x, w, prog), run in zip(layers, runs, strict=True):
+        np.testing.assert_array_equal(prog.decode(run.response), ref_acc(x, w))
+        counters = prog.counters(run.response)
+        assert counters[Counter.COMPUTE] == layer_work(cfg, m=m, k=k, n=n).cycles
+        assert counters[Counter.MACS] == m * cfg.k_tiles(k) * cfg.n_tiles(n) * rows * cols

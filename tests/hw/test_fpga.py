@@ -1,0 +1,86 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""hw.fpga: the devices, the tool runs (cached on their inputs), nextpnr's report, and the
+flow's own iCE40 netlist simulated bit-exact."""
+
+import pytest
+
+from golden.contract.config import AcceleratorConfig
+from hw.designs import get_design
+from hw.fpga import get_device, parse_nextpnr_report
+from hw.yosys import ReportError
+
+
+def test_unknown_device_is_named():
+    with pytest.raises(ValueError, match="unknown device 'xc7'"):
+        get_device("xc7")
+
+
+def test_nextpnr_report_parser_refuses_bad_input():
+    with pytest.raises(ReportError, match="not valid JSON"):
+        parse_nextpnr_report("{")
+    with pytest.raises(ReportError, match="no 'fmax' object"):
+        parse_nextpnr_report({"utilization": {}})
+    with pytest.raises(ReportError, match="malformed"):
+        parse_nextpnr_report({"fmax": {"clk": {"achieved": 1.0}}, "utilization": {}})
+
+
+@pytest.mark.synth
+@pytest.mark.cosim
+@pytest.mark.parametrize("design", ["ternary", "int8"])
+def test_ice40_netlist_is_bit_exact(design, rng, tmp_path):
+    """The flow's own synthesis result, not just the RTL, computes the right sums: the mapped
+    iCE40 netlist of a small array runs under Icarus with Yosys' cell models."""
+    import numpy as np
+    import torch
+
+    from golden.mac import int_mac_columns
+    from hw.array import SystolicArray, act_layout, result_layout, weight_row_layout
+    from hw.fpga import cell_models, synthesize
+    from hw.verilog import convert
+    from sim.testbenches.core_cocotb import rtl_core_cocotb
+    from sim.testbenches.scenario import pack
+
+    cfg = AcceleratorConfig(rows=3, cols=4)
+    arith = get_design(design).arithmetic
+    (tmp_path / "design.v").write_text(convert(SystolicArray(cfg, arithmetic=arith), name="dut"))
+    synthesize(get_device("hx8k"), tmp_path, source="design.v", top="dut", dsp=False,
+               netlist=False, verilog=True)
+    netlist = cell_models("ice40") + (tmp_path / "dut.netlist.v").read_text()
+
+    lo, hi = (-1, 1) if design == "ternary" else (cfg.act_min, cfg.act_max)
+    wl, al = weight_row_layout(cfg, arith), act_layout(cfg, arith)
+    tiles, beats = [], []
+    for t in range(4):
+        w = rng.integers(lo, hi + 1, (cfg.rows, cfg.cols))
+        x = rng.integers(cfg.act_min, cfg.act_max + 1, (3, cfg.rows))
+        if t == 0:       # the extremes first
+            w[:], x[:] = hi, cfg.act_min
+        tiles.append((w, x))
+        codes = (w & 0b11) if design == "ternary" else w
+        beats.append(([pack(wl, {"row": i, "codes": codes[i].tolist()}) for i in range(cfg.rows)],
+                      [pack(al, {"data": v.tolist(), "swap": int(n == 0)})
+                       for n, v in enumerate(x)]))
+    raw = rtl_core_cocotb(netlist, toplevel="dut", tiles=beats, n_results=12,
+                          simulator="icarus", test_dir=tmp_path / "sim")
+    width = result_layout(cfg, arith).as_shape().width // cfg.cols
+    got = np.array([[(b >> (j * width)) & ((1 << width) - 1) for j in range(cfg.cols)]
+                    for b in raw], dtype=np.int64)
+    got = np.where(got >> (width - 1), got - (1 << width), got)
+    expected = np.concatenate([int_mac_columns(torch.from_numpy(x), torch.from_numpy(w)).numpy()
+                               for w, x in tiles])
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_tool_runs_are_cached_on_their_inputs(tmp_path):
+    from hw.fpga import _cached
+
+    (tmp_path / "out.txt").write_text("result")
+    runs = []
+    for inputs in ([b"a", b"script"], [b"a", b"script"], [b"b", b"script"]):
+        with _cached(tmp_path, "tool", inputs, ["out.txt"]) as fresh:
+            if not fresh:
+                runs.append(inputs)
+    assert runs == [[b"a", b"script"], [b"b", b"script"]]
+    (tmp_path / "out.txt").unlink()            # a missing output forces a run
+    with _cached(tmp_path, "tool", [b"b", b"script"], ["out.txt"]) as fresh:
+        assert not fresh
