@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""Command encoders: each function returns the 32-bit words of one command (the formats and
-rules are :mod:`golden.contract.isa`'s); a program is their concatenation."""
+"""Command encoders: each function returns the 32-bit words of one command, its CRC word
+included (the formats and rules are :mod:`golden.contract.isa`'s); a program is their
+concatenation. The load encoders cut a load into commands of at most ``max_load`` memory words.
+"""
 
 from __future__ import annotations
 
@@ -13,53 +15,74 @@ from golden.contract.isa import (
     Opcode,
     check_word,
     command_header,
+    resync_words,
+    with_crc,
 )
 
 __all__ = ["clear", "drain", "load_acts", "load_weights", "matmul", "nop", "read_counters",
-           "read_status"]
+           "read_status", "resync", "sync"]
+
 
 def nop() -> list[int]:
     return [command_header(Opcode.NOP)]
 
 
-def _load(opcode: Opcode, addr: int, words, word_bits: int) -> list[int]:
+def _load(config: AcceleratorConfig, opcode: Opcode, addr: int, words,
+          word_bits: int) -> list[int]:
     words = [int(w) for w in words]
-    out = [command_header(opcode), check_word("address", addr), check_word("count", len(words))]
-    for w in words:
-        out += to_stream_words(w, word_bits)
+    check_word("address", addr)
+    out = []
+    for start in range(0, len(words), config.max_load):
+        chunk = words[start:start + config.max_load]
+        data = [s for w in chunk for s in to_stream_words(w, word_bits)]
+        out += with_crc([command_header(opcode), check_word("address", addr + start),
+                         len(chunk), *data])
     return out
 
 
 def load_weights(config: AcceleratorConfig, addr: int, words) -> list[int]:
-    """LOAD_WEIGHTS of weight-memory words (:func:`golden.contract.codecs.pack_weight_rows`)."""
-    return _load(Opcode.LOAD_WEIGHTS, addr, words, config.weight_word_bits)
+    """LOAD_WEIGHTS of weight-memory words (:func:`golden.contract.codecs.pack_weight_rows`),
+    as many commands as ``max_load`` requires."""
+    return _load(config, Opcode.LOAD_WEIGHTS, addr, words, config.weight_word_bits)
 
 
 def load_acts(config: AcceleratorConfig, addr: int, words) -> list[int]:
-    """LOAD_ACTS of activation-buffer words (:func:`golden.contract.codecs.pack_act_words`)."""
-    return _load(Opcode.LOAD_ACTS, addr, words, config.act_word_bits)
+    """LOAD_ACTS of activation-buffer words (:func:`golden.contract.codecs.pack_act_words`),
+    as many commands as ``max_load`` requires."""
+    return _load(config, Opcode.LOAD_ACTS, addr, words, config.act_word_bits)
 
 
 def matmul(*, w_addr: int, a_addr: int, acc_addr: int, m: int, k_tiles: int, n_tiles: int,
            accumulate: bool = False) -> list[int]:
     flags = MatmulFlag.ACCUMULATE if accumulate else 0
-    return [command_header(Opcode.MATMUL, flags), check_word("w_addr", w_addr),
-            check_word("a_addr", a_addr), check_word("acc_addr", acc_addr), check_word("m", m),
-            check_word("k_tiles", k_tiles), check_word("n_tiles", n_tiles)]
+    return with_crc([command_header(Opcode.MATMUL, flags), check_word("w_addr", w_addr),
+                     check_word("a_addr", a_addr), check_word("acc_addr", acc_addr),
+                     check_word("m", m), check_word("k_tiles", k_tiles),
+                     check_word("n_tiles", n_tiles)])
 
 
 def drain(addr: int, count: int) -> list[int]:
-    return [command_header(Opcode.DRAIN), check_word("address", addr), check_word("count", count)]
+    return with_crc([command_header(Opcode.DRAIN), check_word("address", addr),
+                     check_word("count", count)])
 
 
 def read_counters() -> list[int]:
-    return [command_header(Opcode.READ_COUNTERS)]
+    return with_crc([command_header(Opcode.READ_COUNTERS)])
 
 
 def read_status() -> list[int]:
-    return [command_header(Opcode.READ_STATUS)]
+    return with_crc([command_header(Opcode.READ_STATUS)])
+
+
+def sync(token: int) -> list[int]:
+    return with_crc([command_header(Opcode.SYNC), check_word("token", token)])
 
 
 def clear(*, counters: bool = True, errors: bool = True) -> list[int]:
     flags = (ClearFlag.COUNTERS if counters else 0) | (ClearFlag.ERRORS if errors else 0)
-    return [command_header(Opcode.CLEAR, flags), CLEAR_MAGIC]
+    return with_crc([command_header(Opcode.CLEAR, flags), CLEAR_MAGIC])
+
+
+def resync(config: AcceleratorConfig, token: int) -> list[int]:
+    """The resynchronization sequence of :func:`golden.contract.isa.resync_words`."""
+    return resync_words(config, token)

@@ -34,7 +34,7 @@ from golden.contract.isa import (
     Counter,
     Opcode,
     parse_counters,
-    parse_response_header,
+    parse_response,
     response_words,
 )
 
@@ -147,9 +147,10 @@ class Program:
         pos = 0
         for segment in self.segments:
             count = _segment_words(self.config, segment)
-            words = response[pos:pos + count]
-            parse_response_header(words[0]).raise_on_error()
-            yield segment, words[1:]
+            opcode = Opcode.DRAIN if segment[0] == "drain" else Opcode.READ_COUNTERS
+            header, payload = parse_response(response[pos:pos + count], opcode)
+            header.raise_on_error()
+            yield segment, payload
             pos += count
 
     def check_config(self, config: AcceleratorConfig) -> None:

@@ -3,10 +3,14 @@
 
 It executes the same command words as the RTL with the same results: accumulators (wrapping at
 ``acc_bits`` like the hardware's registers), responses, sticky error flags and the rule that
-state-changing commands are skipped while a flag is set. The stream is parsed, the extents are
-checked and the responses are built by the contract's own functions; the MATMUL follows the
-tile loop of :mod:`golden.contract.tileloop`. It is the fast backend of the runtime and the
-reference that differential tests hold the RTL to.
+state-changing commands are skipped while a flag is set. The stream is parsed, the CRC words and
+extents are checked and the responses are built by the contract's own functions; the MATMUL
+follows the tile loop of :mod:`golden.contract.tileloop`. It is the fast backend of the runtime
+and the reference that differential tests hold the RTL to.
+
+Like the hardware, it keeps a command that has not fully arrived: the words of a :meth:`run`
+that end inside a command wait for the next :meth:`run` (:attr:`pending`), so a truncated or
+misframed stream behaves as it does on the RTL.
 
 Timing is not modelled cycle by cycle: READ_COUNTERS reports the counters that do not depend on
 stream timing (COMPUTE, MACS from :class:`golden.contract.tileloop.MatmulWork`, ZERO_MACS from
@@ -37,9 +41,10 @@ from golden.contract.isa import (
     drain_error,
     load_error,
     matmul_error,
+    next_command,
     response_header,
-    split_commands,
     status_payload,
+    with_crc,
 )
 from golden.contract.tileloop import matmul_work
 
@@ -65,30 +70,56 @@ class FunctionalAccelerator:
         self.acc = np.zeros((config.acc_depth, config.cols), dtype=np.int64)
         self.errors = ErrorFlag(0)
         self.counters = dict.fromkeys(Counter, 0)
+        #: Words of a command that has not fully arrived.
+        self.pending: list[int] = []
+
+    def reset(self) -> None:
+        """What the reset input does: flags, counters and a partly received command are
+        cleared; the memories keep their contents."""
+        self.errors = ErrorFlag(0)
+        self.counters = dict.fromkeys(Counter, 0)
+        self.pending = []
 
     def run(self, words) -> list[int]:
-        """Execute a whole command stream; return the response words. Raises
-        :class:`golden.contract.isa.TruncatedStream` if it ends inside a command."""
+        """Execute a command stream; return the response words. Words that end inside a
+        command wait in :attr:`pending` for the next call, as the hardware waits for them."""
+        words = self.pending + [int(w) for w in words]
         response: list[int] = []
-        for command in split_commands(self.config, words):
+        pos = 0
+        while (command := next_command(self.config, words, pos)) is not None:
             self._command(command, response)
+            pos += command.length
+        self.pending = words[pos:]
         return response
+
+    def _respond(self, response: list[int], opcode: Opcode, payload=()) -> None:
+        response += with_crc([response_header(opcode, self.errors), *payload])
 
     def _command(self, command: Command, response: list[int]) -> None:
         opcode, args = command.opcode, command.args
         if opcode is None:
             self.errors |= ErrorFlag.BAD_HEADER
-        elif opcode in (Opcode.LOAD_WEIGHTS, Opcode.LOAD_ACTS):
+            return
+        if opcode in (Opcode.LOAD_WEIGHTS, Opcode.LOAD_ACTS) and command.crc is None:
+            self.errors |= ErrorFlag.BAD_SHAPE           # a count refused: no data, no CRC
+            return
+        if not command.crc_ok:
+            self.errors |= ErrorFlag.BAD_CRC
+            if command.response_words(self.config):
+                self._respond(response, opcode)          # refused: header and CRC alone
+            return
+        if opcode in (Opcode.LOAD_WEIGHTS, Opcode.LOAD_ACTS):
             self._load(opcode, *args, command.data)
         elif opcode == Opcode.MATMUL:
             self._matmul(command.flags, *args)
         elif opcode == Opcode.DRAIN:
             self._drain(*args, response)
         elif opcode == Opcode.READ_COUNTERS:
-            response += [response_header(opcode, self.errors), *counter_words(self.counters)]
+            self._respond(response, opcode, counter_words(self.counters))
         elif opcode == Opcode.READ_STATUS:
-            response += [response_header(opcode, self.errors),
-                         *status_payload(self.config, self.errors)]
+            self._respond(response, opcode, status_payload(self.config, self.errors))
+        elif opcode == Opcode.SYNC:
+            self._respond(response, opcode, args)
         elif opcode == Opcode.CLEAR:
             if args[0] != CLEAR_MAGIC:
                 self.errors |= ErrorFlag.BAD_MAGIC
@@ -99,25 +130,27 @@ class FunctionalAccelerator:
                     self.counters = dict.fromkeys(Counter, 0)
 
     def _load(self, opcode, addr, count, data) -> None:
+        """All or nothing: the words are written only if the range fits, no word holds the
+        illegal code and no flag is set."""
         cfg = self.config
         weights = opcode == Opcode.LOAD_WEIGHTS
         bits = cfg.weight_word_bits if weights else cfg.act_word_bits
         sub = cfg.stream_words(bits)
         error = load_error(cfg, opcode, addr, count)
+        words = [from_stream_words(data[i * sub:(i + 1) * sub], bits) for i in range(count)]
+        if not error and weights and cfg.weight_format == "2bit":
+            for word in words:
+                codes = [(word >> (WEIGHT_CODE_BITS * j)) & 3 for j in range(cfg.cols)]
+                if ILLEGAL_WEIGHT_CODE in codes:
+                    error = ErrorFlag.ILLEGAL_WEIGHT
+                    break
         self.errors |= error
         if error or self.errors:
             return
-        words = [from_stream_words(data[i * sub:(i + 1) * sub], bits) for i in range(count)]
-        if not weights:
+        if weights:
+            self.weights[addr:addr + count] = words
+        else:
             self.acts[addr:addr + count] = unpack_act_words(cfg, words)
-            return
-        for i, word in enumerate(words):
-            codes = [(word >> (WEIGHT_CODE_BITS * j)) & 3 for j in range(cfg.cols)]
-            if cfg.weight_format == "2bit" and ILLEGAL_WEIGHT_CODE in codes:
-                # The rest of the load is consumed but not written: the flag is now set.
-                self.errors |= ErrorFlag.ILLEGAL_WEIGHT
-                return
-            self.weights[addr + i] = word
 
     def _matmul(self, flags, w_addr, a_addr, acc_addr, m, k_tiles, n_tiles) -> None:
         cfg = self.config
@@ -133,11 +166,15 @@ class FunctionalAccelerator:
                                      work.weight_rows, strict=False).astype(np.int64)
         weights = weights.reshape(n_tiles, k_tiles, cfg.rows, cfg.cols)
         acts = self.acts[a_addr:a_addr + m * k_tiles].reshape(m, k_tiles, cfg.rows)
+        limit = 1 << (cfg.acc_bits - 1)
         for nt in range(n_tiles):
             block = slice(acc_addr + nt * m, acc_addr + (nt + 1) * m)
             total = self.acc[block] if work.accumulate else np.zeros((m, cfg.cols), np.int64)
             for kt in range(k_tiles):
-                total = _signed(total + acts[:, kt] @ weights[nt, kt], cfg.acc_bits)
+                exact = total + acts[:, kt] @ weights[nt, kt]
+                if ((exact < -limit) | (exact >= limit)).any():
+                    self.errors |= ErrorFlag.ACC_OVERFLOW
+                total = _signed(exact, cfg.acc_bits)
             self.acc[block] = total
         self.counters[Counter.COMPUTE] += work.cycles
         self.counters[Counter.MACS] += work.array_macs
@@ -145,9 +182,6 @@ class FunctionalAccelerator:
 
     def _drain(self, addr, count, response) -> None:
         cfg = self.config
-        error = drain_error(cfg, addr, count)
-        self.errors |= error
-        response.append(response_header(Opcode.DRAIN, self.errors))
-        if not self.errors:
-            values = self.acc[addr:addr + count].reshape(-1)
-            response += [int(v) & 0xFFFF_FFFF for v in values]
+        self.errors |= drain_error(cfg, addr, count)
+        values = () if self.errors else self.acc[addr:addr + count].reshape(-1)
+        self._respond(response, Opcode.DRAIN, [int(v) & 0xFFFF_FFFF for v in values])

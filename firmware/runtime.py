@@ -25,9 +25,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from golden.contract.config import AcceleratorConfig
-from golden.contract.isa import CommandError, Counter
+from golden.contract.isa import (
+    CommandError,
+    Counter,
+    Description,
+    Opcode,
+    parse_response,
+    parse_status,
+    response_words,
+)
 
-from .commands import load_weights
+from .commands import load_weights, read_status
 from .compiler import Program, WeightImage, compile_matmul, compile_weights
 from .functional import FunctionalAccelerator
 from .placement import ResidentPlacement
@@ -53,6 +61,18 @@ class Backend(ABC):
     def run(self, program: Program) -> list[int]:
         program.check_config(self.config)
         return self.execute(program.words, program.response_words)
+
+    def describe(self) -> Description:
+        """What the device says it is (READ_STATUS)."""
+        status = self.execute(read_status(), response_words(self.config, Opcode.READ_STATUS))
+        return parse_status(parse_response(status, Opcode.READ_STATUS)[1])
+
+    def check_device(self) -> Description:
+        """READ_STATUS, and CommandError naming every field in which the device differs from
+        this backend's configuration (the one its programs are compiled for)."""
+        description = self.describe()
+        description.check(self.config)
+        return description
 
     def close(self) -> None:
         """Release what the backend holds (a simulator process, say). Calls after this fail."""
@@ -114,6 +134,7 @@ class Runtime:
     stats: list[LayerStats] = field(default_factory=list)
     _images: dict = field(default_factory=dict)
     _resident: ResidentPlacement | None = None
+    _checked: bool = False
 
     @property
     def config(self) -> AcceleratorConfig:
@@ -143,6 +164,10 @@ class Runtime:
         """``x_q @ w_t.T`` on the backend: int8 activations (M, K), ternary weights (N, K) ->
         int64 accumulators (M, N)."""
         x_q, w_t = np.asarray(x_q), np.asarray(w_t)
+        if not self._checked:
+            # Before the first program: is the device the one the programs are built for?
+            self.backend.check_device()
+            self._checked = True
         key, image = self._image(w_t)
         program = compile_matmul(image, x_q, weight_base=self._place(key, image),
                                  measure=self.measure)

@@ -9,13 +9,13 @@
                                       │             accumulator buffer ◄───────────┘
     resp (32-bit words) ◄── responder ◄┴── DRAIN / READ_COUNTERS / READ_STATUS ◄── counters
 
-The command set, the header formats, the checks and the error flags are in
+The command set, the header formats, the CRC, the checks and the error flags are in
 :mod:`golden.contract.isa`, shared with the firmware. Each block is a component of its own:
-:class:`~hw.controller.Controller` (command parsing, checks, sticky errors, dispatch),
-:class:`~hw.loader.Loader` (load data into the memories), :class:`~hw.engine.MatmulEngine` (the
-tile loop, the array inside), :class:`~hw.responder.Responder` (the response stream) and
-:class:`~hw.counters.Counters` (performance counters). This module only instantiates the
-memories and wires the blocks.
+:class:`~hw.controller.Controller` (command parsing, CRC, checks, sticky errors, dispatch),
+:class:`~hw.loader.Loader` (stages load data, then writes it whole),
+:class:`~hw.engine.MatmulEngine` (the tile loop, the array inside),
+:class:`~hw.responder.Responder` (the response stream) and :class:`~hw.counters.Counters`
+(performance counters). This module only instantiates the memories and wires the blocks.
 """
 
 from amaranth.hdl import Module, Mux, unsigned
@@ -89,12 +89,15 @@ class Accelerator(ConfiguredComponent):
         wiring.connect(m, engine.a_rd, amem.read_port())
         wiring.connect(m, engine.acc_wr, acc_wr)
         m.d.comb += [
-            loader.errors_set.eq(controller.errors != 0),
-            controller.load_done.eq(loader.done),
+            controller.load_staged.eq(loader.staged),
             controller.load_illegal.eq(loader.illegal),
+            controller.load_done.eq(loader.done),
+            loader.commit.eq(controller.load_commit),
+            loader.drop.eq(controller.load_drop),
             engine.start.eq(controller.matmul_start),
             engine.args.eq(controller.matmul_args),
             controller.matmul_busy.eq(engine.busy),
+            controller.matmul_overflow.eq(engine.overflow),
             controller.respond_done.eq(responder.done),
             responder.errors.eq(controller.errors),
             responder.counter_word.eq(counters.word),

@@ -1,20 +1,24 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """The controller: reads commands, checks them, and hands each to the block that runs it.
 
-It is the only reader of the command stream. For each command it takes the header and the
-argument words (:data:`golden.contract.isa.ARG_WORDS`), checks the command's extents against
-the buffers (the rules of :func:`golden.contract.isa.load_error`,
-:func:`~golden.contract.isa.drain_error` and :func:`~golden.contract.isa.matmul_error`, here as
-comparators), and then:
+It is the only reader of the command stream. For each command it takes the header, the argument
+words (:data:`golden.contract.isa.ARG_WORDS`), a load's data words (passed to the
+:class:`~hw.loader.Loader`, which stages them) and the CRC word, computing the CRC of the words
+as they arrive (:class:`~hw.crc.Crc32`). Nothing acts before the CRC word has matched. Then it
+checks the command's extents against the buffers (the rules of
+:func:`golden.contract.isa.load_error`, :func:`~golden.contract.isa.drain_error` and
+:func:`~golden.contract.isa.matmul_error`, here as comparators), and:
 
-* LOAD_WEIGHTS / LOAD_ACTS: gives the :class:`~hw.loader.Loader` a job and passes it the data
-  words (discarded when the load is refused or a flag is set);
+* LOAD_WEIGHTS / LOAD_ACTS: tells the loader to commit the staged words, or to drop them (a
+  bad CRC, an overrun, an illegal weight code, a flag set);
 * MATMUL: starts the :class:`~hw.engine.MatmulEngine` and waits for it;
-* DRAIN, READ_COUNTERS, READ_STATUS: gives the :class:`~hw.responder.Responder` a job (and
-  takes the counter snapshot);
+* DRAIN, READ_COUNTERS, READ_STATUS, SYNC: gives the :class:`~hw.responder.Responder` a job
+  (and takes the counter snapshot); a refused one answers with its header alone;
 * CLEAR: clears the error flags or the counters if the magic word is right.
 
-It keeps the sticky error flags (:class:`golden.contract.isa.ErrorFlag`). The products of
+A load's count is checked as soon as it arrives: 0 or above ``max_load`` raises BAD_SHAPE and
+ends the command (no data phase, no CRC word). It keeps the sticky error flags
+(:class:`golden.contract.isa.ErrorFlag`). The products of
 arguments that the checks need come from bit-serial multipliers
 (:class:`~hw.serial_mul.SerialMultiplier`): there is no multiplier even in the control path.
 """
@@ -37,6 +41,7 @@ from golden.contract.isa import (
 )
 
 from .component import ConfiguredComponent
+from .crc import Crc32
 from .engine import matmul_args_layout
 from .loader import load_job_layout
 from .responder import response_job_layout
@@ -67,11 +72,13 @@ class Controller(ConfiguredComponent):
         The command stream.
     load_data : Out(stream.Signature(32))
         The data words of the load in progress, passed through from ``cmd``.
-    load : Out(stream.Signature(load_job_layout(), always_ready=True))
-    load_done, load_illegal : In(1)
+    load : Out(stream.Signature(load_job_layout(config), always_ready=True))
+    load_staged, load_illegal, load_done : In(1)
+    load_commit, load_drop : Out(1)
     matmul_start : Out(1)
     matmul_args : Out(matmul_args_layout(config))
-    matmul_busy : In(1)
+    matmul_busy, matmul_overflow : In(1)
+        The engine runs; an accumulation overflowed in this cycle.
     respond : Out(stream.Signature(response_job_layout(config), always_ready=True))
     respond_done : In(1)
     snapshot, clear_counters : Out(1)
@@ -86,12 +93,16 @@ class Controller(ConfiguredComponent):
         super().__init__(config, {
             "cmd": In(stream.Signature(unsigned(WORD_BITS))),
             "load_data": Out(stream.Signature(unsigned(WORD_BITS))),
-            "load": Out(stream.Signature(load_job_layout(), always_ready=True)),
-            "load_done": In(1),
+            "load": Out(stream.Signature(load_job_layout(config), always_ready=True)),
+            "load_staged": In(1),
             "load_illegal": In(1),
+            "load_done": In(1),
+            "load_commit": Out(1),
+            "load_drop": Out(1),
             "matmul_start": Out(1),
             "matmul_args": Out(matmul_args_layout(config)),
             "matmul_busy": In(1),
+            "matmul_overflow": In(1),
             "respond": Out(stream.Signature(response_job_layout(config), always_ready=True)),
             "respond_done": In(1),
             "snapshot": Out(1),
@@ -109,9 +120,9 @@ class Controller(ConfiguredComponent):
         raise_error = Signal(len(ErrorFlag))        # flags the controller raises this cycle
         clear_errors = Signal()
         m.d.sync += errors.eq(Mux(clear_errors, 0, errors) | raise_error
-                              | Mux(self.load_illegal, ErrorFlag.ILLEGAL_WEIGHT, 0))
+                              | Mux(self.matmul_overflow, ErrorFlag.ACC_OVERFLOW, 0))
 
-        # --- header and arguments ----------------------------------------------------------
+        # --- header, arguments and the running CRC -----------------------------------------
         word = self.cmd.payload
         take = self.cmd.valid & self.cmd.ready
         header = data.View(COMMAND_HEADER, word)
@@ -121,6 +132,9 @@ class Controller(ConfiguredComponent):
         args = Array(Signal(WORD_BITS, name=f"arg{i}") for i in range(_MAX_ARGS))
         arg_idx = Signal(range(_MAX_ARGS))
         arg_count = Array(Const(ARG_WORDS[op], range(_MAX_ARGS + 1)) for op in Opcode)
+        m.submodules.crc = crc = Crc32()
+        crc_ok = Signal()              # the CRC word matched (valid from EXECUTE on)
+        m.d.comb += crc.word.eq(word)
 
         # --- checks: extents, before anything is touched -----------------------------------
         w_addr, a_addr, acc_addr, mm_m, k_tiles, n_tiles = (args[i] for i in range(6))
@@ -135,7 +149,6 @@ class Controller(ConfiguredComponent):
             mul_acc.a.eq(n_tiles), mul_acc.b.eq(mm_m),
         ]
         products_done = mul_tiles.done & mul_act.done & mul_acc.done
-        products_started = Signal()     # the multipliers latch the arguments once, in CHECK
 
         tiles = mul_tiles.product
         w_rows = _times(tiles, cfg.rows)
@@ -148,10 +161,9 @@ class Controller(ConfiguredComponent):
                             & (a_addr + mul_act.product <= cfg.act_depth)
                             & (acc_addr + mul_acc.product <= cfg.acc_depth))
         range_addr, range_count = args[0], args[1]
-
-        def range_ok(depth):
-            return (_in_range(range_addr) & _in_range(range_count)
-                    & (range_addr + range_count <= depth))
+        is_load = (opcode == Opcode.LOAD_WEIGHTS) | (opcode == Opcode.LOAD_ACTS)
+        load_count_ok = (range_count != 0) & (range_count <= cfg.max_load)
+        range_ok = Signal()            # a load's or DRAIN's range fits its buffer (from CHECK)
 
         m.d.comb += [
             self.matmul_args.w_addr.eq(w_addr),
@@ -167,12 +179,13 @@ class Controller(ConfiguredComponent):
             self.load.p.weights.eq(opcode == Opcode.LOAD_WEIGHTS),
             self.respond.p.opcode.eq(opcode),
             self.respond.p.addr.eq(range_addr),
+            self.respond.p.token.eq(args[0]),
             self.load_data.payload.eq(word),
         ]
 
         with m.FSM(name="controller"):
             with m.State("IDLE"):
-                m.d.comb += self.cmd.ready.eq(1)
+                m.d.comb += [self.cmd.ready.eq(1), crc.start.eq(1), crc.en.eq(take)]
                 with m.If(take):
                     with m.If(~header_ok):
                         m.d.comb += raise_error.eq(ErrorFlag.BAD_HEADER)
@@ -183,42 +196,68 @@ class Controller(ConfiguredComponent):
                             with m.Case(Opcode.NOP):
                                 pass
                             with m.Case(Opcode.READ_COUNTERS, Opcode.READ_STATUS):
-                                m.d.comb += [self.snapshot.eq(
-                                                 header.opcode == Opcode.READ_COUNTERS),
-                                             self.respond.valid.eq(1),
-                                             self.respond.p.opcode.eq(header.opcode)]
-                                m.next = "RESPOND"
+                                m.next = "CRC"
                             with m.Default():
                                 m.next = "ARGS"
 
             with m.State("ARGS"):
-                m.d.comb += [self.cmd.ready.eq(1), self.busy.eq(1)]
+                m.d.comb += [self.cmd.ready.eq(1), self.busy.eq(1), crc.en.eq(take)]
                 with m.If(take):
                     m.d.sync += [args[arg_idx].eq(word), arg_idx.eq(arg_idx + 1)]
                     with m.If(arg_idx == arg_count[opcode.as_value()] - 1):
-                        m.d.sync += products_started.eq(0)
                         m.next = "CHECK"
 
             with m.State("CHECK"):
+                # The arguments are in: start the products, check a load's count and range.
+                m.d.comb += [self.busy.eq(1)]
+                m.d.comb += [mul.start.eq(1) for mul in multipliers.values()]
+                depth = Mux(opcode == Opcode.LOAD_WEIGHTS, cfg.weight_depth,
+                            Mux(opcode == Opcode.LOAD_ACTS, cfg.act_depth, cfg.acc_depth))
+                m.d.sync += range_ok.eq(_in_range(range_addr) & _in_range(range_count)
+                                        & (range_addr + range_count <= depth))
+                with m.If(is_load):
+                    with m.If(~load_count_ok):
+                        m.d.comb += raise_error.eq(ErrorFlag.BAD_SHAPE)
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.d.comb += self.load.valid.eq(1)
+                        m.next = "LOAD"
+                with m.Else():
+                    m.next = "CRC"
+
+            with m.State("LOAD"):
+                m.d.comb += [self.busy.eq(1), self.load_data.valid.eq(self.cmd.valid),
+                             self.cmd.ready.eq(self.load_data.ready), crc.en.eq(take)]
+                with m.If(self.load_staged):
+                    m.next = "CRC"
+
+            with m.State("CRC"):
+                m.d.comb += [self.cmd.ready.eq(1), self.busy.eq(1)]
+                with m.If(take):
+                    m.d.sync += crc_ok.eq(word == crc.check)
+                    m.next = "EXECUTE"
+
+            with m.State("EXECUTE"):
                 m.d.comb += self.busy.eq(1)
                 with m.Switch(opcode):
                     with m.Case(Opcode.LOAD_WEIGHTS, Opcode.LOAD_ACTS):
-                        ok = range_ok(Mux(opcode == Opcode.LOAD_WEIGHTS, cfg.weight_depth,
-                                          cfg.act_depth))
-                        with m.If(~ok):
+                        with m.If(~crc_ok):
+                            m.d.comb += raise_error.eq(ErrorFlag.BAD_CRC)
+                        with m.Elif(~range_ok):
                             m.d.comb += raise_error.eq(ErrorFlag.OVERRUN)
-                        m.d.comb += self.load.p.discard.eq(~ok | (errors != 0))
-                        with m.If(range_count == 0):
-                            m.next = "IDLE"
-                        with m.Else():
-                            m.d.comb += self.load.valid.eq(1)
-                            m.next = "LOAD"
+                        with m.Elif(self.load_illegal):
+                            m.d.comb += raise_error.eq(ErrorFlag.ILLEGAL_WEIGHT)
+                        commit = crc_ok & range_ok & ~self.load_illegal & (errors == 0)
+                        m.d.comb += [self.load_commit.eq(commit), self.load_drop.eq(~commit)]
+                        m.next = "IDLE"
+                        with m.If(commit):
+                            m.next = "LOAD_COMMIT"
                     with m.Case(Opcode.MATMUL):
-                        with m.If(~products_started):
-                            m.d.comb += [mul.start.eq(1) for mul in multipliers.values()]
-                            m.d.sync += products_started.eq(1)
-                        with m.Elif(products_done):
-                            with m.If(~matmul_shape_ok):
+                        with m.If(products_done):
+                            with m.If(~crc_ok):
+                                m.d.comb += raise_error.eq(ErrorFlag.BAD_CRC)
+                                m.next = "IDLE"
+                            with m.Elif(~matmul_shape_ok):
                                 m.d.comb += raise_error.eq(ErrorFlag.BAD_SHAPE)
                                 m.next = "IDLE"
                             with m.Elif(~matmul_bounds_ok):
@@ -230,15 +269,27 @@ class Controller(ConfiguredComponent):
                                 m.d.comb += self.matmul_start.eq(1)
                                 m.next = "MATMUL"
                     with m.Case(Opcode.DRAIN):
-                        ok = range_ok(cfg.acc_depth)
-                        with m.If(~ok):
+                        with m.If(~crc_ok):
+                            m.d.comb += raise_error.eq(ErrorFlag.BAD_CRC)
+                        with m.Elif(range_count == 0):
+                            m.d.comb += raise_error.eq(ErrorFlag.BAD_SHAPE)
+                        with m.Elif(~range_ok):
                             m.d.comb += raise_error.eq(ErrorFlag.OVERRUN)
                         m.d.comb += [self.respond.valid.eq(1),
-                                     self.respond.p.count.eq(Mux(ok & (errors == 0),
-                                                                 range_count, 0))]
+                                     self.respond.p.count.eq(Mux(
+                                         crc_ok & range_ok & (errors == 0), range_count, 0))]
+                        m.next = "RESPOND"
+                    with m.Case(Opcode.READ_COUNTERS, Opcode.READ_STATUS, Opcode.SYNC):
+                        with m.If(~crc_ok):
+                            m.d.comb += raise_error.eq(ErrorFlag.BAD_CRC)
+                        m.d.comb += [self.snapshot.eq(opcode == Opcode.READ_COUNTERS),
+                                     self.respond.valid.eq(1),
+                                     self.respond.p.refused.eq(~crc_ok)]
                         m.next = "RESPOND"
                     with m.Case(Opcode.CLEAR):
-                        with m.If(args[0] == CLEAR_MAGIC):
+                        with m.If(~crc_ok):
+                            m.d.comb += raise_error.eq(ErrorFlag.BAD_CRC)
+                        with m.Elif(args[0] == CLEAR_MAGIC):
                             m.d.comb += [
                                 clear_errors.eq((flags & ClearFlag.ERRORS) != 0),
                                 self.clear_counters.eq((flags & ClearFlag.COUNTERS) != 0),
@@ -249,9 +300,8 @@ class Controller(ConfiguredComponent):
                     with m.Default():
                         m.next = "IDLE"
 
-            with m.State("LOAD"):
-                m.d.comb += [self.busy.eq(1), self.load_data.valid.eq(self.cmd.valid),
-                             self.cmd.ready.eq(self.load_data.ready)]
+            with m.State("LOAD_COMMIT"):
+                m.d.comb += self.busy.eq(1)
                 with m.If(self.load_done):
                     m.next = "IDLE"
 

@@ -18,7 +18,7 @@ A tile takes ``max(m, rows)`` cycles: prefill (m >= rows) keeps every cell busy,
 counters and adders.
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
@@ -78,6 +78,9 @@ class MatmulEngine(ConfiguredComponent):
         An activation vector entered the array this cycle: ``rows * cols`` MACs.
     zero_macs : Out(range(rows * cols + 1))
         How many of those MACs meet a zero weight.
+    overflow : Out(1)
+        A sum written into the accumulator buffer this cycle left the ``acc_bits`` range (it
+        wrapped): :attr:`golden.contract.isa.ErrorFlag.ACC_OVERFLOW`.
     """
 
     def __init__(self, config: AcceleratorConfig):
@@ -96,6 +99,7 @@ class MatmulEngine(ConfiguredComponent):
                                              shape=acc_word_layout(cfg))),
             "vector": Out(1),
             "zero_macs": Out(range(cfg.rows * cfg.cols + 1)),
+            "overflow": Out(1),
         })
 
     def elaborate(self, platform):
@@ -223,9 +227,14 @@ class MatmulEngine(ConfiguredComponent):
             self.acc_wr.addr.eq(due.addr),
             self.acc_wr.en.eq(due.valid),
         ]
+        overflows = []
         for j in range(cols):
-            m.d.comb += self.acc_wr.data[j].eq(
-                Mux(due.first, 0, self.acc_rd.data[j]) + array.results.p[j])
+            # One bit more than the accumulator: the sum wrapped if its top two bits differ.
+            total = Signal(signed(cfg.acc_bits + 1), name=f"acc_sum_{j}")
+            m.d.comb += [total.eq(Mux(due.first, 0, self.acc_rd.data[j]) + array.results.p[j]),
+                         self.acc_wr.data[j].eq(total)]
+            overflows.append(total[-1] ^ total[-2])
+        m.d.comb += self.overflow.eq(due.valid & Cat(*overflows).any())
 
         # --- done when every vector has been issued and its result written -------------------
         in_flight = Signal(range(cfg.array_latency + 2))

@@ -1,18 +1,19 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""The loader: the data words of LOAD_WEIGHTS and LOAD_ACTS, assembled into memory words.
+"""The loader: the data words of LOAD_WEIGHTS and LOAD_ACTS, staged, then written all at once.
 
 A memory word (``cols`` weight codes, or ``rows`` activations) arrives as ``ceil(width / 32)``
 little-endian stream words (:mod:`golden.contract.isa`). The loader takes a job (target memory,
-address, count, and whether to discard), then takes exactly ``count`` memory words from its
-``data`` stream, one stream word per cycle, and writes each complete word into its memory,
-unless the job is discarded or a sticky error flag is set. A weight word with the illegal code
-0b10 (2-bit format) is not written and raises :attr:`~golden.contract.isa.ErrorFlag.ILLEGAL_WEIGHT`;
-the flag being set, the rest of the load is consumed but not written.
+address, count), then takes exactly ``count`` memory words from its ``data`` stream, one stream
+word per cycle, and writes each complete word into its *staging buffer* (``max_load`` words of
+the wider memory), noting whether any weight word holds the illegal code 0b10 (2-bit format).
+When the last word is staged it raises ``staged`` and waits for the controller's verdict, given
+once the command's CRC word has been checked: ``commit`` copies the staged words into the
+target memory, one per cycle; ``drop`` forgets them. So a load is written whole or not at all.
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream
-from amaranth.lib.memory import WritePort
+from amaranth.lib.memory import Memory, WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
@@ -26,29 +27,31 @@ from .engine import act_word_layout
 __all__ = ["Loader", "load_job_layout"]
 
 
-def load_job_layout() -> data.StructLayout:
-    """One load: ``weights`` (else activations), first word address, word count, and
-    ``discard`` (consume the words without writing them)."""
-    return data.StructLayout({"weights": 1, "addr": ARG_LIMIT_BITS, "count": WORD_BITS,
-                              "discard": 1})
+def load_job_layout(config: AcceleratorConfig) -> data.StructLayout:
+    """One load: ``weights`` (else activations), first word address and word count (1 to
+    ``max_load``, checked by the controller)."""
+    return data.StructLayout({"weights": 1, "addr": ARG_LIMIT_BITS,
+                              "count": range(config.max_load + 1)})
 
 
 class Loader(ConfiguredComponent):
-    """Writes the memory words of one load at a time (see the module docstring).
+    """Stages and writes the memory words of one load at a time (see the module docstring).
 
     Members
     -------
-    job : In(stream.Signature(load_job_layout(), always_ready=True))
-        A beat starts a load (only while ``busy`` is low); a count of 0 is not a job.
+    job : In(stream.Signature(load_job_layout(config), always_ready=True))
+        A beat starts a load (only while ``busy`` is low).
     data : In(stream.Signature(32))
-        The load's data words; ready while a load is in progress.
-    done : Out(1)
-        The last word of the load is taken in this cycle.
-    busy : Out(1)
-    errors_set : In(1)
-        A sticky error flag is set: take the words, write none.
+        The load's data words; ready while words of the load are missing.
+    staged : Out(1)
+        Every word of the load is staged (held until ``commit`` or ``drop``).
     illegal : Out(1)
-        This cycle's weight word holds the illegal code (raise ILLEGAL_WEIGHT).
+        A staged weight word holds the illegal code (valid with ``staged``).
+    commit, drop : In(1)
+        The verdict on a staged load (one cycle, while ``staged``).
+    done : Out(1)
+        The load is over (its last word written, or dropped) in this cycle.
+    busy : Out(1)
     w_wr, a_wr : In(WritePort.Signature(...))
         The write ports of the weight memory and the activation buffer.
     """
@@ -56,12 +59,14 @@ class Loader(ConfiguredComponent):
     def __init__(self, config: AcceleratorConfig):
         cfg = config
         super().__init__(config, {
-            "job": In(stream.Signature(load_job_layout(), always_ready=True)),
+            "job": In(stream.Signature(load_job_layout(cfg), always_ready=True)),
             "data": In(stream.Signature(unsigned(WORD_BITS))),
+            "staged": Out(1),
+            "illegal": Out(1),
+            "commit": In(1),
+            "drop": In(1),
             "done": Out(1),
             "busy": Out(1),
-            "errors_set": In(1),
-            "illegal": Out(1),
             "w_wr": In(WritePort.Signature(addr_width=ceil_log2(cfg.weight_depth),
                                             shape=unsigned(cfg.weight_word_bits))),
             "a_wr": In(WritePort.Signature(addr_width=ceil_log2(cfg.act_depth),
@@ -73,17 +78,20 @@ class Loader(ConfiguredComponent):
         cfg = self._config
         w_sub_n = cfg.stream_words(cfg.weight_word_bits)
         a_sub_n = cfg.stream_words(cfg.act_word_bits)
+        stage_bits = max(cfg.weight_word_bits, cfg.act_word_bits)
+
+        m.submodules.stage = stage = Memory(shape=unsigned(stage_bits), depth=cfg.max_load,
+                                            init=[])
+        st_wr = stage.write_port()
+        st_rd = stage.read_port()
 
         weights = Signal()
-        discard = Signal()
         addr = Signal(ARG_LIMIT_BITS)
-        left = Signal(WORD_BITS)
+        count = Signal(range(cfg.max_load + 1))
+        index = Signal(range(cfg.max_load + 1))      # words staged, then words written
         sub_n = Signal(range(max(w_sub_n, a_sub_n) + 1))
         sub = Signal(range(max(w_sub_n, a_sub_n)))
-        with m.If(self.job.valid):
-            m.d.sync += [weights.eq(self.job.p.weights), addr.eq(self.job.p.addr),
-                         left.eq(self.job.p.count), discard.eq(self.job.p.discard), sub.eq(0),
-                         sub_n.eq(Mux(self.job.p.weights, w_sub_n, a_sub_n))]
+        illegal = Signal()
 
         # The memory word is the last sub_n stream words: the earlier ones wait in `buffer`.
         word = self.data.payload
@@ -95,23 +103,53 @@ class Loader(ConfiguredComponent):
             m.d.comb += illegal_code.eq(Cat(
                 w_word[WEIGHT_CODE_BITS * j:WEIGHT_CODE_BITS * (j + 1)] == ILLEGAL_WEIGHT_CODE
                 for j in range(cfg.cols)).any())
-
         take = self.data.valid & self.data.ready
         word_done = take & (sub == sub_n - 1)
-        writing = word_done & ~discard & ~self.errors_set
+
         m.d.comb += [
-            self.busy.eq(left != 0),
-            self.data.ready.eq(self.busy),
-            self.done.eq(word_done & (left == 1)),
-            self.w_wr.addr.eq(addr), self.w_wr.data.eq(w_word),
-            self.a_wr.addr.eq(addr), self.a_wr.data.eq(a_word),
-            self.w_wr.en.eq(writing & weights & ~illegal_code),
-            self.a_wr.en.eq(writing & ~weights),
-            self.illegal.eq(writing & weights & illegal_code),
+            st_wr.addr.eq(index),
+            st_wr.data.eq(Mux(weights, w_word, a_word)),
+            self.w_wr.addr.eq(addr), self.w_wr.data.eq(st_rd.data[:cfg.weight_word_bits]),
+            self.a_wr.addr.eq(addr), self.a_wr.data.eq(st_rd.data[:cfg.act_word_bits]),
+            self.illegal.eq(illegal),
         ]
-        with m.If(take):
-            m.d.sync += [buffer.eq(Cat(buffer[WORD_BITS:], word)),
-                         sub.eq(Mux(word_done, 0, sub + 1))]
-        with m.If(word_done):
-            m.d.sync += [addr.eq(addr + 1), left.eq(left - 1)]
+
+        with m.FSM(name="loader"):
+            with m.State("IDLE"):
+                with m.If(self.job.valid):
+                    m.d.sync += [weights.eq(self.job.p.weights), addr.eq(self.job.p.addr),
+                                 count.eq(self.job.p.count), index.eq(0), sub.eq(0),
+                                 illegal.eq(0),
+                                 sub_n.eq(Mux(self.job.p.weights, w_sub_n, a_sub_n))]
+                    m.next = "RECEIVE"
+
+            with m.State("RECEIVE"):
+                m.d.comb += [self.busy.eq(1), self.data.ready.eq(1), st_wr.en.eq(word_done)]
+                with m.If(take):
+                    m.d.sync += [buffer.eq(Cat(buffer[WORD_BITS:], word)),
+                                 sub.eq(Mux(word_done, 0, sub + 1))]
+                with m.If(word_done):
+                    m.d.sync += [index.eq(index + 1),
+                                 illegal.eq(illegal | (weights & illegal_code))]
+                    with m.If(index == count - 1):
+                        m.next = "STAGED"
+
+            with m.State("STAGED"):
+                m.d.comb += [self.busy.eq(1), self.staged.eq(1), st_rd.addr.eq(0)]
+                m.d.sync += index.eq(0)
+                with m.If(self.drop):
+                    m.d.comb += self.done.eq(1)
+                    m.next = "IDLE"
+                with m.Elif(self.commit):
+                    m.d.sync += index.eq(1)
+                    m.next = "COMMIT"
+
+            with m.State("COMMIT"):
+                # Staged word `index - 1` is on the read port; the next one is being read.
+                m.d.comb += [self.busy.eq(1), st_rd.addr.eq(index),
+                             self.w_wr.en.eq(weights), self.a_wr.en.eq(~weights)]
+                m.d.sync += [addr.eq(addr + 1), index.eq(index + 1)]
+                with m.If(index == count):
+                    m.d.comb += self.done.eq(1)
+                    m.next = "IDLE"
         return m

@@ -2,9 +2,11 @@
 """The responder: the response stream of DRAIN, READ_COUNTERS and READ_STATUS.
 
 Each response is a header (:func:`golden.contract.isa.response_header`: the opcode and the
-sticky error flags as they are when it is sent) and a payload: ``count`` accumulator words of
-``cols`` elements each, sent one element per 32-bit word, sign-extended (DRAIN); the counter
-snapshot (READ_COUNTERS); or :func:`golden.contract.isa.status_payload` (READ_STATUS).
+sticky error flags as they are when it is sent), a payload and a CRC word over both
+(:class:`~hw.crc.Crc32`). The payload is ``count`` accumulator words of ``cols`` elements each,
+sent one element per 32-bit word, sign-extended (DRAIN); the counter snapshot (READ_COUNTERS);
+:func:`golden.contract.isa.status_payload` (READ_STATUS); or the token (SYNC). A refused
+command (``refused``, or a DRAIN of count 0) gets the header and the CRC word alone.
 """
 
 from amaranth.hdl import Array, Const, Module, Mux, Signal, unsigned
@@ -24,16 +26,18 @@ from golden.contract.isa import (
 )
 
 from .component import ConfiguredComponent
+from .crc import Crc32
 from .engine import acc_word_layout
 
 __all__ = ["Responder", "response_job_layout"]
 
 
 def response_job_layout(config: AcceleratorConfig) -> data.StructLayout:
-    """One response: its opcode and, for DRAIN, the first accumulator word and the count (0
-    when the DRAIN is refused: the header alone)."""
+    """One response: its opcode; for DRAIN, the first accumulator word and the count (0
+    when the DRAIN is refused: the header alone); for SYNC, the token; and whether the command
+    was refused (the header alone)."""
     return data.StructLayout({"opcode": Opcode, "addr": unsigned(ceil_log2(config.acc_depth)),
-                              "count": WORD_BITS})
+                              "count": WORD_BITS, "token": WORD_BITS, "refused": 1})
 
 
 class Responder(ConfiguredComponent):
@@ -79,10 +83,17 @@ class Responder(ConfiguredComponent):
         opcode = Signal(Opcode)
         addr = Signal.like(self.acc_addr)
         left = Signal(WORD_BITS)
+        token = Signal(WORD_BITS)
+        refused = Signal()
         index = Signal(range(max(cfg.cols, COUNTER_WORDS, STATUS_WORDS)))
         with m.If(self.job.valid):
             m.d.sync += [opcode.eq(self.job.p.opcode), addr.eq(self.job.p.addr),
-                         left.eq(self.job.p.count), index.eq(0)]
+                         left.eq(self.job.p.count), token.eq(self.job.p.token),
+                         refused.eq(self.job.p.refused), index.eq(0)]
+
+        m.submodules.crc = crc = Crc32()
+        sent = self.resp.valid & self.resp.ready
+        m.d.comb += [crc.word.eq(self.resp.payload), crc.en.eq(sent)]
 
         header = Signal(RESPONSE_HEADER)
         m.d.comb += [header.sync.eq(SYNC), header.errors.eq(self.errors),
@@ -100,21 +111,24 @@ class Responder(ConfiguredComponent):
 
             with m.State("HEADER"):
                 m.d.comb += [self.busy.eq(1), self.resp.valid.eq(1),
-                             self.resp.payload.eq(header)]
+                             self.resp.payload.eq(header), crc.start.eq(1)]
                 with m.If(self.resp.ready):
-                    with m.Switch(opcode):
-                        with m.Case(Opcode.READ_COUNTERS, Opcode.READ_STATUS):
-                            m.next = "REPORT"
-                        with m.Case(Opcode.DRAIN):
-                            with m.If(left != 0):
-                                m.d.comb += [self.acc_addr.eq(addr), self.acc_en.eq(1)]
-                                m.next = "DRAIN"
-                            with m.Else():
-                                m.d.comb += self.done.eq(1)
-                                m.next = "IDLE"
-                        with m.Default():
-                            m.d.comb += self.done.eq(1)
-                            m.next = "IDLE"
+                    with m.If(refused):
+                        m.next = "CRC"
+                    with m.Else():
+                        with m.Switch(opcode):
+                            with m.Case(Opcode.READ_COUNTERS, Opcode.READ_STATUS):
+                                m.next = "REPORT"
+                            with m.Case(Opcode.SYNC):
+                                m.next = "TOKEN"
+                            with m.Case(Opcode.DRAIN):
+                                with m.If(left != 0):
+                                    m.d.comb += [self.acc_addr.eq(addr), self.acc_en.eq(1)]
+                                    m.next = "DRAIN"
+                                with m.Else():
+                                    m.next = "CRC"
+                            with m.Default():
+                                m.next = "CRC"
 
             with m.State("DRAIN"):
                 # The accumulator word being sent stays on the read port (enable low) and the
@@ -127,8 +141,7 @@ class Responder(ConfiguredComponent):
                         m.d.sync += [index.eq(0), left.eq(left - 1), addr.eq(addr + 1)]
                         m.d.comb += [self.acc_addr.eq(addr + 1), self.acc_en.eq(1)]
                         with m.If(left == 1):
-                            m.d.comb += self.done.eq(1)
-                            m.next = "IDLE"
+                            m.next = "CRC"
 
             with m.State("REPORT"):       # READ_COUNTERS or READ_STATUS payload
                 counting = opcode == Opcode.READ_COUNTERS
@@ -138,6 +151,18 @@ class Responder(ConfiguredComponent):
                 with m.If(self.resp.ready):
                     m.d.sync += index.eq(index + 1)
                     with m.If(index == Mux(counting, COUNTER_WORDS, STATUS_WORDS) - 1):
-                        m.d.comb += self.done.eq(1)
-                        m.next = "IDLE"
+                        m.next = "CRC"
+
+            with m.State("TOKEN"):
+                m.d.comb += [self.busy.eq(1), self.resp.valid.eq(1),
+                             self.resp.payload.eq(token)]
+                with m.If(self.resp.ready):
+                    m.next = "CRC"
+
+            with m.State("CRC"):
+                m.d.comb += [self.busy.eq(1), self.resp.valid.eq(1),
+                             self.resp.payload.eq(crc.check)]
+                with m.If(self.resp.ready):
+                    m.d.comb += self.done.eq(1)
+                    m.next = "IDLE"
         return m

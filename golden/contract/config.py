@@ -14,13 +14,15 @@ import dataclasses
 import json
 from dataclasses import dataclass, field, fields
 
-__all__ = ["MAX_DEPTH", "WEIGHT_FORMATS", "WORD_BITS", "AcceleratorConfig", "check_positive",
-           "signed_bits_for", "sum_bits"]
+__all__ = ["MAX_DEPTH", "MAX_LOAD", "WEIGHT_FORMATS", "WORD_BITS", "AcceleratorConfig",
+           "check_positive", "signed_bits_for", "sum_bits"]
 
 #: Width of the words of the command and response streams (see :mod:`golden.contract.isa`).
 WORD_BITS = 32
 #: Largest depth (words) of any of the accelerator's memories.
 MAX_DEPTH = 1 << 24
+#: Largest :attr:`AcceleratorConfig.max_load` (memory words staged for one load).
+MAX_LOAD = 4096
 #: Weight memory formats: 2-bit codes, one row per word; or five trits per byte ("1.6bit"),
 #: five rows per word (word = one byte per column, each byte holding that column's weights of
 #: five consecutive rows).
@@ -100,6 +102,11 @@ class AcceleratorConfig:
     weight_format : str
         ``"2bit"`` (2-bit codes) or ``"1.6bit"`` (five trits per byte, decoded on the way to
         the array: 20% less weight memory and weight bandwidth).
+    max_load : int
+        Most memory words one LOAD_WEIGHTS or LOAD_ACTS may carry. A load is staged in a
+        buffer of this depth and written only once it is whole and its CRC checks, so a
+        load is all-or-nothing; it also bounds the longest command, which is what the
+        resynchronization rule of :mod:`golden.contract.isa` relies on.
 
     The partial-sum path inside the array is sized by bit growth rather than by ``acc_bits``:
     after ``r`` rows a partial sum needs :meth:`psum_bits` ``(r)`` bits.
@@ -115,6 +122,7 @@ class AcceleratorConfig:
     act_depth: int = 32768
     acc_depth: int = 1024
     weight_format: str = field(default="2bit", metadata={"choices": WEIGHT_FORMATS})
+    max_load: int = 64
 
     def __post_init__(self):
         _check_int("rows", self.rows, lo=1, hi=1024)
@@ -126,6 +134,7 @@ class AcceleratorConfig:
         _check_int("fifo_depth", self.fifo_depth, lo=0)
         for name in ("weight_depth", "act_depth", "acc_depth"):
             _check_int(name, getattr(self, name), lo=1, hi=MAX_DEPTH)
+        _check_int("max_load", self.max_load, lo=1, hi=MAX_LOAD)
         if self.weight_format not in WEIGHT_FORMATS:
             raise ValueError(f"weight_format must be one of {', '.join(WEIGHT_FORMATS)}, "
                              f"not {self.weight_format!r}")
@@ -214,12 +223,12 @@ class AcceleratorConfig:
         """Weight rows the weight memory holds."""
         return self.weight_depth * self.weight_rows_per_word
 
-    def status_words(self) -> tuple[int, int]:
-        """The configuration as READ_STATUS reports it: (rows | cols << 16, act_bits |
-        acc_bits << 8 | weight format index << 16), so a host can check it drives the
-        hardware its program was built for."""
-        return (self.rows | self.cols << 16,
-                self.act_bits | self.acc_bits << 8 | WEIGHT_FORMATS.index(self.weight_format) << 16)
+    @property
+    def max_load_words(self) -> int:
+        """Stream words of data in the longest load (:attr:`max_load` memory words of the
+        wider memory)."""
+        return self.max_load * max(self.stream_words(self.weight_word_bits),
+                                   self.stream_words(self.act_word_bits))
 
     # --- serialization --------------------------------------------------------------------
 

@@ -2,34 +2,52 @@
 """The command set of the accelerator: encodings, limits and rules, defined once.
 
 The gateware (:mod:`hw.accelerator`), the functional model (:mod:`firmware.functional`), the
-compiler (:mod:`firmware.compiler`), the generated C header (:mod:`firmware.cheader`) and the
-energy model's op counts all read this module; none re-derives what is here. The enums are
-Amaranth enums with an explicit shape: in gateware they are signal shapes (and show by name in
-waveforms); on the host they are ordinary Python enums. The header layouts are
-``amaranth.lib.data`` layouts: the gateware views its words through them, and the host's
-:func:`command_header` / :func:`parse_command_header` read their field offsets from them.
+compiler (:mod:`firmware.compiler`), the generated C header (:mod:`firmware.cheader`), the
+protocol document (``python -m firmware.protocol``) and the energy model's op counts all read
+this module; none re-derives what is here. The enums are Amaranth enums with an explicit
+shape: in gateware they are signal shapes (and show by name in waveforms); on the host they are
+ordinary Python enums. The header layouts are ``amaranth.lib.data`` layouts: the gateware views
+its words through them, and the host's :func:`command_header` / :func:`parse_command_header`
+read their field offsets from them.
 
 Command stream
 --------------
 The accelerator reads one stream of 32-bit words. A command is a header word, a fixed number of
-argument words (:data:`ARG_WORDS`) and, for the load commands, data words::
+argument words (:data:`ARG_WORDS`), for the load commands ``count`` memory words of data, and a
+CRC word; NOP alone is the header word only::
 
     header  [31:24] SYNC (0xB5)   [23:8] reserved, 0   [7:4] flags   [3:0] opcode
 
-A word that is not a valid header where a header is expected (another SYNC byte, nonzero
-reserved bits, an unknown opcode) is a command of one word that sets
-:attr:`ErrorFlag.BAD_HEADER`.
+The CRC word is the CRC-32 of IEEE 802.3 (zlib's ``crc32``) over the little-endian bytes of
+every word of the command before it (:func:`crc32_words`). A command runs only once its CRC
+word has arrived and matched, so a corrupted, truncated or shifted command never acts: it sets
+:attr:`ErrorFlag.BAD_CRC` instead. A word that is not a valid header where a header is
+expected (another SYNC byte, nonzero reserved bits, an unknown opcode) is a command of one word
+that sets :attr:`ErrorFlag.BAD_HEADER`. A load whose count is 0 or above ``max_load`` sets
+:attr:`ErrorFlag.BAD_SHAPE` and ends after its arguments (no data, no CRC word).
 
-Responses (from DRAIN, READ_COUNTERS and READ_STATUS) leave on one stream of 32-bit words: a
-response header, then the payload::
+Responses (DRAIN, READ_COUNTERS, READ_STATUS, SYNC) leave on one stream of 32-bit words: a
+response header, the payload and a CRC word over both::
 
     header  [31:24] SYNC (0xB5)   [23:16] reserved, 0   [15:8] error flags   [7:4] 0
             [3:0] opcode
+
+A response command that is refused (bad CRC; for DRAIN also a bad shape, an overrun or any
+error flag set) answers with its header and CRC word alone.
 
 Memory words (see :class:`golden.contract.config.AcceleratorConfig` for their widths) travel
 as ``ceil(width / 32)`` little-endian 32-bit words each, the last one padded with zeros
 (:func:`golden.contract.codecs.to_stream_words`). DRAIN sends each accumulator as one 32-bit
 word, sign-extended from ``acc_bits``.
+
+Resynchronization
+-----------------
+No command is longer than :func:`max_command_words` words (the loads are bounded by
+``max_load``). So whatever the accelerator was doing when words were lost, duplicated or
+corrupted, that many NOP words bring it back to reading headers; then CLEAR resets the flags
+and SYNC(token) marks the place in the response stream. :func:`resync_words` is that sequence;
+the host discards response words until it reads the SYNC response carrying its token. No reset
+is needed.
 
 Checks
 ------
@@ -40,12 +58,14 @@ comparisons in hardware, the functional model and the compiler call these functi
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
+import numpy as np
 from amaranth.hdl import Shape
 from amaranth.lib import data, enum
 
-from .config import MAX_DEPTH, WORD_BITS, AcceleratorConfig
+from .config import MAX_DEPTH, WEIGHT_FORMATS, WORD_BITS, AcceleratorConfig
 
 __all__ = [
     "ARG_LIMIT_BITS",
@@ -54,7 +74,9 @@ __all__ = [
     "COMMAND_HEADER",
     "COUNTER_BITS",
     "COUNTER_WORDS",
+    "CRC_WORDS",
     "RESPONSE_HEADER",
+    "STATUS_FIELDS",
     "STATUS_WORDS",
     "SYNC",
     "VERSION",
@@ -63,6 +85,7 @@ __all__ = [
     "Command",
     "CommandError",
     "Counter",
+    "Description",
     "ErrorFlag",
     "MatmulFlag",
     "Opcode",
@@ -72,17 +95,25 @@ __all__ = [
     "check_word",
     "command_header",
     "counter_words",
+    "crc32_words",
     "data_words",
     "drain_error",
     "load_error",
+    "load_shape_ok",
     "matmul_error",
+    "max_command_words",
+    "next_command",
     "parse_command_header",
     "parse_counters",
+    "parse_response",
     "parse_response_header",
+    "parse_status",
     "response_header",
     "response_words",
+    "resync_words",
     "split_commands",
     "status_payload",
+    "with_crc",
 ]
 
 
@@ -101,23 +132,28 @@ SYNC = 0xB5
 class Opcode(enum.Enum, shape=4):
     """Commands of the accelerator's command stream."""
 
-    #: Do nothing.
+    #: Do nothing. The only command without a CRC word: a run of NOPs resynchronizes.
     NOP = 0
-    #: args (address, count); then count weight-memory words of data.
+    #: args (address, count); then count weight-memory words of data (1 <= count <=
+    #: ``max_load``), written only when all have arrived, the CRC matches and none holds the
+    #: illegal code.
     LOAD_WEIGHTS = 1
-    #: args (address, count); then count activation-buffer words of data.
+    #: args (address, count); then count activation-buffer words of data, as LOAD_WEIGHTS.
     LOAD_ACTS = 2
     #: args (weight address, activation address, accumulator address, m, k_tiles, n_tiles):
     #: the whole tiled product of one layer (:mod:`golden.contract.tileloop`).
     MATMUL = 3
-    #: args (address, count): respond with count accumulator-buffer words.
+    #: args (address, count): respond with count accumulator-buffer words (count >= 1).
     DRAIN = 4
     #: Respond with every :class:`Counter`, in order, each as two words (low, high).
     READ_COUNTERS = 5
-    #: Respond with the error flags, the configuration and the version (:func:`status_payload`).
+    #: Respond with the error flags, the version and the configuration
+    #: (:func:`status_payload`): the device describes itself.
     READ_STATUS = 6
     #: args (magic): clear what the flags say (:class:`ClearFlag`) if magic == CLEAR_MAGIC.
     CLEAR = 7
+    #: args (token): respond with the token, marking a place in the response stream.
+    SYNC = 8
 
 
 class MatmulFlag(enum.IntFlag):
@@ -140,6 +176,7 @@ ARG_WORDS = {
     Opcode.READ_COUNTERS: 0,
     Opcode.READ_STATUS: 0,
     Opcode.CLEAR: 1,
+    Opcode.SYNC: 1,
 }
 assert set(ARG_WORDS) == set(Opcode)
 
@@ -154,19 +191,28 @@ ARG_LIMIT_BITS = (MAX_DEPTH - 1).bit_length() + 1
 
 class ErrorFlag(enum.IntFlag):
     """Sticky error flags. While any is set, commands that change state (loads, MATMUL) are
-    consumed but not executed, so a malformed stream cannot corrupt the buffers; CLEAR with
-    :attr:`ClearFlag.ERRORS` resumes."""
+    consumed but not executed and DRAIN sends no data, so a malformed stream cannot corrupt
+    the buffers or be mistaken for results; CLEAR with :attr:`ClearFlag.ERRORS` resumes.
+    Reset clears them too."""
 
     #: A header without SYNC, with nonzero reserved bits, or with an unknown opcode.
     BAD_HEADER = 1
-    #: A command's address range runs past the end of a buffer.
+    #: A command's address range runs past the end of a buffer (raised once its CRC matched).
     OVERRUN = 2
-    #: A command's sizes are zero or exceed what the configuration allows.
+    #: A command's sizes are zero or exceed what the configuration allows: a load's count
+    #: (raised at once: the load then has no data), DRAIN's count, MATMUL's m, k_tiles and
+    #: n_tiles (raised once the CRC matched).
     BAD_SHAPE = 4
-    #: LOAD_WEIGHTS carried the illegal weight code 0b10.
+    #: LOAD_WEIGHTS carried the illegal weight code 0b10 (2-bit format); nothing was written.
     ILLEGAL_WEIGHT = 8
     #: CLEAR with a wrong magic word.
     BAD_MAGIC = 16
+    #: A command's CRC word did not match: it was corrupted, truncated or shifted, and did
+    #: not run.
+    BAD_CRC = 32
+    #: A MATMUL's sum left the ``acc_bits`` range of its accumulators (possible only when
+    #: ACCUMULATE adds to earlier results beyond ``max_k``); the accumulators wrapped.
+    ACC_OVERFLOW = 64
 
 
 class Counter(enum.IntEnum):
@@ -192,10 +238,11 @@ class Counter(enum.IntEnum):
 #: Width of each performance counter; it wraps at ``2**COUNTER_BITS``.
 COUNTER_BITS = 48
 COUNTER_WORDS = 2 * len(Counter)
-#: The command-set version, the last word of READ_STATUS.
-VERSION = 1
-#: READ_STATUS payload: error flags, the two configuration words, the version.
-STATUS_WORDS = 4
+#: The command-set version, the second word of READ_STATUS. 2: CRC words, staged loads,
+#: SYNC, ACC_OVERFLOW and the self-describing status.
+VERSION = 2
+#: Words of CRC after every command but NOP, and after every response.
+CRC_WORDS = 1
 
 
 # --- headers ---------------------------------------------------------------------------------
@@ -203,6 +250,7 @@ STATUS_WORDS = 4
 COMMAND_HEADER = data.StructLayout({"opcode": 4, "flags": 4, "reserved": 16, "sync": 8})
 RESPONSE_HEADER = data.StructLayout({"opcode": 4, "pad": 4, "errors": 8, "reserved": 8,
                                      "sync": 8})
+assert len(ErrorFlag) <= RESPONSE_HEADER["errors"].width
 assert Shape.cast(COMMAND_HEADER).width == Shape.cast(RESPONSE_HEADER).width == WORD_BITS
 
 
@@ -227,6 +275,17 @@ def check_word(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << WORD_BITS:
         raise CommandError(f"{name} must be an unsigned 32-bit integer, not {value!r}")
     return value
+
+
+def crc32_words(words) -> int:
+    """CRC-32 (IEEE 802.3, as :func:`zlib.crc32`) of 32-bit words sent little-endian."""
+    return zlib.crc32(np.asarray(list(words), dtype="<u4").tobytes())
+
+
+def with_crc(words) -> list[int]:
+    """``words`` (one whole command or response, header first) followed by their CRC word."""
+    words = [check_word("word", w) for w in words]
+    return [*words, crc32_words(words)]
 
 
 def command_header(opcode: Opcode, flags: int = 0) -> int:
@@ -277,12 +336,63 @@ def parse_response_header(word: int) -> ResponseHeader:
 
 # --- payloads --------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Description:
+    """What READ_STATUS says of the device: its flags, version and configuration."""
+
+    errors: ErrorFlag
+    version: int
+    config: AcceleratorConfig
+
+    def check(self, config: AcceleratorConfig) -> None:
+        """Raise CommandError naming every field in which the device differs from
+        ``config`` (what a program was built for), or an unknown command-set version."""
+        if self.version != VERSION:
+            raise CommandError(f"the device speaks command-set version {self.version}; this "
+                               f"host speaks version {VERSION}")
+        mine, theirs = config.to_dict(), self.config.to_dict()
+        diff = [f"{k}={theirs[k]!r} (program: {mine[k]!r})" for k in _DESCRIBED
+                if theirs[k] != mine[k]]
+        if diff:
+            raise CommandError("the device is not the accelerator this program was built for: "
+                               + ", ".join(diff))
+
+
+#: The configuration fields READ_STATUS reports, in order, after the flags and the version.
+#: The weight format is its index in :data:`~golden.contract.config.WEIGHT_FORMATS`.
+_DESCRIBED = ("rows", "cols", "act_bits", "acc_bits", "weight_format", "weight_depth",
+              "act_depth", "acc_depth", "max_k", "max_load")
+#: READ_STATUS payload words: error flags, version, then the fields of :data:`_DESCRIBED`.
+STATUS_WORDS = 2 + len(_DESCRIBED)
+STATUS_FIELDS = ("errors", "version", *_DESCRIBED)
+
+
 def status_payload(config: AcceleratorConfig, errors: int) -> list[int]:
-    """The READ_STATUS payload: the error flags, the configuration
-    (:meth:`~golden.contract.config.AcceleratorConfig.status_words`) and :data:`VERSION`."""
-    payload = [int(errors), *config.status_words(), VERSION]
+    """The READ_STATUS payload: the error flags, :data:`VERSION` and the configuration
+    (one word per field of :data:`STATUS_FIELDS`)."""
+    fields = config.to_dict()
+    fields["weight_format"] = WEIGHT_FORMATS.index(config.weight_format)
+    payload = [int(errors), VERSION, *(fields[name] for name in _DESCRIBED)]
     assert len(payload) == STATUS_WORDS
     return payload
+
+
+def parse_status(words) -> Description:
+    """READ_STATUS payload -> :class:`Description` (CommandError if it makes no sense)."""
+    words = [check_word("status word", w) for w in words]
+    if len(words) != STATUS_WORDS:
+        raise CommandError(f"expected {STATUS_WORDS} status words, not {len(words)}")
+    errors, version, *values = words
+    fields = dict(zip(_DESCRIBED, values, strict=True))
+    if fields["weight_format"] >= len(WEIGHT_FORMATS):
+        raise CommandError(f"the device reports weight format {fields['weight_format']}, "
+                           f"which this host does not know")
+    fields["weight_format"] = WEIGHT_FORMATS[fields["weight_format"]]
+    try:
+        config = AcceleratorConfig(**fields)
+    except ValueError as e:
+        raise CommandError(f"the device describes an impossible configuration: {e}") from None
+    return Description(ErrorFlag(errors), version, config)
 
 
 def counter_words(values: dict[Counter, int]) -> list[int]:
@@ -318,14 +428,24 @@ def _range_error(depth: int, addr: int, count: int) -> ErrorFlag:
     return ErrorFlag(0) if ok else ErrorFlag.OVERRUN
 
 
+def load_shape_ok(config: AcceleratorConfig, count: int) -> bool:
+    """Whether a load of ``count`` memory words has a data phase: 1 <= count <= max_load
+    (else BAD_SHAPE, raised at once, and the load ends after its arguments)."""
+    return 1 <= count <= config.max_load
+
+
 def load_error(config: AcceleratorConfig, opcode: Opcode, addr: int, count: int) -> ErrorFlag:
     """The flag a LOAD_WEIGHTS or LOAD_ACTS of ``count`` words at ``addr`` raises (or 0)."""
+    if not load_shape_ok(config, count):
+        return ErrorFlag.BAD_SHAPE
     depth = config.weight_depth if opcode == Opcode.LOAD_WEIGHTS else config.act_depth
     return _range_error(depth, addr, count)
 
 
 def drain_error(config: AcceleratorConfig, addr: int, count: int) -> ErrorFlag:
     """The flag a DRAIN of ``count`` accumulator words at ``addr`` raises (or 0)."""
+    if count == 0:
+        return ErrorFlag.BAD_SHAPE
     return _range_error(config.acc_depth, addr, count)
 
 
@@ -350,28 +470,49 @@ def matmul_error(config: AcceleratorConfig, *, w_addr: int, a_addr: int, acc_add
 
 
 def data_words(config: AcceleratorConfig, opcode: Opcode, count: int) -> int:
-    """Stream words of data after the arguments: a load's ``count`` memory words, else 0."""
-    if opcode not in (Opcode.LOAD_WEIGHTS, Opcode.LOAD_ACTS):
+    """Stream words of data after the arguments: a load's ``count`` memory words (none when
+    the count is refused), else 0."""
+    if opcode not in (Opcode.LOAD_WEIGHTS, Opcode.LOAD_ACTS) or not load_shape_ok(config,
+                                                                                  count):
         return 0
     return count * config.stream_words(_memory_word_bits(config, opcode))
 
 
 def response_words(config: AcceleratorConfig, opcode: Opcode, *, count: int = 0) -> int:
-    """Words of the response to one command (header included; DRAIN: ``count`` words, with no
-    error flag set)."""
+    """Words of the response to one command, header and CRC word included (DRAIN: ``count``
+    accumulator words, with no error flag set); 0 for a command that does not respond."""
     payload = {Opcode.DRAIN: count * config.cols, Opcode.READ_COUNTERS: COUNTER_WORDS,
-               Opcode.READ_STATUS: STATUS_WORDS}.get(opcode)
-    return 0 if payload is None else 1 + payload
+               Opcode.READ_STATUS: STATUS_WORDS, Opcode.SYNC: 1}.get(opcode)
+    return 0 if payload is None else 1 + payload + CRC_WORDS
+
+
+def max_command_words(config: AcceleratorConfig) -> int:
+    """Words of the longest command: a load of ``max_load`` words of the wider memory."""
+    return 1 + ARG_WORDS[Opcode.LOAD_ACTS] + config.max_load_words + CRC_WORDS
+
+
+def resync_words(config: AcceleratorConfig, token: int, *, clear_counters: bool = False
+                 ) -> list[int]:
+    """The words that bring the accelerator back to a known place from anywhere (module
+    docstring): :func:`max_command_words` NOPs, CLEAR of the error flags (and, if asked, the
+    counters), and SYNC(``token``). The host then discards response words up to the SYNC
+    response that carries ``token``."""
+    nop = command_header(Opcode.NOP)
+    flags = ClearFlag.ERRORS | (ClearFlag.COUNTERS if clear_counters else 0)
+    return [nop] * max_command_words(config) + with_crc(
+        [command_header(Opcode.CLEAR, flags), CLEAR_MAGIC]) + with_crc(
+        [command_header(Opcode.SYNC), check_word("token", token)])
 
 
 # --- parsing a stream -------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Command:
-    """One command of a stream, as :func:`split_commands` finds it.
+    """One command of a stream, as :func:`next_command` finds it.
 
     ``opcode`` is None for a word that is not a valid header (the hardware takes it as a
-    command of one word); ``args`` are the argument words and ``data`` a load's data words.
+    command of one word); ``args`` are the argument words, ``data`` a load's data words and
+    ``crc`` the CRC word (None for NOP, a bad header and a load refused for its count).
     """
 
     start: int
@@ -379,10 +520,18 @@ class Command:
     flags: int
     args: tuple[int, ...]
     data: tuple[int, ...] = ()
+    crc: int | None = None
+    header: int = 0
 
     @property
     def length(self) -> int:
-        return 1 + len(self.args) + len(self.data)
+        return 1 + len(self.args) + len(self.data) + (self.crc is not None)
+
+    @property
+    def crc_ok(self) -> bool:
+        """Whether the CRC word matches (True for the commands that have none)."""
+        return self.crc is None or self.crc == crc32_words(
+            [self.header, *self.args, *self.data])
 
     def response_words(self, config: AcceleratorConfig) -> int:
         """Words the accelerator sends in answer to this command (no error flag set)."""
@@ -392,11 +541,31 @@ class Command:
         return response_words(config, self.opcode, count=count)
 
 
-def _take(words: list[int], at: int, n: int, what: str, opcode: Opcode) -> tuple[int, ...]:
-    if at + n > len(words):
-        raise TruncatedStream(f"the command stream ends inside {what} of {opcode.name}: {n} "
-                              f"more word(s) expected at word {at}, the stream has {len(words)}")
-    return tuple(words[at:at + n])
+def next_command(config: AcceleratorConfig, words, pos: int = 0) -> Command | None:
+    """The command that starts at ``words[pos]``, as the accelerator reads it; None if the
+    words end inside it (the hardware would wait for more)."""
+    if pos >= len(words):
+        return None
+    header = check_word("command word", words[pos])
+    parsed = parse_command_header(header)
+    if parsed is None:
+        return Command(start=pos, opcode=None, flags=0, args=(), header=header)
+    opcode, flags = parsed
+    at = pos + 1
+    args = tuple(words[at:at + ARG_WORDS[opcode]])
+    at += ARG_WORDS[opcode]
+    if at > len(words):
+        return None
+    if opcode == Opcode.NOP or (opcode in (Opcode.LOAD_WEIGHTS, Opcode.LOAD_ACTS)
+                                and not load_shape_ok(config, args[1])):
+        return Command(start=pos, opcode=opcode, flags=flags, args=args, header=header)
+    count = args[1] if opcode in (Opcode.LOAD_WEIGHTS, Opcode.LOAD_ACTS) else 0
+    n_data = data_words(config, opcode, count)
+    if at + n_data + CRC_WORDS > len(words):
+        return None
+    payload = tuple(words[at:at + n_data])
+    return Command(start=pos, opcode=opcode, flags=flags, args=args, data=payload,
+                   crc=words[at + n_data], header=header)
 
 
 def split_commands(config: AcceleratorConfig, words) -> list[Command]:
@@ -405,17 +574,32 @@ def split_commands(config: AcceleratorConfig, words) -> list[Command]:
     words = [int(w) for w in words]
     commands, pos = [], 0
     while pos < len(words):
-        start, header = pos, parse_command_header(words[pos])
-        pos += 1
-        if header is None:
-            commands.append(Command(start=start, opcode=None, flags=0, args=()))
-            continue
-        opcode, flags = header
-        args = _take(words, pos, ARG_WORDS[opcode], "the arguments", opcode)
-        pos += len(args)
-        count = args[1] if opcode in (Opcode.LOAD_WEIGHTS, Opcode.LOAD_ACTS) else 0
-        payload = _take(words, pos, data_words(config, opcode, count), "the data", opcode)
-        pos += len(payload)
-        commands.append(Command(start=start, opcode=opcode, flags=flags, args=args,
-                                data=payload))
+        command = next_command(config, words, pos)
+        if command is None:
+            opcode = parse_command_header(words[pos])[0]
+            need = 1 + ARG_WORDS[opcode]
+            if pos + need <= len(words):
+                count = words[pos + 2] if opcode in (Opcode.LOAD_WEIGHTS,
+                                                     Opcode.LOAD_ACTS) else 0
+                need += data_words(config, opcode, count) + CRC_WORDS
+            raise TruncatedStream(f"the command stream ends inside {opcode.name}: it starts "
+                                  f"at word {pos} and needs {need} words, the stream has "
+                                  f"{len(words) - pos} from there")
+        commands.append(command)
+        pos += command.length
     return commands
+
+
+def parse_response(words, opcode: Opcode) -> tuple[ResponseHeader, list[int]]:
+    """One whole response (header, payload, CRC word) to a command ``opcode`` -> (header,
+    payload). CommandError if the CRC does not match or the header names another opcode."""
+    words = [check_word("response word", w) for w in words]
+    if len(words) < 1 + CRC_WORDS:
+        raise CommandError(f"a response has at least {1 + CRC_WORDS} words, not {len(words)}")
+    header = parse_response_header(words[0])
+    if crc32_words(words[:-1]) != words[-1]:
+        raise CommandError(f"the CRC of a {header.opcode.name} response does not match: "
+                           f"{words[-1]:#010x}, expected {crc32_words(words[:-1]):#010x}")
+    if header.opcode != opcode:
+        raise CommandError(f"expected a {opcode.name} response, got {header.opcode.name}")
+    return header, words[1:-1]

@@ -98,10 +98,12 @@ def test_split_commands_takes_a_bad_word_as_one_command():
 
 def test_a_truncated_stream_is_named():
     cfg = small_config()
-    with pytest.raises(TruncatedStream, match=r"inside the data of LOAD_ACTS: 2 more word\(s\) "
-                                              r"expected at word 3"):
-        split_commands(cfg, commands.load_acts(cfg, 0, [1, 2])[:3])
-    with pytest.raises(TruncatedStream, match="inside the arguments of DRAIN"):
+    sub = cfg.stream_words(cfg.act_word_bits)
+    with pytest.raises(TruncatedStream, match=rf"inside LOAD_ACTS: it starts at word 1 and "
+                                              rf"needs {4 + 2 * sub} words, the stream has 3"):
+        split_commands(cfg, [*commands.nop(), *commands.load_acts(cfg, 0, [1, 2])[:3]])
+    with pytest.raises(TruncatedStream, match="inside DRAIN: it starts at word 0 and needs 3 "
+                                              "words, the stream has 2"):
         split_commands(cfg, commands.drain(0, 1)[:2])
 
 

@@ -1,0 +1,77 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""CRC-32 of 32-bit stream words, one word per cycle: the check word of every command and
+response (:func:`golden.contract.isa.crc32_words`, which is :func:`zlib.crc32` of the words'
+little-endian bytes).
+
+The CRC of IEEE 802.3 is linear over GF(2): one step over a 32-bit word makes each bit of the
+new remainder the XOR of some bits of the old remainder and of the word. :func:`crc32_step`
+finds those sets once, in Python, by running the bitwise algorithm on symbols, and the
+gateware is the 32 XOR trees, with no loop and no table.
+"""
+
+from functools import cache
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.contract.config import WORD_BITS
+
+__all__ = ["CRC_INIT", "Crc32", "crc32_step", "crc32_taps"]
+
+#: Reflected polynomial of CRC-32 (IEEE 802.3).
+POLY = 0xEDB8_8320
+#: The remainder before the first word; the check word is the remainder XOR this value.
+CRC_INIT = 0xFFFF_FFFF
+
+
+@cache
+def crc32_taps() -> tuple[tuple[int, int], ...]:
+    """For each bit of the next remainder, (mask of remainder bits, mask of word bits) whose
+    XOR it is."""
+    # Each bit is a symbol: a 64-bit mask over the remainder (bits 0-31) and the word (32-63).
+    state = [1 << i for i in range(WORD_BITS)]
+    for i in range(WORD_BITS):
+        feedback = state[0] ^ (1 << (WORD_BITS + i))
+        state = [state[j + 1] if j + 1 < WORD_BITS else 0 for j in range(WORD_BITS)]
+        state = [s ^ (feedback if POLY >> j & 1 else 0) for j, s in enumerate(state)]
+    mask = (1 << WORD_BITS) - 1
+    return tuple((s & mask, s >> WORD_BITS) for s in state)
+
+
+def crc32_step(remainder, word):
+    """The remainder after ``word`` (Amaranth values of 32 bits), as 32 XOR trees."""
+    bits = []
+    for state_mask, word_mask in crc32_taps():
+        terms = ([remainder[j] for j in range(WORD_BITS) if state_mask >> j & 1]
+                 + [word[j] for j in range(WORD_BITS) if word_mask >> j & 1])
+        bits.append(Cat(*terms).xor())
+    return Cat(*bits)
+
+
+class Crc32(wiring.Component):
+    """The running CRC of the words of one command or response.
+
+    Members
+    -------
+    start : In(1)
+        ``word`` is the first word: the remainder restarts from :data:`CRC_INIT`.
+    en : In(1)
+        Add ``word`` (with or without ``start``).
+    word : In(32)
+    check : Out(32)
+        The check word of the words added so far: what the CRC word must equal.
+    """
+
+    def __init__(self):
+        super().__init__({"start": In(1), "en": In(1), "word": In(WORD_BITS),
+                          "check": Out(WORD_BITS)})
+
+    def elaborate(self, platform):
+        m = Module()
+        remainder = Signal(WORD_BITS, init=CRC_INIT)
+        with m.If(self.en):
+            m.d.sync += remainder.eq(crc32_step(Mux(self.start, CRC_INIT, remainder),
+                                                self.word))
+        m.d.comb += self.check.eq(remainder ^ CRC_INIT)
+        return m
