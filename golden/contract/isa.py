@@ -112,6 +112,7 @@ __all__ = [
     "response_words",
     "resync_words",
     "split_commands",
+    "split_responses",
     "status_payload",
     "with_crc",
 ]
@@ -487,8 +488,10 @@ def response_words(config: AcceleratorConfig, opcode: Opcode, *, count: int = 0)
 
 
 def max_command_words(config: AcceleratorConfig) -> int:
-    """Words of the longest command: a load of ``max_load`` words of the wider memory."""
-    return 1 + ARG_WORDS[Opcode.LOAD_ACTS] + config.max_load_words + CRC_WORDS
+    """Words of the longest command: a load of ``max_load`` words of the wider memory, or
+    MATMUL with its six arguments."""
+    data = {Opcode.LOAD_WEIGHTS: config.max_load_words, Opcode.LOAD_ACTS: config.max_load_words}
+    return max(1 + ARG_WORDS[op] + data.get(op, 0) + CRC_WORDS for op in Opcode)
 
 
 def resync_words(config: AcceleratorConfig, token: int, *, clear_counters: bool = False
@@ -603,3 +606,26 @@ def parse_response(words, opcode: Opcode) -> tuple[ResponseHeader, list[int]]:
     if header.opcode != opcode:
         raise CommandError(f"expected a {opcode.name} response, got {header.opcode.name}")
     return header, words[1:-1]
+
+
+def split_responses(words) -> list[tuple[ResponseHeader, list[int]]]:
+    """Cut a response stream into (header, payload) pairs without knowing the commands that
+    caused it (a soak, a debugger): each response ends at the first word, among the lengths its
+    opcode allows, that is the CRC of the words before it. CommandError if none is."""
+    words = [check_word("response word", w) for w in words]
+    out, pos = [], 0
+    while pos < len(words):
+        header = parse_response_header(words[pos])
+        fixed = {Opcode.READ_COUNTERS: COUNTER_WORDS, Opcode.READ_STATUS: STATUS_WORDS,
+                 Opcode.SYNC: 1}.get(header.opcode)
+        lengths = (0, fixed) if fixed is not None else range(len(words) - pos - 1)
+        for n in lengths:
+            end = pos + 1 + n
+            if end < len(words) and crc32_words(words[pos:end]) == words[end]:
+                out.append((header, words[pos + 1:end]))
+                pos = end + CRC_WORDS
+                break
+        else:
+            raise CommandError(f"no CRC word closes the {header.opcode.name} response at "
+                               f"word {pos}")
+    return out

@@ -10,6 +10,7 @@ from amaranth.sim import Simulator
 
 from firmware import commands
 from firmware.compiler import compile_layer, compile_weights
+from firmware.functional import FunctionalAccelerator
 from firmware.tiling import tile_acts
 from golden.contract.codecs import ILLEGAL_WEIGHT_CODE, pack_act_words
 from golden.contract.config import AcceleratorConfig
@@ -19,7 +20,12 @@ from golden.contract.isa import (
     ErrorFlag,
     Opcode,
     command_header,
+    parse_response,
     parse_response_header,
+    parse_status,
+    response_words,
+    split_responses,
+    with_crc,
 )
 from golden.contract.tileloop import layer_work
 from hw.accelerator import Accelerator
@@ -84,7 +90,7 @@ def test_accumulate_flag_sums_k_chunks(rng):
                   *commands.matmul(w_addr=0, a_addr=0, acc_addr=0, m=3, k_tiles=2,
                                    n_tiles=2, accumulate=accumulate)]
     words += commands.drain(0, 3 * 2)
-    run = rtl_accelerator_amaranth(cfg, words, 1 + 3 * 2 * cfg.cols)
+    run = rtl_accelerator_amaranth(cfg, words, response_words(cfg, Opcode.DRAIN, count=6))
     whole = compile_layer(cfg, x, w)         # the same outputs, in one program
     np.testing.assert_array_equal(whole.decode(run.response), ref_acc(x, w))
 
@@ -125,10 +131,19 @@ def test_counters_count_macs_and_stalls(rng, seed):
 
 
 def _status(cfg, words):
-    run = rtl_accelerator_amaranth(cfg, [*words, *commands.read_status()], 5)
-    header = parse_response_header(run.response[0])
-    assert header.opcode == Opcode.READ_STATUS
-    return ErrorFlag(run.response[1]), run.response
+    words = [*words, *commands.read_status()]
+    expect = FunctionalAccelerator(cfg).run(words)
+    run = rtl_accelerator_amaranth(cfg, words, len(expect))
+    assert run.response == expect
+    n = response_words(cfg, Opcode.READ_STATUS)
+    _, payload = parse_response(run.response[-n:], Opcode.READ_STATUS)
+    description = parse_status(payload)
+    assert description.config == cfg              # the device describes itself
+    return description.errors, run.response
+
+
+def _bad_crc(words):
+    return [*words[:-1], words[-1] ^ 0x100]
 
 
 @pytest.mark.parametrize(("words", "flag"), [
@@ -146,12 +161,20 @@ def _status(cfg, words):
      ErrorFlag.OVERRUN),                                                # accumulators
     (commands.load_weights(small_config(), 0, [ILLEGAL_WEIGHT_CODE << 2]),
      ErrorFlag.ILLEGAL_WEIGHT),
-    ([command_header(Opcode.CLEAR, 3), 0xDEAD_BEEF], ErrorFlag.BAD_MAGIC),
+    (with_crc([command_header(Opcode.CLEAR, 3), 0xDEAD_BEEF]), ErrorFlag.BAD_MAGIC),
+    (_bad_crc(commands.matmul(w_addr=0, a_addr=0, acc_addr=0, m=1, k_tiles=1, n_tiles=1)),
+     ErrorFlag.BAD_CRC),
+    (_bad_crc(commands.load_acts(small_config(), 0, [1, 2])), ErrorFlag.BAD_CRC),
+    (_bad_crc(commands.clear()), ErrorFlag.BAD_CRC),
+    ([command_header(Opcode.LOAD_ACTS), 0, 0], ErrorFlag.BAD_SHAPE),      # count 0: no data
+    ([command_header(Opcode.LOAD_WEIGHTS), 0, 65], ErrorFlag.BAD_SHAPE),  # > max_load
+    (commands.drain(0, 0), ErrorFlag.BAD_SHAPE),
 ])
 def test_bad_commands_raise_sticky_flags(words, flag):
     flags, response = _status(small_config(), words)
     assert flags == flag
-    assert parse_response_header(response[0]).errors == flag
+    assert parse_response_header(response[-response_words(small_config(), Opcode.READ_STATUS)]
+                                 ).errors == flag
 
 
 def test_errors_leave_the_state_uncorrupted(rng):
@@ -163,17 +186,87 @@ def test_errors_leave_the_state_uncorrupted(rng):
     prog = compile_layer(cfg, x, w)
     x2, w2 = random_layer(rng, 2, 5, 4)
     other = compile_layer(cfg, x2, w2)
-    drain = prog.words[-3:]
-    words = [*prog.words[:-3],
+    drain = commands.drain(0, 2 * 2)
+    assert prog.words[-len(drain):] == drain
+    words = [*prog.words[:-len(drain)],
              0xFFFF_FFFF,                                  # garbage: BAD_HEADER
-             *other.words[:-3],                            # loads + MATMUL: not executed
+             *other.words[:-len(drain)],                   # loads + MATMUL: not executed
              *drain,                                       # header only, with the flags
              *commands.clear(),
              *drain]
-    n = 1 + prog.response_words
+    n = 2 + prog.response_words
     run = rtl_accelerator_amaranth(cfg, words, n)
-    assert parse_response_header(run.response[0]).errors == ErrorFlag.BAD_HEADER
-    np.testing.assert_array_equal(prog.decode(run.response[1:]), ref_acc(x, w))
+    assert parse_response(run.response[:2], Opcode.DRAIN)[0].errors == ErrorFlag.BAD_HEADER
+    np.testing.assert_array_equal(prog.decode(run.response[2:]), ref_acc(x, w))
+
+
+def test_loads_are_all_or_nothing(rng):
+    """A load refused for any reason (an illegal code in its second word, a bad CRC, an
+    overrun) writes none of its words: after CLEAR, the old weights and activations are
+    still there and the product is the old one."""
+    cfg = small_config(rows=2, cols=2)
+    x, w = random_layer(rng, 2, 4, 2)
+    prog = compile_layer(cfg, x, w)
+    drain = commands.drain(0, 2)
+    image = compile_weights(cfg, -w).words                    # other weights
+    illegal = [*image[:1], ILLEGAL_WEIGHT_CODE, *image[2:]]
+    acts = pack_act_words(cfg, tile_acts(cfg, -x).reshape(-1, cfg.rows))
+    words = [*prog.words[:-len(drain)]]
+    for bad in (commands.load_weights(cfg, 0, illegal),
+                _bad_crc(commands.load_weights(cfg, 0, image)),
+                _bad_crc(commands.load_acts(cfg, 0, acts))):
+        words += [*bad, *commands.clear(counters=False)]
+    words += [*commands.load_acts(cfg, cfg.act_depth - 1, acts),     # overrun: not written
+              *commands.clear(counters=False),
+              *commands.matmul(w_addr=0, a_addr=0, acc_addr=0, m=2, k_tiles=2, n_tiles=1),
+              *drain]
+    run = rtl_accelerator_amaranth(cfg, words, prog.response_words, p_idle=0.2, p_stall=0.2)
+    np.testing.assert_array_equal(prog.decode(run.response), ref_acc(x, w))
+    assert run.response == FunctionalAccelerator(cfg).run(words)
+
+
+def test_accumulating_past_acc_bits_raises_acc_overflow():
+    """Two ACCUMULATE passes whose sum leaves the accumulator's range: ACC_OVERFLOW, and the
+    functional model says the same."""
+    k = 16
+    cfg = AcceleratorConfig(rows=4, cols=1, max_k=k, acc_bits=AcceleratorConfig().psum_bits(k),
+                            weight_depth=16, act_depth=8, acc_depth=4)
+    x = np.full((1, k), -128, dtype=np.int8)
+    w = -np.ones((1, k), dtype=np.int8)                       # each pass: +2048 = 2**11
+    prog = compile_layer(cfg, x, w)
+    again = commands.matmul(w_addr=0, a_addr=0, acc_addr=0, m=1, k_tiles=4, n_tiles=1,
+                            accumulate=True)
+    drain = commands.drain(0, 1)
+    words = [*prog.words[:-len(drain)], *commands.read_status(), *again,
+             *commands.read_status()]
+    n = 2 * response_words(cfg, Opcode.READ_STATUS)
+    run = rtl_accelerator_amaranth(cfg, words, n)
+    assert run.response == FunctionalAccelerator(cfg).run(words)
+    first, second = (parse_status(parse_response(part, Opcode.READ_STATUS)[1]).errors
+                     for part in (run.response[:n // 2], run.response[n // 2:]))
+    assert (first, second) == (0, ErrorFlag.ACC_OVERFLOW)
+
+
+def test_resync_recovers_from_a_cut_anywhere(rng, seed):
+    """A program cut at a random word and followed by the resync words: the SYNC response
+    carries the token with no flag, and the whole program then runs bit-exact, on the RTL as
+    on the functional model, without a reset."""
+    import random
+    cfg = small_config(rows=2, cols=2, max_load=2)
+    x, w = random_layer(rng, 2, 5, 3)
+    prog = compile_layer(cfg, x, w)
+    pick = random.Random(seed)
+    for _ in range(3):
+        cut = pick.randrange(1, len(prog.words))
+        words = [*prog.words[:cut], *commands.resync(cfg, cut), *prog.words]
+        expect = FunctionalAccelerator(cfg).run(words)
+        run = rtl_accelerator_amaranth(cfg, words, len(expect), p_idle=0.2, p_stall=0.2,
+                                       seed=pick.randrange(1 << 20))
+        assert run.response == expect
+        tail = run.response[-prog.response_words:]
+        header, token = split_responses(run.response[:-prog.response_words])[-1]
+        assert (header.opcode, header.errors, token) == (Opcode.SYNC, 0, [cut])
+        np.testing.assert_array_equal(prog.decode(tail), ref_acc(x, w))
 
 
 def test_reset_mid_matmul_returns_to_idle(rng):
@@ -195,7 +288,8 @@ def test_reset_mid_matmul_returns_to_idle(rng):
         ctx.set(dut.cmd.valid, 0)
 
     async def bench(ctx):
-        for word in prog.words[:-3]:                     # loads and MATMUL, no DRAIN
+        drain = len(commands.drain(0, 1))
+        for word in prog.words[:-drain]:                 # loads and MATMUL, no DRAIN
             await put(ctx, word)
         for _ in range(20):                              # well inside the MATMUL
             assert ctx.get(dut.busy)

@@ -21,17 +21,24 @@ from golden.contract.isa import (
     TruncatedStream,
     command_header,
     counter_words,
+    crc32_words,
     data_words,
     drain_error,
     load_error,
     matmul_error,
+    max_command_words,
     parse_command_header,
     parse_counters,
+    parse_response,
     parse_response_header,
+    parse_status,
     response_header,
     response_words,
+    resync_words,
     split_commands,
+    split_responses,
     status_payload,
+    with_crc,
 )
 from tests.helpers import random_layer, small_config
 
@@ -111,9 +118,12 @@ def test_extent_rules():
     cfg = small_config()                     # weight 256, act 128, acc 64 words; rows 2
     assert load_error(cfg, Opcode.LOAD_ACTS, 127, 1) == 0
     assert load_error(cfg, Opcode.LOAD_ACTS, 127, 2) == ErrorFlag.OVERRUN
-    assert load_error(cfg, Opcode.LOAD_WEIGHTS, 0, 256) == 0
-    assert load_error(cfg, Opcode.LOAD_WEIGHTS, 1 << ARG_LIMIT_BITS, 0) == ErrorFlag.OVERRUN
+    assert load_error(cfg, Opcode.LOAD_WEIGHTS, 192, 64) == 0                # max_load 64
+    assert load_error(cfg, Opcode.LOAD_WEIGHTS, 0, 65) == ErrorFlag.BAD_SHAPE
+    assert load_error(cfg, Opcode.LOAD_WEIGHTS, 0, 0) == ErrorFlag.BAD_SHAPE
+    assert load_error(cfg, Opcode.LOAD_WEIGHTS, 1 << ARG_LIMIT_BITS, 1) == ErrorFlag.OVERRUN
     assert drain_error(cfg, 60, 4) == 0 and drain_error(cfg, 60, 5) == ErrorFlag.OVERRUN
+    assert drain_error(cfg, 0, 0) == ErrorFlag.BAD_SHAPE
     ok = {"w_addr": 0, "a_addr": 0, "acc_addr": 0, "m": 3, "k_tiles": 2, "n_tiles": 2}
     assert matmul_error(cfg, **ok) == 0
     for bad, flag in (({"m": 0}, ErrorFlag.BAD_SHAPE), ({"k_tiles": 513}, ErrorFlag.BAD_SHAPE),
@@ -128,14 +138,76 @@ def test_payloads():
     cfg = AcceleratorConfig(rows=4, cols=8, weight_format="1.6bit")
     payload = status_payload(cfg, ErrorFlag.OVERRUN)
     assert len(payload) == STATUS_WORDS
-    assert payload == [2, 4 | 8 << 16, 8 | 32 << 8 | 1 << 16, VERSION]
+    assert payload == [2, VERSION, 4, 8, 8, 32, 1, 32768, 32768, 1024, 65536, 64]
+    assert parse_status(payload).config == cfg
+    assert parse_status(payload).errors == ErrorFlag.OVERRUN
+    with pytest.raises(CommandError, match=r"cols=8 \(program: 4\), weight_format='1.6bit' "
+                                           r"\(program: '2bit'\)"):
+        parse_status(payload).check(AcceleratorConfig(rows=4, cols=4))
+    with pytest.raises(CommandError, match="weight format 7, which this host does not know"):
+        parse_status([*payload[:6], 7, *payload[7:]])
+    with pytest.raises(CommandError, match="version 9; this host speaks version 2"):
+        parse_status([payload[0], 9, *payload[2:]]).check(cfg)
     values = dict.fromkeys(Counter, 0) | {Counter.MACS: (1 << COUNTER_BITS) + 5,
                                           Counter.CYCLES: 1 << 40}
     words = counter_words(values)
     assert len(words) == COUNTER_WORDS
     assert parse_counters(words)[Counter.MACS] == 5               # wraps at COUNTER_BITS
     assert parse_counters(words)[Counter.CYCLES] == 1 << 40
-    assert response_words(cfg, Opcode.DRAIN, count=3) == 1 + 3 * 8
+    assert response_words(cfg, Opcode.DRAIN, count=3) == 1 + 3 * 8 + 1
     assert response_words(cfg, Opcode.LOAD_ACTS) == 0
     with pytest.raises(CommandError, match="expected 14 counter words, not 2"):
         parse_counters([0, 0])
+
+
+def test_crc_is_zlib_crc32_of_the_little_endian_bytes():
+    import zlib
+    words = [command_header(Opcode.DRAIN), 3, 0x0102_0304]
+    raw = b"".join(w.to_bytes(4, "little") for w in words)
+    assert crc32_words(words) == zlib.crc32(raw)
+    assert commands.drain(3, 0x0102_0304)[-1] == zlib.crc32(raw)
+    # A worked example, as in the protocol document: NOP-free READ_STATUS.
+    assert commands.read_status() == [0xB500_0006, zlib.crc32(bytes([6, 0, 0, 0xB5]))]
+
+
+def test_a_corrupted_command_fails_its_crc():
+    cfg = small_config()
+    words = commands.matmul(w_addr=1, a_addr=2, acc_addr=3, m=4, k_tiles=1, n_tiles=1)
+    assert split_commands(cfg, words)[0].crc_ok
+    for i in range(len(words)):
+        bad = list(words)
+        bad[i] ^= 1 << (i % 32)
+        command = split_commands(cfg, bad)[0] if i else None
+        assert command is None or not command.crc_ok
+
+
+def test_resync_is_longer_than_any_command():
+    cfg = small_config(max_load=5)
+    longest = commands.load_acts(cfg, 0, [0] * 5)
+    assert len(longest) == max_command_words(cfg)
+    assert max_command_words(small_config(max_load=1)) == 8           # MATMUL
+    words = resync_words(cfg, 0x1234)
+    assert words[:max_command_words(cfg)] == [command_header(Opcode.NOP)] * len(longest)
+    # From any word of the longest command, the resync words end on the SYNC command.
+    for cut in range(1, len(longest)):
+        tail = longest[:cut] + words
+        found = split_commands(cfg, tail)
+        assert found[-1].opcode == Opcode.SYNC and found[-1].crc_ok
+        assert found[-2].opcode == Opcode.CLEAR and found[-2].crc_ok
+
+
+def test_responses_split_on_their_crc():
+    stream = [*with_crc([response_header(Opcode.DRAIN, 0), 5, 6, 7]),
+              *with_crc([response_header(Opcode.DRAIN, ErrorFlag.OVERRUN)]),
+              *with_crc([response_header(Opcode.SYNC, 0), 99])]
+    found = split_responses(stream)
+    assert [(h.opcode, h.errors, p) for h, p in found] == [
+        (Opcode.DRAIN, 0, [5, 6, 7]), (Opcode.DRAIN, ErrorFlag.OVERRUN, []),
+        (Opcode.SYNC, 0, [99])]
+    assert parse_response(stream[:5], Opcode.DRAIN)[1] == [5, 6, 7]
+    with pytest.raises(CommandError, match="CRC of a DRAIN response does not match"):
+        parse_response([*stream[:4], stream[4] ^ 1], Opcode.DRAIN)
+    with pytest.raises(CommandError, match="expected a SYNC response, got DRAIN"):
+        parse_response(stream[:5], Opcode.SYNC)
+    with pytest.raises(CommandError, match="no CRC word closes the DRAIN response at word 0"):
+        split_responses([*stream[:4], stream[4] ^ 1])
