@@ -54,5 +54,5 @@ def test_shapes_that_do_not_match_are_refused(rng):
     with pytest.raises(ValueError, match=r"activation 200 at index \(0, 1\) does not fit"):
         compile_matmul(image, np.array([[0, 200, 0, 0, 0, 0]]))
     program = compile_matmul(image, random_layer(rng, 2, 6, 4)[0])
-    with pytest.raises(CommandError, match="expected 13 response words, got 12"):
+    with pytest.raises(CommandError, match="expected 14 response words, got 12"):
         program.decode([0] * 12)
