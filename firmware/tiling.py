@@ -30,10 +30,11 @@ def tile_weights(config: AcceleratorConfig, w_t: np.ndarray) -> np.ndarray:
 
 
 def tile_acts(config: AcceleratorConfig, x_q: np.ndarray) -> np.ndarray:
-    """(m, k_tiles, rows) int8: K-slice kt of token m, zero beyond the edge."""
+    """(m, k_tiles, rows) int32: K-slice kt of token m, zero beyond the edge (int32, not
+    int8: activations are up to ``act_bits`` = 16 bits wide)."""
     m, k = x_q.shape
     k_tiles = config.k_tiles(k)
-    padded = np.zeros((m, k_tiles * config.rows), dtype=np.int8)
+    padded = np.zeros((m, k_tiles * config.rows), dtype=np.int32)
     padded[:, :k] = x_q
     return padded.reshape(m, k_tiles, config.rows)
 

@@ -22,6 +22,19 @@ def test_passes_cover_any_shape(weight_format, m, k, n, rng):
     np.testing.assert_array_equal(program.decode(response), ref_acc(x, w))
 
 
+@pytest.mark.parametrize("act_bits", [9, 12, 16])
+def test_activations_wider_than_8_bits(act_bits, rng):
+    """Activations keep all ``act_bits`` bits on their way to the activation buffer (they
+    were once tiled through int8, which wrapped every one beyond 8 bits)."""
+    cfg = multipass_config(act_bits=act_bits, acc_bits=32)
+    x = rng.integers(cfg.act_min, cfg.act_max + 1, size=(5, 11))
+    x[0, :2] = cfg.act_min, cfg.act_max
+    w = rng.integers(-1, 2, size=(6, 11)).astype(np.int8)
+    program = compile_layer(cfg, x, w)
+    response = FunctionalAccelerator(cfg).run(program.words)
+    np.testing.assert_array_equal(program.decode(response), x @ w.T.astype(np.int64))
+
+
 def test_program_for_another_configuration_is_refused(rng):
     program = compile_layer(multipass_config(), *random_layer(rng, 2, 4, 3))
     backend = FunctionalBackend(multipass_config(cols=4))
