@@ -4,9 +4,11 @@
 Every backend runs the same program (one BitLinear layer, weights and activations loaded,
 MATMUL, DRAIN) and reports simulated cycles per second and useful MACs per second of wall
 time, measured around the program's execution only: builds and simulator start-up are timed
-separately. The testbench streams programs through the Verilog harness at simulator speed,
-so on Verilator and Icarus the simulator, not Python, sets the pace. Results go to
-build/bench/cosim.json (merged with what other benchmarks wrote there).
+separately. Verilator runs twice, on the same layer and configuration: natively
+("verilator": a C++ main owns the clock, :mod:`sim.native`) and under cocotb
+("cocotb-verilator": the Verilog harness :file:`sim/testbenches/hdl/accel_harness.v`); the
+record gives the ratio of their cycles per second. Results go to build/bench/cosim.json
+(merged with what other benchmarks wrote there).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from golden.bitlinear import int_matmul
 from golden.contract.config import AcceleratorConfig
 from golden.contract.paths import build_root
 
-from ..backends import BACKENDS, make_backend
+from ..backends import BACKENDS, SIMULATOR_BACKENDS, make_backend
 from .records import update_report
 
 __all__ = ["main"]
@@ -32,7 +34,7 @@ __all__ = ["main"]
 def measure(name: str, config: AcceleratorConfig, program, expect) -> dict:
     start = time.perf_counter()
     options = {"work_dir": build_root() / "bench" / f"cosim-{name}"} \
-        if name in ("verilator", "icarus") else {}
+        if name in SIMULATOR_BACKENDS else {}
     with make_backend(name, config, **options) as backend:
         ready = time.perf_counter()
         response = backend.execute(program.words, program.response_words)
@@ -48,7 +50,8 @@ def measure(name: str, config: AcceleratorConfig, program, expect) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sim.benchmarks.cosim", description=__doc__)
     parser.add_argument("--backends", nargs="*", choices=BACKENDS,
-                        default=["verilator", "icarus", "amaranth", "functional"])
+                        default=["verilator", "cocotb-verilator", "icarus", "amaranth",
+                                 "functional"])
     parser.add_argument("--layer", default="8x256x128", metavar="MxKxN")
     parser.add_argument("--seed", type=int, default=0)
     AcceleratorConfig.add_arguments(parser)
@@ -75,8 +78,13 @@ def main(argv=None) -> int:
         print(f"{name:>10}: {speed}  {rec['macs_per_s']:>14,} MACs/s  "
               f"(run {rec['run_s']:.3f} s, setup {rec['setup_s']:.1f} s, "
               f"{'bit-exact' if rec['bit_exact'] else 'MISMATCH'})", flush=True)
+    speeds = {r["backend"]: r["cycles_per_s"] for r in records}
+    ratio = None
+    if speeds.get("verilator") and speeds.get("cocotb-verilator"):
+        ratio = round(speeds["verilator"] / speeds["cocotb-verilator"], 2)
+        print(f"native Verilator / cocotb Verilator: {ratio}x cycles/s")
     update_report("backends", {"config": config.to_dict(), "layer": {"m": m, "k": k, "n": n},
-                               "runs": records})
+                               "runs": records, "native_over_cocotb_verilator": ratio})
     return 0 if all(r["bit_exact"] for r in records) else 1
 
 
