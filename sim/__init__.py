@@ -6,8 +6,9 @@ Three things live here:
 
 * **entry points and co-simulation backends**: ``python -m sim`` (:mod:`sim.cosim`, ``make
   sim``), ``python -m sim.generate`` (text generation on the RTL), the runtime backends that
-  run programs on amaranth.sim or on the generated Verilog under cocotb
-  (:mod:`sim.backends`), and the tools behind them (:mod:`sim.simulators`, :mod:`sim.runner`);
+  run programs on amaranth.sim, on the generated Verilog in a native Verilator harness or
+  under cocotb (:mod:`sim.backends`), and the tools behind them (:mod:`sim.native`,
+  :mod:`sim.simulators`, :mod:`sim.runner`);
 * **testbenches** (:mod:`sim.testbenches`): each block on each simulator, named
   ``<block>_<simulator>``;
 * **benchmarks** (:mod:`sim.benchmarks`): figures measured in one run, written under

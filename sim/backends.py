@@ -3,12 +3,16 @@
 
 * :class:`AmaranthBackend`: the Amaranth design in amaranth.sim. Each call is a fresh
   simulation (its memories do not persist), so the runtime sends weights with every product.
-* :class:`CocotbBackend`: the generated Verilog inside :file:`sim/testbenches/hdl/accel_harness.v`
-  under cocotb, on Icarus or Verilator. One simulator process serves the whole session over a
-  Unix socket (:mod:`sim.testbenches.cocotb_modules.accelerator_server`); memories persist,
-  like a real device.
+* :class:`VerilatorBackend` ("verilator"): the generated Verilog compiled by Verilator with a
+  C++ main that owns the clock (:mod:`sim.native`); Python sends whole programs over a pipe and
+  is never in the per-cycle loop. One process serves the whole session; memories persist, like
+  a real device.
+* :class:`CocotbBackend` ("cocotb-verilator", "icarus"): the generated Verilog inside
+  :file:`sim/testbenches/hdl/accel_harness.v` under cocotb, on Verilator or Icarus. One
+  simulator process serves the whole session over a Unix socket
+  (:mod:`sim.testbenches.cocotb_modules.accelerator_server`); memories persist.
 
-Both give up with :class:`BenchTimeout` instead of hanging when the hardware stops answering.
+All give up with :class:`BenchTimeout` instead of hanging when the hardware stops answering.
 """
 
 from __future__ import annotations
@@ -22,23 +26,29 @@ import time
 from pathlib import Path
 
 from firmware.runtime import Backend, FunctionalBackend
-from golden.contract.config import AcceleratorConfig
+from golden.contract.config import AcceleratorConfig, check_positive
 from golden.contract.isa import CommandError, split_commands
 from golden.contract.paths import build_root
 from hw.accelerator import Accelerator
 from hw.verilog import convert
 
+from .native import NativeHarness, build_native
 from .runner import build_design, run_bench
-from .simulators import SIMULATORS, check_simulator
+from .simulators import check_simulator
 from .testbenches.accelerator_amaranth import rtl_accelerator_amaranth
 
-__all__ = ["BACKENDS", "AmaranthBackend", "BenchTimeout", "CocotbBackend", "accelerator_verilog",
-           "harness_depths", "make_backend"]
+__all__ = ["BACKENDS", "SIMULATOR_BACKENDS", "AmaranthBackend", "BenchTimeout", "CocotbBackend",
+           "VerilatorBackend", "accelerator_verilog", "harness_depths", "make_backend"]
 
 HARNESS = Path(__file__).resolve().parent / "testbenches" / "hdl" / "accel_harness.v"
 TOPLEVEL = "accel_harness"
 SERVER = "sim.testbenches.cocotb_modules.accelerator_server"
-BACKENDS = ("functional", "amaranth", *SIMULATORS)
+#: The backends that run the generated Verilog in a simulator process (they take ``work_dir``).
+SIMULATOR_BACKENDS = ("verilator", "cocotb-verilator", "icarus")
+#: Every backend :func:`make_backend` knows: "verilator" is the native harness, and
+#: "cocotb-verilator" the same simulator under cocotb (to compare the two).
+BACKENDS = ("functional", "amaranth", *SIMULATOR_BACKENDS)
+_COCOTB = {"cocotb-verilator": "verilator", "icarus": "icarus"}
 
 
 class BenchTimeout(TimeoutError):
@@ -61,9 +71,11 @@ def harness_depths(config: AcceleratorConfig) -> dict[str, int]:
 
 
 def _probability(name: str, p: float) -> int:
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), not {p}")
-    return round(p * 256)
+    """``p`` in 1/256 units, as the harnesses compare it with an 8-bit draw (at most 255: a
+    probability just under 1 must not wrap to 0)."""
+    if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p < 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1), not {p!r}")
+    return min(255, round(p * 256))
 
 
 def _read_hex(path: Path) -> list[int]:
@@ -102,12 +114,102 @@ class AmaranthBackend(Backend):
         return run.response
 
 
+class VerilatorBackend(Backend):
+    """The generated Verilog in the native Verilator harness (:mod:`sim.native`), one process
+    per backend. Programs of any length run in one request: the harness has no memories of its
+    own.
+
+    Parameters
+    ----------
+    work_dir : path
+        Where the harness's log goes (``native.log``).
+    p_idle, p_stall : float
+        Probability of an idle cycle on the command stream, of backpressure on responses
+        (in [0, 1), applied in steps of 1/256 like :file:`accel_harness.v`).
+    seed : int
+        Seed of the idle/backpressure draws; call ``i`` of the session uses
+        ``seed * 7919 + i``, as :class:`CocotbBackend` does.
+    reply_timeout : float
+        Seconds of wall time one program may take before the process is declared hung (and
+        killed).
+    max_compute_cycles : int
+        Cycles a program may take beyond 100 per word before the harness declares the
+        accelerator hung (:class:`BenchTimeout`; the session goes on, :meth:`reset` recovers).
+    """
+
+    name = "verilator"
+    persistent = True
+
+    def __init__(self, config, *, work_dir=None, p_idle=0.0, p_stall=0.0, seed=0, waves=False,
+                 reply_timeout=600.0, startup_timeout=60.0, max_compute_cycles=50_000_000):
+        super().__init__(config)
+        if waves:
+            raise ValueError("the native Verilator harness writes no waveforms; use the "
+                             "\"cocotb-verilator\" backend for them")
+        check_positive(max_compute_cycles=max_compute_cycles)
+        self.work_dir = Path(work_dir or build_root() / "sim" / "native").resolve()
+        self.p_idle = _probability("p_idle", p_idle)
+        self.p_stall = _probability("p_stall", p_stall)
+        self.seed = seed
+        self.max_compute_cycles = max_compute_cycles
+        self.cycles = 0
+        self.last_cycles = 0
+        self.last_errors = 0
+        self._calls = 0
+        self._harness: NativeHarness | None = None
+        executable = build_native(convert(Accelerator(config), name="accelerator"))
+        self._harness = NativeHarness(executable, log=self.work_dir / "native.log",
+                                      reply_timeout=reply_timeout,
+                                      startup_timeout=startup_timeout)
+
+    def execute(self, words, n_response, *, reset=False):
+        """Run ``words`` (after a reset pulse if ``reset``); return the ``n_response``
+        response words."""
+        response = self._request(list(words), reset=reset)
+        if len(response) != n_response:
+            raise CommandError(f"the accelerator sent {len(response)} response words, "
+                               f"{n_response} were expected")
+        return response
+
+    def reset(self) -> None:
+        """Pulse the accelerator's reset: state machines return to idle and the error flags
+        and counters clear; the memories keep their contents."""
+        self._request([], reset=True)
+
+    def _request(self, words: list[int], *, reset: bool) -> list[int]:
+        if self._harness is None:
+            raise RuntimeError("this backend has been closed")
+        call = self._calls
+        self._calls += 1
+        max_cycles = 100 * len(words) + self.max_compute_cycles
+        try:
+            run = self._harness.run(words, p_idle=self.p_idle, p_stall=self.p_stall,
+                                    seed=(self.seed * 7919 + call) & 0xFFFF_FFFF,
+                                    max_cycles=max_cycles, reset=reset)
+        except TimeoutError as e:
+            self.close()
+            raise BenchTimeout(f"{e}; the harness was stopped") from None
+        self.last_errors = run.errors
+        if run.timed_out:
+            raise BenchTimeout(f"the accelerator did not finish a program of {len(words)} words "
+                               f"within {max_cycles} cycles (it had taken {run.taken} words "
+                               f"and sent {len(run.response)} response words)")
+        self.cycles += run.cycles
+        self.last_cycles = run.cycles
+        return run.response
+
+    def close(self):
+        if self._harness is not None:
+            self._harness.close()
+            self._harness = None
+
+
 class CocotbBackend(Backend):
     """The generated Verilog under cocotb, one simulator process per backend.
 
     Parameters
     ----------
-    simulator : "verilator" or "icarus"
+    simulator : "verilator" or "icarus" (the backend names "cocotb-verilator", "icarus")
     work_dir : path
         Build-independent files of this session (programs, responses, logs, waveforms).
     p_idle, p_stall : float
@@ -126,7 +228,7 @@ class CocotbBackend(Backend):
                  startup_timeout=300.0, max_compute_cycles=50_000_000):
         super().__init__(config)
         check_simulator(simulator)
-        self.name = simulator
+        self.name = "cocotb-verilator" if simulator == "verilator" else simulator
         self.work_dir = Path(work_dir or build_root() / "sim" / f"server-{simulator}").resolve()
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.depth = harness_depths(config)
@@ -260,11 +362,14 @@ class CocotbBackend(Backend):
 
 
 def make_backend(name: str, config: AcceleratorConfig, **options) -> Backend:
-    """A backend by name: "functional", "amaranth", "verilator" or "icarus"."""
+    """A backend by name (one of :data:`BACKENDS`): "functional", "amaranth", "verilator" (the
+    native harness), "cocotb-verilator" or "icarus"."""
     if name == "functional":
         return FunctionalBackend(config)
     if name == "amaranth":
         return AmaranthBackend(config, **options)
-    if name in SIMULATORS:
-        return CocotbBackend(config, simulator=name, **options)
+    if name == "verilator":
+        return VerilatorBackend(config, **options)
+    if name in _COCOTB:
+        return CocotbBackend(config, simulator=_COCOTB[name], **options)
     raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")

@@ -38,7 +38,7 @@ from golden.contract.paths import build_root
 from golden.contract.tileloop import utilization
 from golden.contract.workloads import DEFAULT_PROMPT, MODELS
 
-from .backends import BACKENDS, make_backend
+from .backends import BACKENDS, SIMULATOR_BACKENDS, make_backend
 from .simulators import SimulatorNotFound
 
 __all__ = [
@@ -179,7 +179,7 @@ def cosimulate(*, config: AcceleratorConfig, simulator: str = "verilator",
             (len(B2_4T.bitlinears()) if b2_4t else 0)
         progress.refresh()
     options = {}
-    if simulator in ("verilator", "icarus"):
+    if simulator in SIMULATOR_BACKENDS:
         options = {"work_dir": build_root() / "sim" / simulator, "waves": waves}
     logits_diff = None
     with make_backend(simulator, config, **options) as backend:
@@ -218,9 +218,11 @@ def main(argv=None) -> int:
     parser.add_argument("--n-slice", type=int, default=64, metavar="N",
                         help="outputs simulated per 2B-4T layer (default 64)")
     parser.add_argument("--simulator", choices=BACKENDS, default="verilator",
-                        help="where the accelerator runs (default: verilator)")
+                        help="where the accelerator runs (default: verilator, the native "
+                             "harness; cocotb-verilator and icarus run under cocotb)")
     parser.add_argument("--waves", action="store_true",
-                        help="dump waveforms (cocotb simulators) into build/sim/<simulator>/")
+                        help="dump waveforms (cocotb-verilator, icarus) into "
+                             "build/sim/<simulator>/")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random layers")
     parser.add_argument("--out", default=None, help="report (default build/sim/cosim.json)")
     AcceleratorConfig.add_arguments(parser)
@@ -232,6 +234,9 @@ def main(argv=None) -> int:
                          f"not {getattr(args, name)}")
     if args.model == "none" and args.no_2b4t:
         parser.error("nothing to run: --model none and --no-2b4t")
+    if args.waves and args.simulator not in ("cocotb-verilator", "icarus"):
+        parser.error(f"--waves needs a cocotb simulator (cocotb-verilator or icarus), "
+                     f"not {args.simulator}")
     model = None if args.model == "none" else args.model
     if model is not None:
         from golden.formats import resolve

@@ -25,7 +25,7 @@ from pathlib import Path
 from golden.contract.config import AcceleratorConfig
 from golden.contract.paths import build_root
 
-from .backends import BACKENDS, make_backend
+from .backends import BACKENDS, SIMULATOR_BACKENDS, make_backend
 
 __all__ = ["generate_on", "main", "model_config"]
 
@@ -95,7 +95,7 @@ def main(argv=None) -> int:
                             temperature=args.temperature, seed=args.seed)
     golden_s = time.perf_counter() - start
     options = {"work_dir": build_root() / "sim" / f"generate-{args.simulator}"} \
-        if args.simulator in ("verilator", "icarus") else {}
+        if args.simulator in SIMULATOR_BACKENDS else {}
     setup = time.perf_counter()
     with make_backend(args.simulator, config, **options) as backend:
         setup_s = time.perf_counter() - setup

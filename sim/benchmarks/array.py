@@ -3,7 +3,8 @@
 on BitNet b1.58 2B-4T layer shapes, measured in RTL cycles, beside the tile loop's cycles.
 
 For each projection (q, k, o, gate, down; shapes of REFERENCE.md section 5) it runs prefill
-(M = 64 tokens) and decode (M = 1) on a 16x16 array under Verilator, reading the RTL's COMPUTE
+(M = 64 tokens) and decode (M = 1) on a 16x16 array under Verilator (the native harness of
+:mod:`sim.native` by default; ``--simulator`` picks another RTL backend), reading the RTL's COMPUTE
 counter for the MATMUL alone (loads and the result drain are reported separately, as the
 end-to-end count of the harness).
 
@@ -38,8 +39,7 @@ from golden.contract.paths import build_root
 from golden.contract.tileloop import layer_work, utilization
 from golden.contract.workloads import MODELS
 
-from ..simulators import SIMULATORS
-from ..testbenches.accelerator_cocotb import rtl_accelerator_cocotb
+from ..backends import SIMULATOR_BACKENDS, make_backend
 
 #: The projections measured: v and up have the shapes of k and gate.
 LAYERS = [s for s in MODELS["2B-4T"].bitlinears()
@@ -52,13 +52,14 @@ def _run(config, name, m, k, n, n_full, phase, rng, simulator, work_dir):
     image = compile_weights(config, w)
     prog = compile_matmul(image, x, measure=True)
     start = time.perf_counter()
-    (run,) = rtl_accelerator_cocotb(config, [prog], simulator=simulator,
-                                    test_dir=work_dir / f"{name}-{phase}")
+    with make_backend(simulator, config, work_dir=work_dir / f"{name}-{phase}") as backend:
+        response = backend.run(prog)
+        end_to_end = backend.last_cycles
     wall = time.perf_counter() - start
-    acc = prog.decode(run.response)
+    acc = prog.decode(response)
     bit_exact = bool(np.array_equal(acc, int_matmul(torch.from_numpy(x),
                                                     torch.from_numpy(w)).numpy()))
-    counters = prog.counters(run.response)
+    counters = prog.counters(response)
     work = layer_work(config, m=m, k=k, n=n)
     cycles = counters[Counter.COMPUTE]
     macs = m * k * n
@@ -72,7 +73,7 @@ def _run(config, name, m, k, n, n_full, phase, rng, simulator, work_dir):
         "bound": bound, "bound_fraction": macs / cycles / bound,
         "macs": macs, "zero_weight_macs": counters[Counter.ZERO_MACS],
         "weight_memory_bits": len(image.words) * config.weight_word_bits,
-        "end_to_end_cycles": run.cycles, "bit_exact": bit_exact,
+        "end_to_end_cycles": end_to_end, "bit_exact": bit_exact,
         "simulator": simulator, "wall_s": round(wall, 2),
     }
 
@@ -80,7 +81,7 @@ def _run(config, name, m, k, n, n_full, phase, rng, simulator, work_dir):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sim.benchmarks.array", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--simulator", choices=SIMULATORS, default="verilator")
+    parser.add_argument("--simulator", choices=SIMULATOR_BACKENDS, default="verilator")
     parser.add_argument("--n-slice", type=int, default=64, metavar="N",
                         help="outputs simulated per layer (default 64)")
     parser.add_argument("--prefill-m", type=int, default=64, metavar="M")

@@ -43,6 +43,9 @@ def test_cosim_refuses_bad_options(capsys):
     with pytest.raises(SystemExit):
         main(["--model", "none", "--no-2b4t"])
     assert "nothing to run" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--waves", "--simulator", "verilator"])
+    assert "--waves needs a cocotb simulator" in capsys.readouterr().err
 
 
 def test_cosimulate_is_the_documented_api(tmp_path):
