@@ -48,8 +48,8 @@ module accel_harness #(
 
     wire        cmd_ready, resp_valid, busy;
     wire [31:0] resp_payload;
-    wire [4:0]  dut_errors;
-    assign errors = {3'b000, dut_errors};
+    wire [6:0]  dut_errors;             // len(golden.contract.isa.ErrorFlag)
+    assign errors = {1'b0, dut_errors};
 
     wire [31:0] x1 = rng ^ (rng << 13);
     wire [31:0] x2 = x1 ^ (x1 >> 17);
