@@ -6,8 +6,12 @@ interchangeable and must give identical integer results:
 
 * :class:`FunctionalBackend` (here): the numpy model of :mod:`firmware.functional`;
 * ``sim.backends.AmaranthBackend``: the RTL in amaranth.sim;
-* ``sim.backends.CocotbBackend``: the generated Verilog under cocotb (Icarus or Verilator),
-  one simulator process for the whole session.
+* ``sim.backends.VerilatorBackend``: the generated Verilog under Verilator with a native C++
+  harness (no Python in the per-cycle loop), one process for the whole session;
+* ``sim.backends.CocotbBackend``: the generated Verilog under cocotb (Icarus or Verilator).
+
+Before its first program a :class:`Runtime` reads the device's READ_STATUS and refuses a
+device that is not the configuration its programs are compiled for.
 
 :class:`Runtime` compiles products for its backend's configuration, keeps weight images
 resident in weight memory when the backend's memories persist between calls and the image
