@@ -15,7 +15,7 @@ from golden.contract.isa import (
     Opcode,
     check_word,
     command_header,
-    resync_words,
+    max_command_words,
     with_crc,
 )
 
@@ -83,6 +83,10 @@ def clear(*, counters: bool = True, errors: bool = True) -> list[int]:
     return with_crc([command_header(Opcode.CLEAR, flags), CLEAR_MAGIC])
 
 
-def resync(config: AcceleratorConfig, token: int) -> list[int]:
-    """The resynchronization sequence of :func:`golden.contract.isa.resync_words`."""
-    return resync_words(config, token)
+def resync(config: AcceleratorConfig, token: int, *, clear_counters: bool = False) -> list[int]:
+    """The words that bring the accelerator back to a known place from anywhere
+    (:mod:`golden.contract.isa`, *Resynchronization*): :func:`max_command_words` NOPs, CLEAR of
+    the error flags (and, if asked, the counters), and SYNC(``token``). The host then discards
+    response words up to the SYNC response that carries ``token``."""
+    return (nop() * max_command_words(config) + clear(counters=clear_counters, errors=True)
+            + sync(token))

@@ -253,7 +253,7 @@ def render_protocol() -> str:
               "that does not come, a bad response CRC, a flag it did not expect) sends those "
               "NOPs, then CLEAR(ERRORS, magic) and SYNC(token) with a fresh token, and "
               "discards response words until it reads a SYNC response carrying its token: "
-              "both streams are then in step (`golden.contract.isa.resync_words`). Responses "
+              "both streams are then in step (`firmware.commands.resync`). Responses "
               "to stray commands before that point are discarded with the rest.",
               "",
               "## Worked examples",

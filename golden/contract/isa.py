@@ -45,9 +45,9 @@ Resynchronization
 No command is longer than :func:`max_command_words` words (the loads are bounded by
 ``max_load``). So whatever the accelerator was doing when words were lost, duplicated or
 corrupted, that many NOP words bring it back to reading headers; then CLEAR resets the flags
-and SYNC(token) marks the place in the response stream. :func:`resync_words` is that sequence;
-the host discards response words until it reads the SYNC response carrying its token. No reset
-is needed.
+and SYNC(token) marks the place in the response stream (the host's encoder
+``firmware.commands.resync`` sends that sequence); the host discards response words until it
+reads the SYNC response carrying its token. No reset is needed.
 
 Checks
 ------
@@ -110,7 +110,6 @@ __all__ = [
     "parse_status",
     "response_header",
     "response_words",
-    "resync_words",
     "split_commands",
     "split_responses",
     "status_payload",
@@ -492,19 +491,6 @@ def max_command_words(config: AcceleratorConfig) -> int:
     MATMUL with its six arguments."""
     data = {Opcode.LOAD_WEIGHTS: config.max_load_words, Opcode.LOAD_ACTS: config.max_load_words}
     return max(1 + ARG_WORDS[op] + data.get(op, 0) + CRC_WORDS for op in Opcode)
-
-
-def resync_words(config: AcceleratorConfig, token: int, *, clear_counters: bool = False
-                 ) -> list[int]:
-    """The words that bring the accelerator back to a known place from anywhere (module
-    docstring): :func:`max_command_words` NOPs, CLEAR of the error flags (and, if asked, the
-    counters), and SYNC(``token``). The host then discards response words up to the SYNC
-    response that carries ``token``."""
-    nop = command_header(Opcode.NOP)
-    flags = ClearFlag.ERRORS | (ClearFlag.COUNTERS if clear_counters else 0)
-    return [nop] * max_command_words(config) + with_crc(
-        [command_header(Opcode.CLEAR, flags), CLEAR_MAGIC]) + with_crc(
-        [command_header(Opcode.SYNC), check_word("token", token)])
 
 
 # --- parsing a stream -------------------------------------------------------------------------

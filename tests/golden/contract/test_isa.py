@@ -34,7 +34,6 @@ from golden.contract.isa import (
     parse_status,
     response_header,
     response_words,
-    resync_words,
     split_commands,
     split_responses,
     status_payload,
@@ -186,7 +185,7 @@ def test_resync_is_longer_than_any_command():
     longest = commands.load_acts(cfg, 0, [0] * 5)
     assert len(longest) == max_command_words(cfg)
     assert max_command_words(small_config(max_load=1)) == 8           # MATMUL
-    words = resync_words(cfg, 0x1234)
+    words = commands.resync(cfg, 0x1234)
     assert words[:max_command_words(cfg)] == [command_header(Opcode.NOP)] * len(longest)
     # From any word of the longest command, the resync words end on the SYNC command.
     for cut in range(1, len(longest)):
