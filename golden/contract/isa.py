@@ -530,6 +530,22 @@ class Command:
         return response_words(config, self.opcode, count=count)
 
 
+def _load_count(opcode: Opcode, args) -> int:
+    return args[1] if opcode in (Opcode.LOAD_WEIGHTS, Opcode.LOAD_ACTS) else 0
+
+
+def _has_crc(config: AcceleratorConfig, opcode: Opcode, args) -> bool:
+    """Every command ends with a CRC word but NOP and a load whose count is refused."""
+    loads = (Opcode.LOAD_WEIGHTS, Opcode.LOAD_ACTS)
+    return opcode != Opcode.NOP and not (opcode in loads and not load_shape_ok(config, args[1]))
+
+
+def _command_words(config: AcceleratorConfig, opcode: Opcode, args) -> int:
+    """Words of a command with these arguments, header and CRC word included."""
+    return (1 + ARG_WORDS[opcode] + data_words(config, opcode, _load_count(opcode, args))
+            + (CRC_WORDS if _has_crc(config, opcode, args) else 0))
+
+
 def next_command(config: AcceleratorConfig, words, pos: int = 0) -> Command | None:
     """The command that starts at ``words[pos]``, as the accelerator reads it; None if the
     words end inside it (the hardware would wait for more)."""
@@ -540,21 +556,14 @@ def next_command(config: AcceleratorConfig, words, pos: int = 0) -> Command | No
     if parsed is None:
         return Command(start=pos, opcode=None, flags=0, args=(), header=header)
     opcode, flags = parsed
-    at = pos + 1
-    args = tuple(words[at:at + ARG_WORDS[opcode]])
-    at += ARG_WORDS[opcode]
-    if at > len(words):
+    at = pos + 1 + ARG_WORDS[opcode]
+    args = tuple(words[pos + 1:at])
+    if at > len(words) or pos + _command_words(config, opcode, args) > len(words):
         return None
-    if opcode == Opcode.NOP or (opcode in (Opcode.LOAD_WEIGHTS, Opcode.LOAD_ACTS)
-                                and not load_shape_ok(config, args[1])):
-        return Command(start=pos, opcode=opcode, flags=flags, args=args, header=header)
-    count = args[1] if opcode in (Opcode.LOAD_WEIGHTS, Opcode.LOAD_ACTS) else 0
-    n_data = data_words(config, opcode, count)
-    if at + n_data + CRC_WORDS > len(words):
-        return None
-    payload = tuple(words[at:at + n_data])
-    return Command(start=pos, opcode=opcode, flags=flags, args=args, data=payload,
-                   crc=words[at + n_data], header=header)
+    payload = tuple(words[at:at + data_words(config, opcode, _load_count(opcode, args))])
+    crc = words[at + len(payload)] if _has_crc(config, opcode, args) else None
+    return Command(start=pos, opcode=opcode, flags=flags, args=args, data=payload, crc=crc,
+                   header=header)
 
 
 def split_commands(config: AcceleratorConfig, words) -> list[Command]:
@@ -566,11 +575,9 @@ def split_commands(config: AcceleratorConfig, words) -> list[Command]:
         command = next_command(config, words, pos)
         if command is None:
             opcode = parse_command_header(words[pos])[0]
-            need = 1 + ARG_WORDS[opcode]
-            if pos + need <= len(words):
-                count = words[pos + 2] if opcode in (Opcode.LOAD_WEIGHTS,
-                                                     Opcode.LOAD_ACTS) else 0
-                need += data_words(config, opcode, count) + CRC_WORDS
+            args = words[pos + 1:pos + 1 + ARG_WORDS[opcode]]
+            need = (_command_words(config, opcode, args) if len(args) == ARG_WORDS[opcode]
+                    else 1 + ARG_WORDS[opcode])
             raise TruncatedStream(f"the command stream ends inside {opcode.name}: it starts "
                                   f"at word {pos} and needs {need} words, the stream has "
                                   f"{len(words) - pos} from there")
