@@ -16,13 +16,9 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.contract.config import WORD_BITS
+from golden.contract.isa import CRC32_INIT, CRC32_POLY
 
-__all__ = ["CRC_INIT", "Crc32", "crc32_step", "crc32_taps"]
-
-#: Reflected polynomial of CRC-32 (IEEE 802.3).
-POLY = 0xEDB8_8320
-#: The remainder before the first word; the check word is the remainder XOR this value.
-CRC_INIT = 0xFFFF_FFFF
+__all__ = ["Crc32", "crc32_step", "crc32_taps"]
 
 
 @cache
@@ -34,7 +30,7 @@ def crc32_taps() -> tuple[tuple[int, int], ...]:
     for i in range(WORD_BITS):
         feedback = state[0] ^ (1 << (WORD_BITS + i))
         state = [state[j + 1] if j + 1 < WORD_BITS else 0 for j in range(WORD_BITS)]
-        state = [s ^ (feedback if POLY >> j & 1 else 0) for j, s in enumerate(state)]
+        state = [s ^ (feedback if CRC32_POLY >> j & 1 else 0) for j, s in enumerate(state)]
     mask = (1 << WORD_BITS) - 1
     return tuple((s & mask, s >> WORD_BITS) for s in state)
 
@@ -55,7 +51,7 @@ class Crc32(wiring.Component):
     Members
     -------
     start : In(1)
-        ``word`` is the first word: the remainder restarts from :data:`CRC_INIT`.
+        ``word`` is the first word: the remainder restarts from :data:`CRC32_INIT`.
     en : In(1)
         Add ``word`` (with or without ``start``).
     word : In(32)
@@ -69,9 +65,9 @@ class Crc32(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        remainder = Signal(WORD_BITS, init=CRC_INIT)
+        remainder = Signal(WORD_BITS, init=CRC32_INIT)
         with m.If(self.en):
-            m.d.sync += remainder.eq(crc32_step(Mux(self.start, CRC_INIT, remainder),
+            m.d.sync += remainder.eq(crc32_step(Mux(self.start, CRC32_INIT, remainder),
                                                 self.word))
-        m.d.comb += self.check.eq(remainder ^ CRC_INIT)
+        m.d.comb += self.check.eq(remainder ^ CRC32_INIT)
         return m

@@ -19,7 +19,7 @@ static size_t min_size(size_t a, size_t b) {
 /* Bitwise CRC-32, least significant bit first (the reflected form of the IEEE polynomial):
  * eight shift-and-conditional-XOR steps per byte, no table. */
 uint32_t accel_crc32(const uint32_t *words, size_t n) {
-    uint32_t crc = 0xFFFFFFFFu;
+    uint32_t crc = ACCEL_CRC32_INIT;
     for (size_t i = 0; i < n; i++) {
         for (unsigned byte = 0; byte < 4; byte++) {
             crc ^= words[i] >> (8u * byte) & 0xFFu;
@@ -27,7 +27,7 @@ uint32_t accel_crc32(const uint32_t *words, size_t n) {
                 crc = crc >> 1 ^ (ACCEL_CRC32_POLY & (0u - (crc & 1u)));
         }
     }
-    return ~crc;
+    return crc ^ ACCEL_CRC32_INIT;
 }
 
 uint32_t accel_header(unsigned opcode, unsigned flags) {

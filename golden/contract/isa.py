@@ -74,6 +74,8 @@ __all__ = [
     "COMMAND_HEADER",
     "COUNTER_BITS",
     "COUNTER_WORDS",
+    "CRC32_INIT",
+    "CRC32_POLY",
     "CRC_WORDS",
     "RESPONSE_HEADER",
     "STATUS_FIELDS",
@@ -243,6 +245,11 @@ COUNTER_WORDS = 2 * len(Counter)
 VERSION = 2
 #: Words of CRC after every command but NOP, and after every response.
 CRC_WORDS = 1
+#: The CRC word is CRC-32 of IEEE 802.3 (:func:`crc32_words`): this reflected polynomial,
+#: processed least significant bit first, from the remainder CRC32_INIT, and the result XORed
+#: with CRC32_INIT. The gateware (:mod:`hw.crc`) and the C driver compute it from these.
+CRC32_POLY = 0xEDB8_8320
+CRC32_INIT = 0xFFFF_FFFF
 
 
 # --- headers ---------------------------------------------------------------------------------

@@ -210,3 +210,19 @@ def test_responses_split_on_their_crc():
         parse_response(stream[:5], Opcode.SYNC)
     with pytest.raises(CommandError, match="no CRC word closes the DRAIN response at word 0"):
         split_responses([*stream[:4], stream[4] ^ 1])
+
+
+def test_crc_polynomial_is_zlibs():
+    """CRC32_POLY and CRC32_INIT, processed bit by bit as the gateware and the C driver do,
+    give zlib's CRC-32."""
+    import zlib
+
+    from golden.contract.isa import CRC32_INIT, CRC32_POLY
+
+    data = bytes(range(256)) * 3
+    crc = CRC32_INIT
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (CRC32_POLY if crc & 1 else 0)
+    assert crc ^ CRC32_INIT == zlib.crc32(data)
