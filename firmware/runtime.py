@@ -59,8 +59,17 @@ class Backend(ABC):
         self.config = config
 
     @abstractmethod
+    def exchange(self, words: list[int]) -> list[int]:
+        """Run ``words``; return every response word they caused (the caller may not know
+        how many: a resynchronization, a soak)."""
+
     def execute(self, words: list[int], n_response: int) -> list[int]:
         """Run ``words``; return exactly ``n_response`` response words (or raise)."""
+        response = self.exchange(words)
+        if len(response) != n_response:
+            raise CommandError(f"the accelerator sent {len(response)} response words, "
+                               f"{n_response} were expected")
+        return response
 
     def run(self, program: Program) -> list[int]:
         program.check_config(self.config)
@@ -98,12 +107,8 @@ class FunctionalBackend(Backend):
         super().__init__(config)
         self.model = FunctionalAccelerator(config)
 
-    def execute(self, words, n_response):
-        response = self.model.run(words)
-        if len(response) != n_response:
-            raise CommandError(f"the program produced {len(response)} response words, "
-                               f"{n_response} were expected")
-        return response
+    def exchange(self, words):
+        return self.model.run(words)
 
 
 @dataclass

@@ -78,6 +78,11 @@ def _probability(name: str, p: float) -> int:
     return min(255, round(p * 256))
 
 
+def _call_seed(seed: int, call: int) -> int:
+    """The idle/backpressure seed of call ``call`` of a session (both simulator backends)."""
+    return (seed * 7919 + call) & 0xFFFF_FFFF
+
+
 def _read_hex(path: Path) -> list[int]:
     """Words of a $writememh file (address markers and comments skipped)."""
     words = []
@@ -100,17 +105,14 @@ class AmaranthBackend(Backend):
         self.max_cycles = max_cycles
         self.cycles = 0
 
-    def execute(self, words, n_response):
+    def exchange(self, words):
         try:
-            run = rtl_accelerator_amaranth(self.config, words, n_response, p_idle=self.p_idle,
+            run = rtl_accelerator_amaranth(self.config, words, None, p_idle=self.p_idle,
                                            p_stall=self.p_stall, seed=self.seed,
                                            max_cycles=self.max_cycles)
         except TimeoutError as e:
             raise BenchTimeout(str(e)) from None
         self.cycles += run.cycles
-        if len(run.response) != n_response:
-            raise CommandError(f"the accelerator sent {len(run.response)} response words, "
-                               f"{n_response} were expected")
         return run.response
 
 
@@ -128,7 +130,7 @@ class VerilatorBackend(Backend):
         (in [0, 1), applied in steps of 1/256 like :file:`accel_harness.v`).
     seed : int
         Seed of the idle/backpressure draws; call ``i`` of the session uses
-        ``seed * 7919 + i``, as :class:`CocotbBackend` does.
+        :func:`_call_seed` ``(seed, i)``, as :class:`CocotbBackend` does.
     reply_timeout : float
         Seconds of wall time one program may take before the process is declared hung (and
         killed).
@@ -162,14 +164,8 @@ class VerilatorBackend(Backend):
                                       reply_timeout=reply_timeout,
                                       startup_timeout=startup_timeout)
 
-    def execute(self, words, n_response, *, reset=False):
-        """Run ``words`` (after a reset pulse if ``reset``); return the ``n_response``
-        response words."""
-        response = self._request(list(words), reset=reset)
-        if len(response) != n_response:
-            raise CommandError(f"the accelerator sent {len(response)} response words, "
-                               f"{n_response} were expected")
-        return response
+    def exchange(self, words):
+        return self._request(list(words), reset=False)
 
     def reset(self) -> None:
         """Pulse the accelerator's reset: state machines return to idle and the error flags
@@ -184,7 +180,7 @@ class VerilatorBackend(Backend):
         max_cycles = 100 * len(words) + self.max_compute_cycles
         try:
             run = self._harness.run(words, p_idle=self.p_idle, p_stall=self.p_stall,
-                                    seed=(self.seed * 7919 + call) & 0xFFFF_FFFF,
+                                    seed=_call_seed(self.seed, call),
                                     max_cycles=max_cycles, reset=reset)
         except TimeoutError as e:
             self.close()
@@ -284,7 +280,7 @@ class CocotbBackend(Backend):
                     raise BenchTimeout(f"the {self.name} simulator did not start within "
                                        f"{timeout} s; see {self.work_dir / 'sim.log'}") from None
 
-    def execute(self, words, n_response):
+    def exchange(self, words):
         """Run ``words``; programs longer than the harness's memory run in several parts,
         split between commands (the accelerator keeps its state from one to the next)."""
         if self._conn is None:
@@ -307,9 +303,6 @@ class CocotbBackend(Backend):
         response = []
         for part in parts:
             response += self._execute_part(part)
-        if len(response) != n_response:
-            raise CommandError(f"the accelerator sent {len(response)} response words, "
-                               f"{n_response} were expected")
         return response
 
     def _execute_part(self, words) -> list[int]:
@@ -322,7 +315,7 @@ class CocotbBackend(Backend):
         max_cycles = 100 * len(words) + self.max_compute_cycles
         request = {"program": str(program), "response": str(response), "src_len": len(words),
                    "p_idle": self.p_idle, "p_stall": self.p_stall,
-                   "seed": (self.seed * 7919 + call) & 0xFFFF_FFFF, "max_cycles": max_cycles}
+                   "seed": _call_seed(self.seed, call), "max_cycles": max_cycles}
         try:
             self._lines.write(json.dumps(request) + "\n")
             self._lines.flush()
