@@ -12,16 +12,17 @@ import contextlib
 import fcntl
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from golden.contract.paths import build_root
 
-from .simulators import check_simulator, simulator_env
+from .simulators import VERILATOR_FLAGS, check_simulator, simulator_env
 
-__all__ = ["build_design", "run_bench"]
+__all__ = ["build_design", "cached_build", "run_bench"]
 
-_VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT", "-O3", "--public-depth", "1",
-                   "--timing"]
+# What cocotb needs beyond the common flags: its VPI access and Verilog timing.
+_VERILATOR_ARGS = [*VERILATOR_FLAGS, "--public-depth", "1", "--timing"]
 
 
 @contextlib.contextmanager
@@ -43,6 +44,19 @@ def _runner(simulator: str):
     return get_runner(simulator)
 
 
+def cached_build(build_dir: Path, build: Callable[[Path], None]) -> Path:
+    """Run ``build(build_dir)`` once for a directory whose name is a hash of everything that
+    goes into the build, under a file lock, so that parallel pytest-xdist workers share one
+    build instead of racing; later calls return at once. Returns ``build_dir``."""
+    done = build_dir / ".built"
+    with _locked(build_dir.parent / f".{build_dir.name}.lock"):
+        if not done.exists():
+            build_dir.mkdir(parents=True, exist_ok=True)
+            build(build_dir)
+            done.touch()
+    return build_dir
+
+
 def build_design(verilog: str, *, toplevel: str, simulator: str, waves: bool = False,
                  parameters: dict | None = None) -> Path:
     """Compile ``verilog`` for ``simulator`` (cached) and return the build directory."""
@@ -51,19 +65,15 @@ def build_design(verilog: str, *, toplevel: str, simulator: str, waves: bool = F
     key = f"{simulator}\n{waves}\n{toplevel}\n{parameters}\n{build_args}\n{verilog}"
     digest = hashlib.sha256(key.encode()).hexdigest()
     build_dir = build_root() / "cocotb" / f"{simulator}-{toplevel}-{digest[:16]}"
-    done = build_dir / ".built"
-    with _locked(build_dir.parent / f".{build_dir.name}.lock"):
-        if not done.exists():
-            build_dir.mkdir(parents=True, exist_ok=True)
-            source = build_dir / f"{toplevel}.v"
-            source.write_text(verilog)
-            runner = _runner(simulator)
-            runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
-                         parameters=parameters,
-                         build_args=build_args,
-                         waves=waves, timescale=("1ns", "1ps"), log_file=build_dir / "build.log")
-            done.touch()
-    return build_dir
+
+    def build(build_dir: Path) -> None:
+        source = build_dir / f"{toplevel}.v"
+        source.write_text(verilog)
+        _runner(simulator).build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
+                                 parameters=parameters, build_args=build_args, waves=waves,
+                                 timescale=("1ns", "1ps"), log_file=build_dir / "build.log")
+
+    return cached_build(build_dir, build)
 
 
 def run_bench(verilog: str, *, toplevel: str, test_module: str, simulator: str,

@@ -12,9 +12,13 @@ import os
 import shutil
 from pathlib import Path
 
-__all__ = ["SIMULATORS", "SimulatorNotFound", "check_simulator", "simulator_env"]
+__all__ = ["SIMULATORS", "VERILATOR_FLAGS", "SimulatorNotFound", "check_simulator",
+           "simulator_env"]
 
 SIMULATORS = ("verilator", "icarus")
+#: Verilator flags of every build of generated Verilog: Amaranth's output trips width and
+#: combinational-loop lint warnings that are not errors in it.
+VERILATOR_FLAGS = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT", "-O3"]
 
 
 class SimulatorNotFound(RuntimeError):

@@ -25,8 +25,8 @@ import numpy as np
 
 from golden.contract.paths import build_root
 
-from ..runner import _locked
-from ..simulators import check_simulator, simulator_env
+from ..runner import cached_build
+from ..simulators import VERILATOR_FLAGS, check_simulator, simulator_env
 
 __all__ = ["MAIN", "NativeHarness", "NativeRun", "build_native", "errors_width"]
 
@@ -34,7 +34,6 @@ MAIN = Path(__file__).resolve().parent / "accel_main.cpp"
 TOPLEVEL = "accelerator"
 EXECUTABLE = "accel_native"
 
-_VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT", "-O3"]
 _MAGIC_HELLO, _MAGIC_REQUEST, _MAGIC_REPLY = 0x4E41484C, 0x4E415152, 0x4E415052
 _FLAG_RESET, _FLAG_QUIT = 1, 2
 _REPLY_WORDS = 10
@@ -65,35 +64,28 @@ def build_native(verilog: str, *, jobs: int | None = None) -> Path:
     executable (cached) and return its path."""
     check_simulator("verilator")
     env = simulator_env()
-    bits = errors_width(verilog)
-    args = [*_VERILATOR_ARGS, f"-DACCEL_ERRORS_BITS={bits}"]
-    key = "\n".join([_verilator_version(env), *args, MAIN.read_text(), verilog])
-    digest = hashlib.sha256(key.encode()).hexdigest()
-    build_dir = build_root() / "native" / digest[:16]
-    executable = build_dir / "obj" / EXECUTABLE
-    done = build_dir / ".built"
-    with _locked(build_dir.parent / f".{build_dir.name}.lock"):
-        if not done.exists():
-            build_dir.mkdir(parents=True, exist_ok=True)
-            source = build_dir / f"{TOPLEVEL}.v"
-            source.write_text(verilog)
-            jobs = jobs or min(4, os.cpu_count() or 1)
-            cmd = ["verilator", "--cc", "--exe", "--build", "-j", str(jobs),
-                   *_VERILATOR_ARGS, "--top-module", TOPLEVEL, "-Mdir", "obj",
-                   "-CFLAGS", f"-DACCEL_ERRORS_BITS={bits}", "-o", EXECUTABLE,
-                   str(source), str(MAIN)]
-            log = build_dir / "build.log"
-            with open(log, "w") as f:
-                f.write(" ".join(cmd) + "\n")
-                f.flush()
-                rc = subprocess.run(cmd, cwd=build_dir, env=env, stdout=f,
-                                    stderr=subprocess.STDOUT).returncode
-            if rc != 0 or not executable.exists():
-                tail = "".join(log.read_text().splitlines(keepends=True)[-20:])
-                raise RuntimeError(f"the native Verilator harness failed to build (exit {rc}); "
-                                   f"see {log}:\n{tail}")
-            done.touch()
-    return executable
+    source = f"{TOPLEVEL}.v"                                  # inside the build directory
+    cmd = ["verilator", "--cc", "--exe", "--build", *VERILATOR_FLAGS, "--top-module", TOPLEVEL,
+           "-Mdir", "obj", "-CFLAGS", f"-DACCEL_ERRORS_BITS={errors_width(verilog)}",
+           "-o", EXECUTABLE, source, str(MAIN)]
+    key = "\n".join([_verilator_version(env), *cmd, MAIN.read_text(), verilog])
+    build_dir = build_root() / "native" / hashlib.sha256(key.encode()).hexdigest()[:16]
+
+    def build(build_dir: Path) -> None:
+        (build_dir / source).write_text(verilog)
+        log = build_dir / "build.log"
+        full = [*cmd[:4], "-j", str(jobs or min(4, os.cpu_count() or 1)), *cmd[4:]]
+        with open(log, "w") as f:
+            f.write(" ".join(full) + "\n")
+            f.flush()
+            rc = subprocess.run(full, cwd=build_dir, env=env, stdout=f,
+                                stderr=subprocess.STDOUT).returncode
+        if rc != 0 or not (build_dir / "obj" / EXECUTABLE).exists():
+            tail = "".join(log.read_text().splitlines(keepends=True)[-20:])
+            raise RuntimeError(f"the native Verilator harness failed to build (exit {rc}); "
+                               f"see {log}:\n{tail}")
+
+    return cached_build(build_dir, build) / "obj" / EXECUTABLE
 
 
 @dataclass
