@@ -37,8 +37,9 @@ from .runner import build_design, run_bench
 from .simulators import check_simulator
 from .testbenches.accelerator_amaranth import rtl_accelerator_amaranth
 
-__all__ = ["BACKENDS", "SIMULATOR_BACKENDS", "AmaranthBackend", "BenchTimeout", "CocotbBackend",
-           "VerilatorBackend", "accelerator_verilog", "harness_depths", "make_backend"]
+__all__ = ["BACKENDS", "COCOTB_BACKENDS", "SIMULATOR_BACKENDS", "AmaranthBackend",
+           "BenchTimeout", "CocotbBackend", "VerilatorBackend", "accelerator_verilog",
+           "harness_depths", "make_backend"]
 
 HARNESS = Path(__file__).resolve().parent / "testbenches" / "hdl" / "accel_harness.v"
 TOPLEVEL = "accel_harness"
@@ -48,7 +49,8 @@ SIMULATOR_BACKENDS = ("verilator", "cocotb-verilator", "icarus")
 #: Every backend :func:`make_backend` knows: "verilator" is the native harness, and
 #: "cocotb-verilator" the same simulator under cocotb (to compare the two).
 BACKENDS = ("functional", "amaranth", *SIMULATOR_BACKENDS)
-_COCOTB = {"cocotb-verilator": "verilator", "icarus": "icarus"}
+#: The backends under cocotb, and the simulator each runs.
+COCOTB_BACKENDS = {"cocotb-verilator": "verilator", "icarus": "icarus"}
 
 
 class BenchTimeout(TimeoutError):
@@ -224,7 +226,7 @@ class CocotbBackend(Backend):
                  startup_timeout=300.0, max_compute_cycles=50_000_000):
         super().__init__(config)
         check_simulator(simulator)
-        self.name = "cocotb-verilator" if simulator == "verilator" else simulator
+        self.name = next(name for name, sim in COCOTB_BACKENDS.items() if sim == simulator)
         self.work_dir = Path(work_dir or build_root() / "sim" / f"server-{simulator}").resolve()
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.depth = harness_depths(config)
@@ -363,6 +365,6 @@ def make_backend(name: str, config: AcceleratorConfig, **options) -> Backend:
         return AmaranthBackend(config, **options)
     if name == "verilator":
         return VerilatorBackend(config, **options)
-    if name in _COCOTB:
-        return CocotbBackend(config, simulator=_COCOTB[name], **options)
+    if name in COCOTB_BACKENDS:
+        return CocotbBackend(config, simulator=COCOTB_BACKENDS[name], **options)
     raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")

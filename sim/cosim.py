@@ -38,7 +38,7 @@ from golden.contract.paths import build_root
 from golden.contract.tileloop import utilization
 from golden.contract.workloads import DEFAULT_PROMPT, MODELS
 
-from .backends import BACKENDS, SIMULATOR_BACKENDS, make_backend
+from .backends import BACKENDS, COCOTB_BACKENDS, SIMULATOR_BACKENDS, make_backend
 from .simulators import SimulatorNotFound
 
 __all__ = [
@@ -234,7 +234,7 @@ def main(argv=None) -> int:
                          f"not {getattr(args, name)}")
     if args.model == "none" and args.no_2b4t:
         parser.error("nothing to run: --model none and --no-2b4t")
-    if args.waves and args.simulator not in ("cocotb-verilator", "icarus"):
+    if args.waves and args.simulator not in COCOTB_BACKENDS:
         parser.error(f"--waves needs a cocotb simulator (cocotb-verilator or icarus), "
                      f"not {args.simulator}")
     model = None if args.model == "none" else args.model

@@ -4,7 +4,7 @@
 Nothing of firmware/ or golden/contract/ encodes or decodes here: the opcodes, flags and status
 fields are read from the tables of the committed PROTOCOL.md, the CRC is zlib's, and the words
 are built and parsed by hand as a driver author would from the document. Only the device (the
-Amaranth design in amaranth.sim) comes from the project.
+Amaranth design in amaranth.sim) and the fault injection of the tests come from the project.
 """
 
 import random
@@ -17,6 +17,7 @@ import pytest
 from golden.contract.config import AcceleratorConfig
 from golden.contract.paths import repo_root
 from sim.testbenches.accelerator_amaranth import rtl_accelerator_amaranth
+from tests.helpers import FAULTS, with_fault
 
 DOC = (repo_root() / "PROTOCOL.md").read_text()
 SYNC_BYTE = 0xB5
@@ -135,15 +136,7 @@ def test_faults_end_in_a_flag_and_recover_without_reset(seed):
         x = nprng.integers(-128, 128, size=(2, 4))
         w = nprng.integers(-1, 2, size=(2, 4))
         good = layer_program(x, w)
-        bad = list(good)
-        at = rng.randrange(len(bad))
-        fault = trial % 3
-        if fault == 0:
-            del bad[at]
-        elif fault == 1:
-            bad.insert(at, bad[at])
-        else:
-            bad[at] ^= 1 << rng.randrange(32)
+        bad, fault, at = with_fault(good, rng, trial % len(FAULTS))
         token = rng.getrandbits(32)
         words = [*bad, *_resync(token), *command("CLEAR", MAGIC, flags=3), *good]
         # Responses: whatever the faulty part sent, the status, the SYNC and the good DRAIN.
@@ -158,6 +151,6 @@ def test_faults_end_in_a_flag_and_recover_without_reset(seed):
         exact = [np.array([v - (1 << 32) if v >> 31 else v for v in r[2]]).reshape(2, 2)
                  for r in before]
         assert status[2][0] != 0 or any(np.array_equal(e, x @ w.T) for e in exact), \
-            f"fault {fault} at word {at} went unnoticed"
+            f"a {FAULTS[fault]} at word {at} went unnoticed"
         signed = [v - (1 << 32) if v >> 31 else v for v in last[2]]
         assert last[1] == 0 and np.array_equal(np.array(signed).reshape(2, 2), x @ w.T)

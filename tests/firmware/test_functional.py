@@ -23,7 +23,7 @@ from golden.contract.isa import (
     with_crc,
 )
 from sim.testbenches.accelerator_amaranth import rtl_accelerator_amaranth
-from tests.helpers import multipass_config, random_layer, ref_acc
+from tests.helpers import multipass_config, random_layer, ref_acc, with_fault
 
 
 def test_multi_pass_program_on_the_rtl(rng):
@@ -77,14 +77,7 @@ def _random_stream(cfg, rng: random.Random, commands_n: int = 14) -> list[int]:
     for _ in range(commands_n):
         command = _random_command(cfg, rng)
         if rng.random() < 0.15:
-            at = rng.randrange(len(command))
-            fault = rng.randrange(3)
-            if fault == 0:
-                del command[at]
-            elif fault == 1:
-                command.insert(at, command[at])
-            else:
-                command[at] ^= 1 << rng.randrange(32)
+            command = with_fault(command, rng)[0]
         words += command
     return words
 
