@@ -178,8 +178,8 @@ class Controller(ConfiguredComponent):
             self.load.p.count.eq(range_count),
             self.load.p.weights.eq(opcode == Opcode.LOAD_WEIGHTS),
             self.respond.p.opcode.eq(opcode),
-            self.respond.p.addr.eq(range_addr),
-            self.respond.p.token.eq(args[0]),
+            self.respond.p.arg.eq(args[0]),
+            self.respond.p.count.eq(range_count),
             self.load_data.payload.eq(word),
         ]
 
@@ -276,8 +276,9 @@ class Controller(ConfiguredComponent):
                         with m.Elif(~range_ok):
                             m.d.comb += raise_error.eq(ErrorFlag.OVERRUN)
                         m.d.comb += [self.respond.valid.eq(1),
-                                     self.respond.p.count.eq(Mux(
-                                         crc_ok & range_ok & (errors == 0), range_count, 0))]
+                                     self.respond.p.refused.eq(
+                                         ~(crc_ok & (range_count != 0) & range_ok
+                                           & (errors == 0)))]
                         m.next = "RESPOND"
                     with m.Case(Opcode.READ_COUNTERS, Opcode.READ_STATUS, Opcode.SYNC):
                         with m.If(~crc_ok):

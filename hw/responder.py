@@ -6,7 +6,8 @@ sticky error flags as they are when it is sent), a payload and a CRC word over b
 (:class:`~hw.crc.Crc32`). The payload is ``count`` accumulator words of ``cols`` elements each,
 sent one element per 32-bit word, sign-extended (DRAIN); the counter snapshot (READ_COUNTERS);
 :func:`golden.contract.isa.status_payload` (READ_STATUS); or the token (SYNC). A refused
-command (``refused``, or a DRAIN of count 0) gets the header and the CRC word alone.
+command (``refused``: a bad CRC, or a DRAIN of count 0, out of range or with a flag set) gets
+the header and the CRC word alone.
 """
 
 from amaranth.hdl import Array, Const, Module, Mux, Signal, unsigned
@@ -33,11 +34,10 @@ __all__ = ["Responder", "response_job_layout"]
 
 
 def response_job_layout(config: AcceleratorConfig) -> data.StructLayout:
-    """One response: its opcode; for DRAIN, the first accumulator word and the count (0
-    when the DRAIN is refused: the header alone); for SYNC, the token; and whether the command
-    was refused (the header alone)."""
-    return data.StructLayout({"opcode": Opcode, "addr": unsigned(ceil_log2(config.acc_depth)),
-                              "count": WORD_BITS, "token": WORD_BITS, "refused": 1})
+    """One response: its opcode; the command's first argument (DRAIN's first accumulator word,
+    SYNC's token); DRAIN's count; and whether the command was refused (the header alone)."""
+    return data.StructLayout({"opcode": Opcode, "arg": WORD_BITS, "count": WORD_BITS,
+                              "refused": 1})
 
 
 class Responder(ConfiguredComponent):
@@ -81,15 +81,15 @@ class Responder(ConfiguredComponent):
         m = Module()
         cfg = self._config
         opcode = Signal(Opcode)
-        addr = Signal.like(self.acc_addr)
+        arg = Signal(WORD_BITS)                   # SYNC's token; DRAIN's address, counting up
+        addr = arg[:len(self.acc_addr)]
         left = Signal(WORD_BITS)
-        token = Signal(WORD_BITS)
         refused = Signal()
         index = Signal(range(max(cfg.cols, COUNTER_WORDS, STATUS_WORDS)))
         with m.If(self.job.valid):
-            m.d.sync += [opcode.eq(self.job.p.opcode), addr.eq(self.job.p.addr),
-                         left.eq(self.job.p.count), token.eq(self.job.p.token),
-                         refused.eq(self.job.p.refused), index.eq(0)]
+            m.d.sync += [opcode.eq(self.job.p.opcode), arg.eq(self.job.p.arg),
+                         left.eq(self.job.p.count), refused.eq(self.job.p.refused),
+                         index.eq(0)]
 
         m.submodules.crc = crc = Crc32()
         sent = self.resp.valid & self.resp.ready
@@ -121,12 +121,9 @@ class Responder(ConfiguredComponent):
                                 m.next = "REPORT"
                             with m.Case(Opcode.SYNC):
                                 m.next = "TOKEN"
-                            with m.Case(Opcode.DRAIN):
-                                with m.If(left != 0):
-                                    m.d.comb += [self.acc_addr.eq(addr), self.acc_en.eq(1)]
-                                    m.next = "DRAIN"
-                                with m.Else():
-                                    m.next = "CRC"
+                            with m.Case(Opcode.DRAIN):      # count >= 1: not refused
+                                m.d.comb += [self.acc_addr.eq(addr), self.acc_en.eq(1)]
+                                m.next = "DRAIN"
                             with m.Default():
                                 m.next = "CRC"
 
@@ -155,7 +152,7 @@ class Responder(ConfiguredComponent):
 
             with m.State("TOKEN"):
                 m.d.comb += [self.busy.eq(1), self.resp.valid.eq(1),
-                             self.resp.payload.eq(token)]
+                             self.resp.payload.eq(arg)]
                 with m.If(self.resp.ready):
                     m.next = "CRC"
 
