@@ -2,6 +2,7 @@
 """Building and running the C driver's example program (firmware/c/encode_layer.c) in tests:
 one executable per configuration, files in and out."""
 
+import re
 import shutil
 import struct
 import subprocess
@@ -15,9 +16,12 @@ from golden.contract.paths import repo_root
 C_DIR = repo_root() / "firmware" / "c"
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2"]
 
-#: The ACCEL_E_* codes of accel.h (and encode_layer's usage / I/O code).
-E_FULL, E_ARG, E_FIT, E_CRC, E_RESPONSE, E_DEVICE, E_VERSION, E_CONFIG, E_NO_SYNC = range(1, 10)
-E_IO = 10
+#: The ACCEL_E_* codes, read from accel.h (encode_layer exits with them).
+CODES = {name: int(value) for name, value in
+         re.findall(r"\bACCEL_E_(\w+)\s*=\s*(\d+)", (C_DIR / "accel.h").read_text())}
+E_FULL, E_ARG, E_FIT, E_CRC, E_RESPONSE, E_DEVICE, E_VERSION, E_CONFIG, E_NO_SYNC = (
+    CODES[name] for name in ("FULL", "ARG", "FIT", "CRC", "RESPONSE", "DEVICE", "VERSION",
+                             "CONFIG", "NO_SYNC"))
 
 needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None,
                                reason="gcc is not installed: the C driver cannot be built")
