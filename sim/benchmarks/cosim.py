@@ -75,10 +75,10 @@ def main(argv=None) -> int:
     w = rng.integers(-1, 2, size=(n, k)).astype(np.int8)
     expect = int_matmul(torch.from_numpy(x), torch.from_numpy(w)).numpy()
     program = compile_layer(config, x, w)
+    useful = m * k * n * args.repeat
     records = []
     for name in args.backends:
         rec = measure(name, config, program, expect, args.repeat)
-        useful = m * k * n * args.repeat
         rec["macs"] = useful
         rec["macs_per_s"] = round(useful / rec["run_s"]) if rec["run_s"] else None
         records.append(rec)
