@@ -26,7 +26,7 @@ from amaranth.lib.wiring import In, Out
 from golden.contract.config import WORD_BITS, AcceleratorConfig
 from golden.contract.isa import ErrorFlag
 
-from .component import ConfiguredComponent
+from .component import ConfiguredComponent, registered_read
 from .controller import Controller
 from .counters import Counters
 from .engine import MatmulEngine, acc_word_layout, act_word_layout
@@ -70,7 +70,7 @@ class Accelerator(ConfiguredComponent):
         m.submodules.acc_mem = accmem = Memory(shape=acc_word_layout(cfg),
                                                depth=cfg.acc_depth, init=[])
         acc_wr = accmem.write_port()
-        acc_rd = accmem.read_port(transparent_for=(acc_wr,))
+        acc_rd = accmem.read_port()
 
         m.submodules.controller = controller = Controller(cfg)
         m.submodules.loader = loader = Loader(cfg)
@@ -88,6 +88,7 @@ class Accelerator(ConfiguredComponent):
         wiring.connect(m, engine.w_rd, wmem.read_port())
         wiring.connect(m, engine.a_rd, amem.read_port())
         wiring.connect(m, engine.acc_wr, acc_wr)
+        acc_data = registered_read(m, acc_rd, name="acc_data")
         m.d.comb += [
             controller.load_staged.eq(loader.staged),
             controller.load_illegal.eq(loader.illegal),
@@ -105,7 +106,7 @@ class Accelerator(ConfiguredComponent):
             # The accumulator read port serves the engine during MATMUL and DRAIN otherwise.
             acc_rd.addr.eq(Mux(engine.busy, engine.acc_rd.addr, responder.acc_addr)),
             acc_rd.en.eq(Mux(engine.busy, engine.acc_rd.en, responder.acc_en)),
-            engine.acc_rd.data.eq(acc_rd.data),
+            engine.acc_rd.data.eq(acc_data),
             responder.acc_data.eq(acc_rd.data),
             self.errors.eq(controller.errors),
             self.busy.eq(controller.busy),

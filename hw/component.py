@@ -1,12 +1,13 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """The base of every block that is built from an
-:class:`~golden.contract.config.AcceleratorConfig`."""
+:class:`~golden.contract.config.AcceleratorConfig`, and the one way a block reads a memory."""
 
+from amaranth.hdl import Signal
 from amaranth.lib import wiring
 
 from golden.contract.config import AcceleratorConfig
 
-__all__ = ["ConfiguredComponent"]
+__all__ = ["ConfiguredComponent", "registered_read"]
 
 
 class ConfiguredComponent(wiring.Component):
@@ -28,3 +29,16 @@ class ConfiguredComponent(wiring.Component):
     @property
     def config(self) -> AcceleratorConfig:
         return self._config
+
+
+def registered_read(m, port, *, name: str):
+    """The data of a memory read ``port``, registered once more: valid
+    :attr:`~golden.contract.tileloop.EngineTiming.read` = 2 cycles after the cycle in which
+    the port's ``en`` was high, and held until the next read lands. The block RAM's output then
+    drives a flip-flop and nothing else, wherever the design places the memory."""
+    data = Signal.like(port.data, name=name)
+    landed = Signal(name=f"{name}_landed")
+    m.d.sync += landed.eq(port.en)
+    with m.If(landed):
+        m.d.sync += data.eq(port.data)
+    return data

@@ -172,7 +172,6 @@ class Controller(ConfiguredComponent):
             self.matmul_args.m.eq(mm_m),
             self.matmul_args.k_tiles.eq(k_tiles),
             self.matmul_args.tiles.eq(tiles),
-            self.matmul_args.w_rows.eq(w_rows),
             self.matmul_args.accumulate.eq((flags & MatmulFlag.ACCUMULATE) != 0),
             self.load.p.addr.eq(range_addr),
             self.load.p.count.eq(range_count),

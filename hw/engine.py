@@ -3,19 +3,32 @@
 
 For ``n_tiles`` N-slices (outer) and ``k_tiles`` K-slices (inner), tile t = nt * k_tiles + kt:
 
-* the weight reader streams the tile's ``rows`` rows from weight memory (consecutive rows,
-  starting at ``w_addr``) into the array's idle bank, starting as soon as the previous tile
-  has switched in, so loading overlaps computing (double buffering);
-* once a tile is loaded, its ``m`` activation vectors issue back to back from the activation
-  buffer (vector m of K-slice kt at ``a_addr + m * k_tiles + kt``), the first one switching
-  tiles;
-* ``array_latency`` cycles later each result vector is added into the accumulator buffer at
-  ``acc_addr + nt * m + m_index`` (written instead of added on the first K-slice, unless
-  ``accumulate``), a read-modify-write with the read port transparent to the write port.
+* the tile's ``rows`` weight rows are read from weight memory (consecutive rows, starting at
+  ``w_addr``) into the array's idle bank while the previous tile computes (double buffering);
+* its ``m`` activation vectors issue back to back from the activation buffer (vector i of
+  K-slice kt at ``a_addr + i * k_tiles + kt``), the first one switching tiles;
+* each result vector is added into the accumulator buffer at ``acc_addr + nt * m + i``
+  (written instead of added on the first K-slice, unless ``accumulate``).
 
-A tile takes ``max(m, rows)`` cycles: prefill (m >= rows) keeps every cell busy, decode
-(m = 1) runs at the weight memory's bandwidth of one row per cycle. All addresses come from
-counters and adders.
+The engine runs a fixed schedule, the one of :mod:`golden.contract.tileloop` (its constants
+are :data:`~golden.contract.tileloop.ENGINE_TIMING`): after one setup cycle, the first tile's
+rows are read in ``rows`` cycles; then every ``P = max(m, rows, 4)`` cycles a tile's vectors
+begin, and with them the next tile's rows. Since the schedule is known in advance, nothing
+waits on a handshake: every decision is a register computed a cycle ahead (down-counters with
+a registered "last" flag), every memory address comes straight from a register, and every
+block-RAM output lands in a register (:func:`~hw.component.registered_read`) before any logic.
+
+Three streams of events run at fixed distances from one another:
+
+* the weight rows and the activation vectors are read ``read`` = 2 cycles before they reach the
+  array, with equal delays, so the array's hazard rule holds by construction (a tile's rows are
+  read from its predecessor's first vector on, and all of them before its own first vector);
+* the accumulator of a result is read ``array_latency`` cycles after its vector, two cycles
+  before the result leaves the array; result plus accumulator is registered and written one
+  cycle later. The next K-slice reads the same accumulator ``P >= 4`` cycles later, after the
+  write, so no bypass is needed;
+* the MAC counters count each vector 4 cycles after its read, once its tile's zero weights have
+  been counted on their way into the array.
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
@@ -24,11 +37,11 @@ from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from golden.contract.codecs import WeightCode
 from golden.contract.config import AcceleratorConfig
+from golden.contract.tileloop import ENGINE_TIMING
 
 from .array import SystolicArray
-from .component import ConfiguredComponent
+from .component import ConfiguredComponent, registered_read
 from .weight_source import WeightRowSource
 
 __all__ = ["MatmulEngine", "acc_word_layout", "act_word_layout", "matmul_args_layout"]
@@ -48,7 +61,6 @@ def matmul_args_layout(config: AcceleratorConfig) -> data.StructLayout:
         "m": range(config.act_depth + 1),
         "k_tiles": range(config.act_depth + 1),
         "tiles": range(max_tiles(config) + 1),          # n_tiles * k_tiles
-        "w_rows": range(config.weight_rows + 1),        # tiles * rows
         "accumulate": unsigned(1),
     })
 
@@ -61,6 +73,31 @@ def acc_word_layout(config: AcceleratorConfig) -> data.ArrayLayout:
     return data.ArrayLayout(signed(config.acc_bits), config.cols)
 
 
+class _Countdown:
+    """A down-counter with a registered flag ``last`` (the count is 0): loaded with ``n - 1``
+    and the flag ``n == 1``, both from registers, then stepped; no compare sits between the
+    counter and the logic its flag drives."""
+
+    def __init__(self, shape, name: str):
+        self.count = Signal(shape, name=f"{name}_count")
+        self.last = Signal(name=f"{name}_last")
+
+    def load(self, m, minus_one, one):
+        m.d.sync += [self.count.eq(minus_one), self.last.eq(one)]
+
+    def step(self, m):
+        m.d.sync += [self.count.eq(self.count - 1), self.last.eq(self.count == 1)]
+
+
+def _delayed(m, value, cycles: int, name: str):
+    """``value`` through ``cycles`` registers."""
+    for d in range(cycles):
+        stage = Signal.like(value, name=f"{name}_{d + 1}")
+        m.d.sync += stage.eq(value)
+        value = stage
+    return value
+
+
 class MatmulEngine(ConfiguredComponent):
     """Runs one MATMUL from ``start`` until ``busy`` falls (see the module docstring).
 
@@ -70,12 +107,16 @@ class MatmulEngine(ConfiguredComponent):
         Pulse with valid ``args``.
     args : In(matmul_args_layout(config))
     busy : Out(1)
+        From the cycle after ``start`` to the last accumulator write: the
+        :attr:`golden.contract.tileloop.MatmulWork.cycles` of the MATMUL.
     w_rd, a_rd, acc_rd : In(ReadPort.Signature(...))
-        Read ports of the weight memory, activation buffer and accumulator buffer.
+        Read ports of the weight memory, activation buffer and accumulator buffer. The data of
+        ``acc_rd`` must come registered (:func:`~hw.component.registered_read`, which the
+        accelerator shares with the responder); the engine registers the other two itself.
     acc_wr : In(WritePort.Signature(...))
-        Write port of the accumulator buffer; ``acc_rd`` must be transparent to it.
+        Write port of the accumulator buffer (no transparency needed).
     vector : Out(1)
-        An activation vector entered the array this cycle: ``rows * cols`` MACs.
+        An activation vector counts this cycle: ``rows * cols`` MACs.
     zero_macs : Out(range(rows * cols + 1))
         How many of those MACs meet a zero weight.
     overflow : Out(1)
@@ -106,143 +147,216 @@ class MatmulEngine(ConfiguredComponent):
         m = Module()
         cfg = self._config
         rows, cols = cfg.rows, cfg.cols
+        timing = ENGINE_TIMING
 
         m.submodules.array = array = SystolicArray(cfg)
         m.submodules.source = source = WeightRowSource(cfg)
         wiring.connect(m, wiring.flipped(self.w_rd), source.rd)
 
-        args = Signal.like(self.args)           # latched at start
+        # --- arguments, latched at start; bounds derived in the setup cycle -----------------
+        args = Signal.like(self.args)
         running = Signal()
+        setup = Signal()                        # the cycle after start
+        m.d.sync += setup.eq(self.start)
         with m.If(self.start):
             m.d.sync += [args.eq(self.args), running.eq(1)]
-        m.d.comb += [
-            source.start.eq(self.start),
-            source.base.eq(self.args.w_addr),
-            source.count.eq(self.args.w_rows),
-        ]
+        m.d.comb += [source.start.eq(self.start), source.base.eq(self.args.w_addr),
+                     self.busy.eq(running)]
 
-        # --- weight rows into the array, one tile ahead of the vectors -----------------------
-        n_tiles_bound = max_tiles(cfg)
-        w_tile = Signal(range(n_tiles_bound + 1))    # tiles whose rows are all in the array
-        w_row = Signal(range(rows))
-        switched = Signal(range(n_tiles_bound + 1))  # tiles whose first vector entered
-        switch_now = array.acts.valid & array.acts.p.swap
-        # Tile t's rows may enter once tile t-1 has switched in (the same cycle is fine: a row
-        # that enters with a switching vector lands in the new idle bank).
-        gate = running & (w_tile <= switched + switch_now)
-        m.d.comb += [
-            array.weights.valid.eq(source.rows.valid & gate),
-            array.weights.payload.eq(source.rows.payload),
-            source.rows.ready.eq(array.weights.ready & gate),
-        ]
-        w_accept = array.weights.valid & array.weights.ready
-        last_row = w_row == rows - 1
-        with m.If(w_accept):
-            m.d.sync += w_row.eq(Mux(last_row, 0, w_row + 1))
-            with m.If(last_row):
-                m.d.sync += w_tile.eq(w_tile + 1)
-        with m.If(switch_now):
-            m.d.sync += switched.eq(switched + 1)
-        # Counted with the row being taken now: its tile's first vector may be read from the
-        # activation buffer in this cycle, since it reaches the array one cycle later.
-        loaded_now = w_tile + (w_accept & last_row)
+        m_shape = args.m.shape()
+        m_minus_one = Signal(m_shape)           # m - 1 and m == 1
+        m_one = Signal()
+        period_minus_one = Signal(range(max(cfg.act_depth, rows, timing.min_period)))
+        kt_minus_one = Signal.like(args.k_tiles)
+        kt_one = Signal()
+        floor = max(rows, timing.min_period)    # the period when m is smaller
+        with m.If(setup):
+            m.d.sync += [
+                m_minus_one.eq(args.m - 1), m_one.eq(args.m == 1),
+                period_minus_one.eq(Mux(args.m > floor, args.m - 1, floor - 1)),
+                kt_minus_one.eq(args.k_tiles - 1), kt_one.eq(args.k_tiles == 1),
+            ]
 
-        # Zero weights per tile, for the MAC counters (two slots: loading and computing).
-        row_zeros = Signal(range(cols + 1))
-        m.d.comb += row_zeros.eq(sum(
-            (code.as_value() == WeightCode.ZERO.value) | (code.as_value() == 0b10)
-            for code in (array.weights.p.codes[j] for j in range(cols))))
-        tile_zeros = Signal(range(rows * cols + 1))
-        slot_zeros = [Signal(range(rows * cols + 1), name=f"zeros_slot{s}") for s in range(2)]
-        with m.If(w_accept):
-            m.d.sync += tile_zeros.eq(Mux(last_row, 0, tile_zeros + row_zeros))
-            with m.If(last_row):
-                with m.If(w_tile[0]):
-                    m.d.sync += slot_zeros[1].eq(tile_zeros + row_zeros)
-                with m.Else():
-                    m.d.sync += slot_zeros[0].eq(tile_zeros + row_zeros)
+        # --- the schedule: periods, vector bursts and weight-row bursts ---------------------
+        # The prologue reads the first tile's rows (rows cycles); period t (t = 0 .. tiles-1)
+        # issues tile t's m vectors and reads tile t+1's rows, from its first cycle on.
+        issuing = Signal()                      # from the prologue to the last vector
+        in_periods = Signal()                   # the prologue is over
+        period = _Countdown(period_minus_one.shape(), "period")   # cycles left in it
+        periods = _Countdown(args.tiles.shape(), "periods")       # periods left after it
+        bursts = _Countdown(args.tiles.shape(), "bursts")         # row bursts left to begin
+        vectors = _Countdown(m_shape, "vectors")                  # vectors left in the burst
+        row_count = _Countdown(range(rows), "rows")               # rows left in the burst
+        v_go = Signal()                         # a vector is read this cycle
+        v_swap = Signal()                       # ... and it is its tile's first
+        w_go = Signal()                         # a weight row is read this cycle
+        next_period = issuing & period.last & (~in_periods | ~periods.last)
 
-        # --- vector issue: activation buffer address, then the array ------------------------
-        v_tile = Signal.like(w_tile)
-        v_m = Signal.like(args.m)
-        v_kt = Signal.like(args.k_tiles)
-        a_base = Signal.like(args.a_addr)
-        a_ptr = Signal.like(args.a_addr)
-        acc_base = Signal.like(args.acc_addr)
-        acc_ptr = Signal.like(args.acc_addr)
-        with m.If(self.start):
-            m.d.sync += [v_tile.eq(0), v_m.eq(0), v_kt.eq(0), w_tile.eq(0), w_row.eq(0),
-                         switched.eq(0), tile_zeros.eq(0),
-                         a_base.eq(self.args.a_addr), a_ptr.eq(self.args.a_addr),
-                         acc_base.eq(self.args.acc_addr), acc_ptr.eq(self.args.acc_addr)]
-
-        issue = running & (v_tile < args.tiles) & (v_tile < loaded_now)
-        m.d.comb += [self.a_rd.addr.eq(a_ptr), self.a_rd.en.eq(issue)]
-        with m.If(issue):
-            with m.If(v_m == args.m - 1):
-                m.d.sync += [v_m.eq(0), v_tile.eq(v_tile + 1)]
-                with m.If(v_kt == args.k_tiles - 1):
-                    m.d.sync += [v_kt.eq(0), a_base.eq(args.a_addr), a_ptr.eq(args.a_addr),
-                                 acc_base.eq(acc_base + args.m), acc_ptr.eq(acc_base + args.m)]
-                with m.Else():
-                    m.d.sync += [v_kt.eq(v_kt + 1), a_base.eq(a_base + 1),
-                                 a_ptr.eq(a_base + 1), acc_ptr.eq(acc_base)]
+        with m.If(setup):
+            m.d.sync += [issuing.eq(1), in_periods.eq(0), w_go.eq(1)]
+            period.load(m, rows - 1, rows == 1)
+            periods.load(m, args.tiles - 1, args.tiles == 1)
+            bursts.load(m, args.tiles - 1, args.tiles == 1)
+            row_count.load(m, rows - 1, rows == 1)
+        with m.Elif(issuing):
+            with m.If(period.last):
+                period.load(m, period_minus_one, 0)       # the period is at least 4
             with m.Else():
-                m.d.sync += [v_m.eq(v_m + 1), a_ptr.eq(a_ptr + args.k_tiles),
-                             acc_ptr.eq(acc_ptr + 1)]
+                period.step(m)
+            with m.If(next_period):
+                m.d.sync += in_periods.eq(1)
+                with m.If(in_periods):
+                    periods.step(m)
 
-        # The activation word arrives one cycle after its address: the array's input stage.
+            # Vectors: a burst of m from each period's first cycle.
+            m.d.sync += v_swap.eq(next_period)
+            with m.If(next_period):
+                m.d.sync += v_go.eq(1)
+                vectors.load(m, m_minus_one, m_one)
+            with m.Elif(v_go & vectors.last):
+                m.d.sync += v_go.eq(0)
+                with m.If(in_periods & periods.last):       # the last vector: drain
+                    m.d.sync += issuing.eq(0)
+            with m.Elif(v_go):
+                vectors.step(m)
+
+            # Weight rows: a burst of `rows` from each period's first cycle but the last's.
+            with m.If(next_period & ~bursts.last):
+                m.d.sync += w_go.eq(1)
+                row_count.load(m, rows - 1, rows == 1)
+                bursts.step(m)
+            with m.Elif(w_go & row_count.last):
+                m.d.sync += w_go.eq(0)
+            with m.Elif(w_go):
+                row_count.step(m)
+
+        # --- activation addresses: vector i of K-slice kt at a_addr + i * k_tiles + kt ------
+        a_ptr = Signal.like(args.a_addr)        # the address read with v_go
+        a_next = Signal.like(args.a_addr)       # the first address of the next period's tile
+        k_slices = _Countdown(args.k_tiles.shape(), "k_slices")   # of the next period's tile
+        with m.If(setup):
+            m.d.sync += a_next.eq(args.a_addr)
+            k_slices.load(m, args.k_tiles - 1, args.k_tiles == 1)
+        with m.Elif(next_period):
+            m.d.sync += [a_ptr.eq(a_next), a_next.eq(Mux(k_slices.last, args.a_addr, a_next + 1))]
+            with m.If(k_slices.last):
+                k_slices.load(m, kt_minus_one, kt_one)
+            with m.Else():
+                k_slices.step(m)
+        with m.Elif(v_go):
+            m.d.sync += a_ptr.eq(a_ptr + args.k_tiles)
+        m.d.comb += [self.a_rd.addr.eq(a_ptr), self.a_rd.en.eq(v_go), source.go.eq(w_go)]
+        acts = registered_read(m, self.a_rd, name="acts")
+
+        # --- into the array: rows and vectors, both `read` cycles after their reads ----------
+        m.d.comb += [
+            array.weights.valid.eq(source.rows.valid),
+            array.weights.payload.eq(source.rows.payload),
+            array.acts.valid.eq(_delayed(m, v_go, timing.read, "vector")),
+            array.acts.p.swap.eq(_delayed(m, v_swap, timing.read, "swap")),
+            array.acts.p.data.eq(acts),
+        ]
+
+        # --- accumulate: read `array_latency` cycles after the vector, add, write -----------
+        acc_go = _delayed(m, v_go, cfg.array_latency, "acc_read")
+        acc_ptr = Signal.like(args.acc_addr)    # the accumulator of acc_go's result
+        acc_base = Signal.like(args.acc_addr)   # the N-slice's first accumulator
+        acc_next = Signal.like(args.acc_addr)   # the next N-slice's: acc_base + m
+        in_tile = _Countdown(m_shape, "acc_vectors")              # results left in the tile
+        in_slice = _Countdown(args.k_tiles.shape(), "acc_slices")  # K-slices left after it
+        first_slice = Signal()                  # the tile is its N-slice's first K-slice
+        with m.If(setup):
+            m.d.sync += [acc_ptr.eq(args.acc_addr), acc_base.eq(args.acc_addr),
+                         acc_next.eq(args.acc_addr + args.m), first_slice.eq(1)]
+            in_tile.load(m, args.m - 1, args.m == 1)
+            in_slice.load(m, args.k_tiles - 1, args.k_tiles == 1)
+        with m.Elif(acc_go):
+            with m.If(in_tile.last):
+                in_tile.load(m, m_minus_one, m_one)
+                with m.If(in_slice.last):
+                    in_slice.load(m, kt_minus_one, kt_one)
+                    m.d.sync += [acc_ptr.eq(acc_next), acc_base.eq(acc_next),
+                                 acc_next.eq(acc_next + args.m), first_slice.eq(1)]
+                with m.Else():
+                    in_slice.step(m)
+                    m.d.sync += [acc_ptr.eq(acc_base), first_slice.eq(0)]
+            with m.Else():
+                in_tile.step(m)
+                m.d.sync += acc_ptr.eq(acc_ptr + 1)
+        m.d.comb += [self.acc_rd.addr.eq(acc_ptr), self.acc_rd.en.eq(acc_go)]
+
+        # The result arrives `read` cycles after its accumulator's read, with the read data.
         meta_layout = data.StructLayout({"valid": 1, "addr": unsigned(len(acc_ptr)),
                                          "first": 1})
         meta = Signal(meta_layout)
-        vec_swap = Signal()
-        m.d.sync += [
-            meta.valid.eq(issue),
-            meta.addr.eq(acc_ptr),
-            meta.first.eq((v_kt == 0) & ~args.accumulate),
-            vec_swap.eq(v_m == 0),
-        ]
-        m.d.comb += [
-            array.acts.valid.eq(meta.valid),
-            array.acts.p.data.eq(self.a_rd.data),
-            array.acts.p.swap.eq(vec_swap),
-            self.vector.eq(meta.valid),
-            # The vector's tile is the last one switched in, counting this cycle's switch: tile
-            # switched + switch_now - 1, whose parity is switched[0] ^ switch_now ^ 1.
-            self.zero_macs.eq(Mux(meta.valid,
-                                  Mux(switched[0] ^ switch_now, slot_zeros[0], slot_zeros[1]),
-                                  0)),
-        ]
-
-        # --- accumulate: the vector's metadata travels alongside it through the array --------
-        stages = [meta]
-        for d in range(cfg.array_latency):
-            stage = Signal(meta_layout, name=f"meta_{d + 1}")
-            m.d.sync += stage.eq(stages[-1])
-            stages.append(stage)
-        ahead, due = stages[-2], stages[-1]       # one cycle before the result, and with it
-        m.d.comb += [
-            self.acc_rd.addr.eq(ahead.addr),
-            self.acc_rd.en.eq(ahead.valid),
-            self.acc_wr.addr.eq(due.addr),
-            self.acc_wr.en.eq(due.valid),
-        ]
-        overflows = []
+        m.d.comb += [meta.valid.eq(acc_go), meta.addr.eq(acc_ptr),
+                     meta.first.eq(first_slice & ~args.accumulate)]
+        due = _delayed(m, meta, timing.read, "acc_meta")
+        sums = Signal(acc_word_layout(cfg))
+        wrapped = Signal(cols)
+        written = Signal(meta_layout)
         for j in range(cols):
             # One bit more than the accumulator: the sum wrapped if its top two bits differ.
             total = Signal(signed(cfg.acc_bits + 1), name=f"acc_sum_{j}")
-            m.d.comb += [total.eq(Mux(due.first, 0, self.acc_rd.data[j]) + array.results.p[j]),
-                         self.acc_wr.data[j].eq(total)]
-            overflows.append(total[-1] ^ total[-2])
-        m.d.comb += self.overflow.eq(due.valid & Cat(*overflows).any())
+            m.d.comb += total.eq(Mux(due.first, 0, self.acc_rd.data[j]) + array.results.p[j])
+            m.d.sync += [sums[j].eq(total), wrapped[j].eq(total[-1] ^ total[-2])]
+        m.d.sync += written.eq(due)
+        m.d.comb += [
+            self.acc_wr.addr.eq(written.addr),
+            self.acc_wr.data.eq(sums),
+            self.acc_wr.en.eq(written.valid),
+            self.overflow.eq(written.valid & wrapped.any()),
+        ]
 
-        # --- done when every vector has been issued and its result written -------------------
-        in_flight = Signal(range(cfg.array_latency + 2))
-        with m.If(meta.valid & ~due.valid):
-            m.d.sync += in_flight.eq(in_flight + 1)
-        with m.Elif(~meta.valid & due.valid):
-            m.d.sync += in_flight.eq(in_flight - 1)
-        with m.If(running & (v_tile == args.tiles) & ~issue & (in_flight == 0) & ~meta.valid):
-            m.d.sync += running.eq(0)
-        m.d.comb += self.busy.eq(running)
+        # --- MAC counters: zero weights counted per tile on the way in, used per vector ------
+        # A tile's count is complete 3 cycles after its last row entered the array, at most 3
+        # cycles after its first vector entered; so each vector is counted 4 cycles after its
+        # read. Two slots (tile parity) suffice: a slot is rewritten only after every vector of
+        # the tile that used it has been counted.
+        groups = [list(range(j, min(j + 4, cols))) for j in range(0, cols, 4)]
+        group_zeros = [Signal(range(len(g) + 1), name=f"zeros_group{i}")
+                       for i, g in enumerate(groups)]
+        row_in = source.rows
+        for g, sig in zip(groups, group_zeros, strict=True):
+            # A code with bit 0 clear is a zero weight (the illegal code never loads).
+            m.d.sync += sig.eq(sum(~row_in.p.codes[j].as_value()[0] for j in g))
+        row_zeros = Signal(range(cols + 1))
+        m.d.sync += row_zeros.eq(sum(group_zeros))
+        w_par = Signal()                        # the parity of the tile whose rows are read
+        with m.If(setup):
+            m.d.sync += w_par.eq(0)
+        with m.Elif(w_go & row_count.last):
+            m.d.sync += w_par.eq(~w_par)
+        end_of_tile = _delayed(m, Cat(w_go & row_count.last, w_par), timing.read + 2, "tile_end")
+        counted = _delayed(m, row_in.valid, 2, "row_counted")
+        tile_zeros = Signal(range(rows * cols + 1))
+        slot_zeros = [Signal(range(rows * cols + 1), name=f"zeros_slot{s}") for s in range(2)]
+        with m.If(counted):
+            m.d.sync += tile_zeros.eq(Mux(end_of_tile[0], 0, tile_zeros + row_zeros))
+            with m.If(end_of_tile[0]):
+                with m.If(end_of_tile[1]):
+                    m.d.sync += slot_zeros[1].eq(tile_zeros + row_zeros)
+                with m.Else():
+                    m.d.sync += slot_zeros[0].eq(tile_zeros + row_zeros)
+        v_par = Signal()                        # the parity of the tile whose vectors issue
+        with m.If(setup):
+            m.d.sync += v_par.eq(1)
+        with m.Elif(next_period):
+            m.d.sync += v_par.eq(~v_par)
+        count = _delayed(m, Cat(v_go, v_par), 4, "vector_count")
+        m.d.comb += [
+            self.vector.eq(count[0]),
+            self.zero_macs.eq(Mux(count[0], Mux(count[1], slot_zeros[1], slot_zeros[0]), 0)),
+        ]
+
+        # --- done: the last write, `read + array_latency + write` cycles after the last read -
+        drain = _Countdown(range(timing.read + cfg.array_latency + timing.write + 1), "drain")
+        draining = Signal()
+        with m.If(issuing & v_go & vectors.last & in_periods & periods.last & ~next_period):
+            m.d.sync += draining.eq(1)
+            drain.load(m, timing.read + cfg.array_latency + timing.write - 1, 0)
+        with m.Elif(draining):
+            drain.step(m)
+            with m.If(drain.last):
+                m.d.sync += [draining.eq(0), running.eq(0)]
         return m

@@ -21,9 +21,10 @@ from amaranth.utils import ceil_log2
 
 from golden.contract.codecs import WeightCode
 from golden.contract.config import AcceleratorConfig
+from golden.contract.tileloop import ENGINE_TIMING
 
 from .array import weight_row_layout
-from .component import ConfiguredComponent
+from .component import ConfiguredComponent, registered_read
 
 __all__ = ["WeightRowSource", "trit_to_code"]
 
@@ -34,24 +35,28 @@ def trit_to_code(trit):
 
 
 class WeightRowSource(ConfiguredComponent):
-    """Reads ``count`` weight rows from ``base`` and streams them to the array.
+    """Reads weight rows from ``base`` on, one per ``go``, and emits each exactly
+    :attr:`~golden.contract.tileloop.EngineTiming.read` cycles later (the weight memory's read,
+    then a register on its output).
 
-    The memory's read port holds its data while not enabled, so the word being emitted stays
-    on the port and the next word is read in the cycle its predecessor's last row is taken:
-    one row per cycle under any backpressure, without a FIFO.
+    The engine's schedule decides when rows are read, so the source has no backpressure: its
+    output is valid in the cycles the schedule gave it. A memory word is read at the first of
+    its rows (every row in ``2bit``, every fifth in ``1.6bit``); the register on the read port
+    holds it while the following rows of the word are decoded.
 
     Members
     -------
     start : In(1)
-        Pulse: latch ``base`` and ``count`` and begin.
+        Pulse: latch ``base``; the next row is the first of a tile.
     base : In(addr_width)
         Word address of the first row.
-    count : In(range(config.weight_rows + 1))
-        Rows to emit.
+    go : In(1)
+        Read the next row.
     rd : In(ReadPort.Signature(...))
         Read port of the weight memory (driven by this component).
-    rows : Out(stream.Signature(weight_row_layout(config)))
-        The rows; ``row`` counts 0..rows-1 and wraps, the row's place in its tile.
+    rows : Out(stream.Signature(weight_row_layout(config), always_ready=True))
+        The rows, ``read`` cycles after their ``go``; ``row`` counts 0..rows-1 and wraps, the
+        row's place in its tile.
     """
 
     def __init__(self, config: AcceleratorConfig):
@@ -59,54 +64,55 @@ class WeightRowSource(ConfiguredComponent):
         super().__init__(config, {
             "start": In(1),
             "base": In(addr_width),
-            "count": In(range(config.weight_rows + 1)),
+            "go": In(1),
             "rd": In(ReadPort.Signature(addr_width=addr_width,
                                         shape=unsigned(config.weight_word_bits))),
-            "rows": Out(stream.Signature(weight_row_layout(config))),
+            "rows": Out(stream.Signature(weight_row_layout(config), always_ready=True)),
         })
 
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
         per_word = cfg.weight_rows_per_word
+        latency = ENGINE_TIMING.read
 
-        remaining = Signal.like(self.count)
-        next_addr = Signal.like(self.base)
+        addr = Signal.like(self.base)
         sub = Signal(range(per_word))              # row within the current word
         tile_row = Signal(range(cfg.rows))
-        accept = self.rows.valid & self.rows.ready
-        word_done = accept & (sub == per_word - 1)
-
-        m.d.comb += [
-            self.rows.valid.eq(remaining != 0),
-            self.rows.p.row.eq(tile_row),
-            self.rd.addr.eq(Mux(self.start, self.base, next_addr)),
-            self.rd.en.eq(self.start | word_done),
-        ]
+        first = sub == 0
+        m.d.comb += [self.rd.addr.eq(addr), self.rd.en.eq(self.go & first)]
         with m.If(self.start):
-            m.d.sync += [remaining.eq(self.count), next_addr.eq(self.base + 1), sub.eq(0),
-                         tile_row.eq(0)]
-        with m.Elif(accept):
+            m.d.sync += [addr.eq(self.base), sub.eq(0), tile_row.eq(0)]
+        with m.Elif(self.go):
             m.d.sync += [
-                remaining.eq(remaining - 1),
+                sub.eq(Mux(sub == per_word - 1, 0, sub + 1)),
                 tile_row.eq(Mux(tile_row == cfg.rows - 1, 0, tile_row + 1)),
-                sub.eq(Mux(word_done, 0, sub + 1)),
             ]
-            with m.If(word_done):
-                m.d.sync += next_addr.eq(next_addr + 1)
+            with m.If(first):
+                m.d.sync += addr.eq(addr + 1)
+        word = registered_read(m, self.rd, name="word")
+
+        # The row's place in the tile and in its word travel with the read.
+        valid, row, row_first = self.go, tile_row, first
+        for d in range(latency):
+            valid_d = Signal(name=f"valid_{d + 1}")
+            row_d = Signal.like(tile_row, name=f"row_{d + 1}")
+            first_d = Signal(name=f"first_{d + 1}")
+            m.d.sync += [valid_d.eq(valid), row_d.eq(row), first_d.eq(row_first)]
+            valid, row, row_first = valid_d, row_d, first_d
+        m.d.comb += [self.rows.valid.eq(valid), self.rows.p.row.eq(row)]
 
         if cfg.weight_format == "2bit":
-            m.d.comb += self.rows.p.codes.as_value().eq(self.rd.data)
+            m.d.comb += self.rows.p.codes.as_value().eq(word)
         else:
             for j in range(cfg.cols):
-                frac = Signal(8, name=f"frac_{j}")     # the byte after `sub` extractions
-                x = Mux(sub == 0, self.rd.data[8 * j:8 * j + 8], frac)
+                frac = Signal(8, name=f"frac_{j}")     # the byte after the rows taken so far
+                x = Mux(row_first, word[8 * j:8 * j + 8], frac)
                 triple = Signal(10, name=f"triple_{j}")
                 m.d.comb += [
                     triple.eq(x + (x << 1)),
                     self.rows.p.codes[j].eq(trit_to_code(triple[8:10])),
                 ]
-                with m.If(accept):
+                with m.If(valid):
                     m.d.sync += frac.eq(triple[:8])
         return m
-

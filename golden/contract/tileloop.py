@@ -17,16 +17,22 @@ K-slices inner, tile ``t = nt * k_tiles + kt``:
 * ``array_latency`` cycles later each result vector is added into accumulator word
   ``acc_addr + nt * m + i`` (written, not added, on the first K-slice unless ACCUMULATE).
 
-With ``R = rows``, ``C = cols``, ``T = k_tiles * n_tiles`` tiles and ``P = max(M, R)``:
+With ``R = rows``, ``C = cols``, ``T = k_tiles * n_tiles`` tiles and the period
+``P = max(M, R, 4)``, the engine is a fixed schedule (:data:`ENGINE_TIMING`, whose fields the
+RTL reads):
 
-* the first tile's ``R`` rows load in ``R`` cycles;
+* one cycle after the start derives the loop's bounds from the arguments (``setup``);
+* the first tile's ``R`` rows are read in ``R`` cycles;
 * each tile then occupies the array for ``P`` cycles: ``M`` vectors back to back, or, when
-  ``M < R``, the ``R`` cycles it takes to load the next tile (loading overlaps computing, so
-  this is the only cost);
-* the last tile's ``M`` vectors are followed by the array's latency ``R + C + 1`` and one
-  cycle to write the last accumulator, plus one cycle for the engine to start::
+  ``M < R``, the ``R`` cycles it takes to read the next tile (loading overlaps computing, so
+  this is the only cost); and never fewer than ``min_period`` = 4 cycles, the depth of an
+  accumulator's read-modify-write, so that the next K-slice reads a sum already written (this
+  only matters for arrays of fewer than 4 rows, at M < 4);
+* the last tile's ``M`` vectors are followed by the memories' registered read (``read``: 2
+  cycles), the array's latency ``R + C + 1`` and the accumulator write (``write``: 1 cycle)::
 
-    cycles = R + (T - 1) * P + M + (R + C + 1) + 1
+    cycles = setup + R + (T - 1) * P + M + read + (R + C + 1) + write
+           = R + (T - 1) * P + M + (R + C + 1) + 4
 
 No schedule on this hardware beats ``T * P`` (:attr:`MatmulWork.bound_cycles`): every tile
 needs ``M`` vector slots and ``R`` weight-row slots, and each resource delivers one per cycle.
@@ -41,8 +47,27 @@ from dataclasses import dataclass, fields
 from .config import AcceleratorConfig, check_positive
 from .isa import MatmulFlag, Opcode, split_commands
 
-__all__ = ["MatmulWork", "ProgramWork", "layer_work", "matmul_work", "program_work",
-           "utilization"]
+__all__ = ["ENGINE_TIMING", "EngineTiming", "MatmulWork", "ProgramWork", "layer_work",
+           "matmul_work", "program_work", "utilization"]
+
+
+@dataclass(frozen=True)
+class EngineTiming:
+    """The constants of the MATMUL engine's schedule (module docstring), in cycles."""
+
+    #: From the start to the first weight row read: the bounds of the loop are derived.
+    setup: int
+    #: From a memory read's address to its data in a register (the block RAM, then a
+    #: register on its output).
+    read: int
+    #: From a result leaving the array to its sum written into the accumulator buffer.
+    write: int
+    #: The shortest period of a tile: an accumulator read ``read`` cycles ahead of its result,
+    #: added, then written must be written before the next K-slice reads it.
+    min_period: int
+
+
+ENGINE_TIMING = EngineTiming(setup=1, read=2, write=1, min_period=4)
 
 
 @dataclass(frozen=True)
@@ -64,17 +89,19 @@ class MatmulWork:
 
     @property
     def period(self) -> int:
-        """Cycles each tile occupies the array: ``max(m, rows)``."""
-        return max(self.m, self.rows)
+        """Cycles each tile occupies the array: ``max(m, rows, min_period)``."""
+        return max(self.m, self.rows, ENGINE_TIMING.min_period)
 
     @property
     def cycles(self) -> int:
         """The COMPUTE cycles of the MATMUL (exact against the RTL)."""
-        return self.rows + (self.tiles - 1) * self.period + self.m + self.latency + 1
+        t = ENGINE_TIMING
+        return (t.setup + self.rows + (self.tiles - 1) * self.period + self.m + t.read
+                + self.latency + t.write)
 
     @property
     def bound_cycles(self) -> int:
-        """The cycles no schedule on this hardware can beat: ``tiles * max(m, rows)``."""
+        """The cycles no schedule on this hardware can beat: ``tiles * period``."""
         return self.tiles * self.period
 
     @property

@@ -12,6 +12,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
 from golden.contract.codecs import pack_weight_rows, unpack_weight_rows
+from golden.contract.tileloop import ENGINE_TIMING
 from hw.weight_source import WeightRowSource
 from tests.helpers import simulate, small_config
 
@@ -51,16 +52,22 @@ def test_weight_source_streams_every_row(weight_format, rng, seed):
     async def bench(ctx):
         src = h.source
         ctx.set(src.base, base)
-        ctx.set(src.count, count)
         ctx.set(src.start, 1)
         await ctx.tick()
         ctx.set(src.start, 0)
+        asked = []                          # the cycle of each go
+        cycle = 0
         while len(got) < count:
-            ready = prng.random() < 0.7
-            ctx.set(src.rows.ready, ready)
+            go = len(asked) < count and prng.random() < 0.7
+            ctx.set(src.go, go)
+            if go:
+                asked.append(cycle)
             _, _, valid, payload = await ctx.tick().sample(src.rows.valid, src.rows.payload)
-            if valid and ready:
+            if valid:
+                assert cycle - ENGINE_TIMING.read in asked, "a row nobody asked for"
                 got.append((payload.row, [c.value for c in payload.codes]))
+            cycle += 1
+        ctx.set(src.go, 0)
         for _ in range(5):
             assert not ctx.get(src.rows.valid), "rows beyond count"
             await ctx.tick()
