@@ -13,6 +13,8 @@ Adding a design is one call::
 gate-count report also synthesizes their processing element on its own. ``sweep`` designs are
 built by every ``make fpga`` and gate-count run; ``fpga_config`` adapts the configuration to
 an FPGA build (the accelerator's memories, sized for an ASIC by default, shrink to fit).
+A design's ``parts`` are its sub-components, which ``make fpga`` also synthesizes one by one
+to show where the logic goes (:class:`Part`).
 """
 
 from __future__ import annotations
@@ -27,11 +29,45 @@ from golden.contract.config import AcceleratorConfig
 
 from .accelerator import Accelerator
 from .array import BufferedArray, SystolicArray
+from .controller import Controller
+from .counters import Counters
+from .engine import MatmulEngine
+from .loader import Loader
 from .mac import FP16, INT8
 from .pe import TERNARY, Arithmetic
+from .responder import Responder
+from .weight_source import WeightRowSource
 
-__all__ = ["DESIGNS", "FPGA_MEMORY_DEPTHS", "Design", "fpga_accelerator_config", "get_design",
-           "register"]
+__all__ = ["ACCELERATOR_PARTS", "DESIGNS", "FPGA_MEMORY_DEPTHS", "Design", "Part",
+           "fpga_accelerator_config", "get_design", "register"]
+
+
+@dataclass(frozen=True)
+class Part:
+    """A sub-component of a design, synthesized on its own (out of context, all its ports
+    kept) so that the FPGA report shows where the design's logic goes.
+
+    Parameters
+    ----------
+    name : str
+        Row name in reports and the name of its work directory (letters, digits, ``_``).
+    build : callable
+        ``build(config) -> wiring.Component``, called with the design's FPGA configuration.
+    description : str
+        What the part is, for the report.
+    less : tuple of str
+        Other parts that this one contains: the report gives this part's count less theirs
+        (a difference of syntheses), so that every part is counted once.
+    """
+
+    name: str
+    build: Callable[[AcceleratorConfig], wiring.Component]
+    description: str
+    less: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if not self.name.isidentifier():
+            raise ValueError(f"part name must be an identifier, not {self.name!r}")
 
 
 @dataclass(frozen=True)
@@ -54,6 +90,9 @@ class Design:
         Built by every ``make fpga`` and gate-count run.
     fpga_config : callable or None
         ``fpga_config(config) -> config`` for FPGA builds (default: the configuration as is).
+    parts : tuple of Part
+        Sub-components that FPGA builds also synthesize one by one (default: none); a part's
+        ``less`` names other parts of the same design.
     """
 
     name: str
@@ -63,20 +102,33 @@ class Design:
     module: str = ""
     sweep: bool = True
     fpga_config: Callable[[AcceleratorConfig], AcceleratorConfig] | None = None
+    parts: tuple[Part, ...] = ()
 
     def __post_init__(self):
         if not self.name.isidentifier():
             raise ValueError(f"design name must be an identifier, not {self.name!r}")
         if not (self.module or self.name).isidentifier():
             raise ValueError(f"module name must be an identifier, not {self.module!r}")
+        names = [p.name for p in self.parts]
+        if len(set(names)) != len(names):
+            raise ValueError(f"part names of {self.name!r} repeat: {names}")
+        for p in self.parts:
+            unknown = set(p.less) - set(names) | ({p.name} & set(p.less))
+            if unknown:
+                raise ValueError(f"part {p.name!r} of {self.name!r} cannot be less "
+                                 f"{sorted(unknown)}: not another part of the design")
 
     @property
     def module_name(self) -> str:
         return self.module or self.name
 
+    def config_for_fpga(self, config: AcceleratorConfig) -> AcceleratorConfig:
+        """``config`` as FPGA builds use it (with :attr:`fpga_config` applied)."""
+        return self.fpga_config(config) if self.fpga_config else config
+
     def build_for_fpga(self, config: AcceleratorConfig) -> wiring.Component:
         """The design as FPGA builds synthesize it (with :attr:`fpga_config` applied)."""
-        return self.build(self.fpga_config(config) if self.fpga_config else config)
+        return self.build(self.config_for_fpga(config))
 
     def pe(self, config: AcceleratorConfig):
         """The array's widest processing element (its bottom row), or None for non-arrays."""
@@ -128,11 +180,25 @@ def fpga_accelerator_config(config: AcceleratorConfig) -> AcceleratorConfig:
     return dataclasses.replace(config, **FPGA_MEMORY_DEPTHS)
 
 
+#: The accelerator's sub-components, as ``make fpga`` reports them. The weight, activation
+#: and accumulator memories live in the Accelerator itself: the report gives them, with the
+#: wiring between the parts, as the whole less the sum of the parts.
+ACCELERATOR_PARTS = (
+    Part("controller", Controller, "Controller: command parsing, CRC unit, checks, dispatch"),
+    Part("loader", Loader, "Loader with its staging buffer"),
+    Part("engine", MatmulEngine, "MatmulEngine less its array and weight reader (tile loop)",
+         less=("weight_reader", "array")),
+    Part("weight_reader", WeightRowSource, "WeightRowSource (the weight reader)"),
+    Part("array", SystolicArray, "SystolicArray (ternary)"),
+    Part("responder", Responder, "Responder: the response stream"),
+    Part("counters", Counters, "Counters: performance counters and their snapshot"),
+)
+
 register(Design("accelerator", build=Accelerator,
                 description="the full ternary accelerator (memories, controller, counters); "
                             "in FPGA builds with memories of 1024 weight, 256 activation and "
                             "64 accumulator words",
-                fpga_config=fpga_accelerator_config))
+                fpga_config=fpga_accelerator_config, parts=ACCELERATOR_PARTS))
 register(Design("buffered_array", build=BufferedArray,
                 description="the ternary array with a result FIFO and backpressure on every "
                             "stream (the array's stand-alone top level)", sweep=False))

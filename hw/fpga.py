@@ -11,6 +11,9 @@ For one design on one device, :func:`build_files` writes into a work directory:
 * ``top.v``: the design inside :class:`hw.harness.IoHarness` (five pins), which is synthesized
   (:func:`synthesize`) and placed and routed (:func:`place_and_route`) for the totals and Fmax.
 
+A design's parts (:attr:`hw.designs.Design.parts`) are written by :func:`write_design`, each
+into a directory of its own, and synthesized alone like ``design.v``.
+
 YoWASP tools see the working directory only: every path handed to them is relative to it.
 """
 
@@ -32,7 +35,7 @@ from .yosys import SCRIPTS, ReportError, ToolError, load_json, run_yosys, yowasp
 
 __all__ = ["DEVICES", "CriticalPath", "Device", "NextpnrReport", "build_files", "cell_models",
            "get_device", "parse_nextpnr_report", "place_and_route", "synthesize",
-           "tool_versions"]
+           "tool_versions", "write_design"]
 
 
 @dataclass(frozen=True)
@@ -98,11 +101,19 @@ def build_files(design: str, config: AcceleratorConfig, workdir: Path) -> IoHarn
     keyword) and ``top.v`` (in the IO harness, module ``top``) into ``workdir``; returns the
     harness."""
     spec = get_design(design)
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "design.v").write_text(convert(spec.build_for_fpga(config), name="dut"))
+    write_design(spec.build_for_fpga(config), workdir)
     harness = IoHarness(spec.build_for_fpga(config))
     (workdir / "top.v").write_text(convert(harness, name="top"))
     return harness
+
+
+def write_design(component, workdir: Path) -> Path:
+    """Write ``component`` alone, flattened, as module ``dut`` into ``workdir/design.v`` (for
+    :func:`synthesize` with ``source="design.v", top="dut"``); returns its path."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "design.v"
+    path.write_text(convert(component, name="dut"))
+    return path
 
 
 def synthesize(device: Device, workdir: Path, *, source: str, top: str, dsp: bool,

@@ -115,6 +115,9 @@ def render(out: Path) -> None:
                  "FF to FF):", "",
                  *(f"- {r.key}: `{r.critical_path}`" for r in fpga.sort_records(records)
                    if r.status == "ok" and r.critical_path), ""]
+        parts = fpga.render_parts_markdown(records)
+        if parts:
+            text += ["### Where the logic goes", "", parts]
         ratios = {}
         pe = next((r for r in gate_records if r.kind == "pe"), None)
         if pe is not None:

@@ -2,9 +2,10 @@
 """FPGA builds of every registered design on every device, and their report.
 
 For each (design, device, size) :func:`run_build` synthesizes the design alone (resource
-counts) and inside the IO harness (placed and routed for the totals and Fmax), then
-:func:`render_markdown`, :func:`write_json` and :func:`plot` turn the records into
-``build/reports/fpga.md``, ``fpga.json`` and ``fpga.png``.
+counts), each of its parts alone (:attr:`hw.designs.Design.parts`: where the logic goes), and
+the design inside the IO harness (placed and routed for the totals and Fmax), then
+:func:`render_markdown`, :func:`render_parts_markdown`, :func:`write_json` and :func:`plot`
+turn the records into ``build/reports/fpga.md``, ``fpga.json`` and ``fpga.png``.
 
 Multipliers go into DSP blocks when the device has enough of them for the whole design, and
 into logic otherwise (the record says which, and why).
@@ -20,7 +21,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from golden.contract.config import AcceleratorConfig, check_positive
-from hw.designs import DESIGNS, get_design
+from hw.designs import DESIGNS, Design, get_design
 from hw.fpga import (
     DEVICES,
     Device,
@@ -29,11 +30,13 @@ from hw.fpga import (
     parse_nextpnr_report,
     place_and_route,
     synthesize,
+    write_design,
 )
 from hw.yosys import ReportError, ToolError, YosysStat, parse_yosys_stat
 
-__all__ = ["BuildRequest", "FpgaRecord", "Resources", "load_records", "load_tools", "merge_records",
-           "parse_size", "plot", "render_markdown", "resources", "run_build", "sort_records",
+__all__ = ["REMAINDER", "BuildRequest", "FpgaRecord", "Resources", "load_records", "load_tools",
+           "measure_parts", "merge_records", "parse_size", "parts_with_remainder", "plot",
+           "render_markdown", "render_parts_markdown", "resources", "run_build", "sort_records",
            "write_json"]
 
 
@@ -91,7 +94,12 @@ class FpgaRecord:
     of context); ``total_*`` and ``logic_cells`` include the IO harness (``logic_cells`` is
     nextpnr's count of used logic cells: ICESTORM_LC on iCE40, TRELLIS_COMB on ECP5).
     ``status`` is ``ok``, ``does not fit`` or ``failed``; ``note`` says why, or how the
-    multipliers were mapped.
+    multipliers were mapped, or which part failed to synthesize.
+
+    ``parts`` (designs with :attr:`~hw.designs.Design.parts`) maps each part's name to its
+    counts (``luts``, ``ffs``, ``carry``, ``brams``, ``dsps``), in the design's order: the part
+    synthesized alone, less the parts it contains (its ``less``); None for a part that could
+    not be measured (the note says why). None: no parts measured.
     """
 
     design: str
@@ -117,6 +125,7 @@ class FpgaRecord:
     critical_path: str = ""
     harness_ffs: int | None = None
     seconds: float | None = None
+    parts: dict[str, dict[str, int] | None] | None = None
 
     @property
     def pes(self) -> int:
@@ -197,6 +206,44 @@ def _known_too_big(request: BuildRequest, device: Device,
     return ""
 
 
+#: Row name of what the parts leave of the whole (:func:`parts_with_remainder`).
+REMAINDER = "memories and wiring"
+
+_COUNTS = ("luts", "ffs", "carry", "brams", "dsps")
+
+
+def measure_parts(design: Design, config: AcceleratorConfig, device: Device, workdir: Path, *,
+                  dsp: bool) -> tuple[dict[str, dict[str, int] | None], list[str]]:
+    """Synthesize each of ``design``'s parts alone (built with the design's FPGA
+    configuration, flattened, every port kept, the script of the design-alone synthesis), each
+    in ``workdir/parts/<name>``; the counts of :attr:`FpgaRecord.parts` and a note for each
+    part that could not be measured. A tool failure is a note, not an exception."""
+    fpga_config = design.config_for_fpga(config)
+    raw: dict[str, Resources] = {}
+    notes = []
+    for part in design.parts:
+        where = workdir / "parts" / part.name
+        try:
+            write_design(part.build(fpga_config), where)
+            raw[part.name] = resources(parse_yosys_stat(synthesize(
+                device, where, source="design.v", top="dut", dsp=dsp, netlist=False)),
+                device.family)
+        except (ToolError, ReportError) as e:
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            notes.append(f"part {part.name} not measured: {first}")
+    counts: dict[str, dict[str, int] | None] = {}
+    for part in design.parts:
+        missing = [n for n in (part.name, *part.less) if n not in raw]
+        if missing:
+            if part.name in raw:
+                notes.append(f"part {part.name} not measured: needs {', '.join(missing)}")
+            counts[part.name] = None
+            continue
+        counts[part.name] = {c: getattr(raw[part.name], c)
+                             - sum(getattr(raw[n], c) for n in part.less) for c in _COUNTS}
+    return counts, notes
+
+
 def run_build(request: BuildRequest, build_dir: Path, *, earlier: list[FpgaRecord] = (),
               seeds: int = 1, log: Callable[[str], None] = print) -> FpgaRecord:
     """Synthesize, place and route one design on one device; never raises for a tool failure
@@ -205,7 +252,7 @@ def run_build(request: BuildRequest, build_dir: Path, *, earlier: list[FpgaRecor
     placed and routed with seeds 2 .. ``seeds`` (the spread of Fmax over placements)."""
     check_positive(seeds=seeds)
     device = get_device(request.device)
-    get_design(request.design)
+    design = get_design(request.design)
     config = AcceleratorConfig(rows=request.rows, cols=request.cols)
     workdir = (build_dir / request.key).resolve()
     start = time.monotonic()
@@ -247,6 +294,9 @@ def run_build(request: BuildRequest, build_dir: Path, *, earlier: list[FpgaRecor
                           device.family)
         record.luts, record.ffs, record.carry = alone.luts, alone.ffs, alone.carry
         record.brams, record.dsps = alone.brams, alone.dsps
+        if design.parts:
+            record.parts, problems = measure_parts(design, config, device, workdir, dsp=dsp)
+            notes += problems
         report = parse_nextpnr_report(place_and_route(device, workdir))
         if seeds > 1:
             record.fmax_by_seed = [round(report.min_fmax_mhz, 1)] + [
@@ -337,6 +387,57 @@ def render_markdown(records: list[FpgaRecord]) -> str:
             _cell(r.ffs), _cell(r.carry), _cell(r.brams), _cell(r.dsps),
             _fmax_cell(r), placed, r.note.replace("|", "/")]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def parts_with_remainder(record: FpgaRecord) -> dict[str, dict[str, int | None]]:
+    """``record.parts`` (every count None for a part not measured) and, under
+    :data:`REMAINDER`, the design alone less the sum of the parts (None where a count of the
+    whole or of a part is missing)."""
+    rows = {name: counts or dict.fromkeys(_COUNTS) for name, counts in (record.parts or {}).items()}
+    rows[REMAINDER] = {
+        c: None if getattr(record, c) is None or any(p.get(c) is None for p in rows.values())
+        else getattr(record, c) - sum(p[c] for p in rows.values()) for c in _COUNTS}
+    return rows
+
+
+def render_parts_markdown(records: list[FpgaRecord]) -> str:
+    """Where the logic goes: a table of parts for each build with :attr:`FpgaRecord.parts`
+    (the accelerator's), or "" when there is none."""
+    built = [r for r in sort_records(records) if r.parts]
+    if not built:
+        return ""
+    lines = ["Each part is synthesized out of context, on its own (flattened, all its ports "
+             "kept, the same script and FPGA configuration as the whole design alone). A part "
+             "that contains others is counted less them (a difference of two syntheses), and "
+             f"'{REMAINDER}' is the whole design alone less the sum of the parts: what the top "
+             "level holds itself (the accelerator's weight, activation and accumulator "
+             "memories) and the logic between the parts. Out-of-context counts do not add "
+             "exactly to the whole: inside it, Yosys optimizes across the boundaries (logic "
+             "whose result no other part uses, or whose inputs are constant there, goes), so "
+             "small or negative remainders are possible.", ""]
+    for r in built:
+        spec = DESIGNS.get(r.design)
+        described = {p.name: p.description for p in spec.parts} if spec else {}
+        rows = parts_with_remainder(r)
+        dsps = any(row.get("dsps") for row in rows.values()) or bool(r.dsps)
+        header = ("part", "LUT4", "% of LUT4", "FF", "carry", "BRAM", *(("DSP",) if dsps else ()),
+                  "what")
+        lines += [f"**{r.design} {r.rows}x{r.cols} on {r.device}**", "",
+                  "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        whole = {c: getattr(r, c) for c in _COUNTS}
+        for name, row in [*rows.items(), ("whole", whole)]:
+            share = (None if row.get("luts") is None or not r.luts
+                     else 100 * row["luts"] / r.luts)
+            what = ("the design alone" if name == "whole"
+                    else "the whole less the sum of the parts" if name == REMAINDER
+                    else described.get(name, ""))
+            lines.append("| " + " | ".join([
+                f"**{name}**" if name == "whole" else name, _cell(row.get("luts")),
+                _cell(share, "{:.0f}%"), _cell(row.get("ffs")), _cell(row.get("carry")),
+                _cell(row.get("brams")), *((_cell(row.get("dsps")),) if dsps else ()),
+                what.replace("|", "/")]) + " |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def plot(records: list[FpgaRecord], path: Path, *, element_ratios=None) -> None:

@@ -52,3 +52,40 @@ def test_fpga_builds_shrink_only_the_accelerator_memories():
     assert {name: getattr(fpga, name) for name in FPGA_MEMORY_DEPTHS} == FPGA_MEMORY_DEPTHS
     assert get_design("ternary").fpga_config is None
     assert not get_design("buffered_array").sweep
+
+
+def test_the_accelerator_lists_its_parts_and_each_builds_alone():
+    """The parts of `make fpga`'s "where the logic goes", built with the accelerator's own FPGA
+    configuration (so the loader's staging memory is the one inside the accelerator)."""
+    from hw.controller import Controller
+    from hw.engine import MatmulEngine
+
+    design = get_design("accelerator")
+    assert [p.name for p in design.parts] == ["controller", "loader", "engine", "weight_reader",
+                                              "array", "responder", "counters"]
+    parts = {p.name: p for p in design.parts}
+    assert parts["engine"].less == ("weight_reader", "array")
+    assert all(not p.less for name, p in parts.items() if name != "engine")
+    config = design.config_for_fpga(AcceleratorConfig(rows=2, cols=2))
+    assert config.weight_depth == FPGA_MEMORY_DEPTHS["weight_depth"]
+    built = {p.name: p.build(config) for p in design.parts}
+    assert all(isinstance(c, wiring.Component) for c in built.values())
+    assert isinstance(built["controller"], Controller)
+    assert isinstance(built["engine"], MatmulEngine)
+    assert get_design("ternary").parts == ()
+
+
+def test_parts_must_name_parts_of_their_design():
+    from hw.designs import Part
+
+    probe = Part("probe", lambda c: _Probe(), "a probe")
+    with pytest.raises(ValueError, match="part names of 'twice' repeat"):
+        Design("twice", build=lambda c: _Probe(), description="", parts=(probe, probe))
+    with pytest.raises(ValueError, match=r"part 'probe' of 'x' cannot be less \['nope'\]"):
+        Design("x", build=lambda c: _Probe(), description="",
+               parts=(Part("probe", lambda c: _Probe(), "", less=("nope",)),))
+    with pytest.raises(ValueError, match=r"cannot be less \['probe'\]"):
+        Design("x", build=lambda c: _Probe(), description="",
+               parts=(Part("probe", lambda c: _Probe(), "", less=("probe",)),))
+    with pytest.raises(ValueError, match="part name must be an identifier"):
+        Part("weight reader", lambda c: _Probe(), "")

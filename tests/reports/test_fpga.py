@@ -146,3 +146,103 @@ def test_placement_overflow_reads_the_nextpnr_log(tmp_path):
     log.write_text(utilisation + "ERROR: Failed to expand region (0, 0) |_> (33, 33) of 7658 "
                                  "ICESTORM_LCs\n")        # the analytic placer's words for it
     assert placement_overflow(log) == "needs 7658 ICESTORM_LCs, the device has 5280"
+
+
+def _counts(luts, ffs, carry=0, brams=0):
+    return {"luts": luts, "ffs": ffs, "carry": carry, "brams": brams, "dsps": 0}
+
+
+def test_parts_table_gives_each_part_and_what_the_parts_leave_of_the_whole():
+    from reports.fpga import REMAINDER, parts_with_remainder, render_parts_markdown
+
+    record = FpgaRecord("accelerator", "hx8k", 4, 4, status="ok", luts=1000, ffs=600, carry=50,
+                        brams=10, dsps=0, parts={"controller": _counts(300, 200, 10),
+                                                 "engine": _counts(150, 100, 5),
+                                                 "array": _counts(400, 250, 30, 0)})
+    assert parts_with_remainder(record)[REMAINDER] == _counts(150, 50, 5, 10)
+    table = render_parts_markdown([record, FpgaRecord("ternary", "hx8k", 4, 4, status="ok",
+                                                      luts=99)])
+    assert "**accelerator 4x4 on hx8k**" in table and "**ternary" not in table
+    assert "| part | LUT4 | % of LUT4 | FF | carry | BRAM | what |" in table     # no DSP column
+    assert ("| controller | 300 | 30% | 200 | 10 | 0 | Controller: command parsing, CRC unit, "
+            "checks, dispatch |") in table
+    assert "| engine | 150 | 15% | 100 | 5 | 0 | MatmulEngine less its array" in table
+    assert f"| {REMAINDER} | 150 | 15% | 50 | 5 | 10 | the whole less the sum" in table
+    assert "| **whole** | 1000 | 100% | 600 | 50 | 10 | the design alone |" in table
+    assert "out of context" in table
+    # A part not measured: no count for it, and none for what the parts leave.
+    record.parts["engine"] = None
+    table = render_parts_markdown([record])
+    assert "| engine | - | - | - | - | - |" in table
+    assert f"| {REMAINDER} | - | - | - | - | - |" in table
+    assert render_parts_markdown([FpgaRecord("ternary", "hx8k", 4, 4, status="ok")]) == ""
+
+
+def test_records_keep_their_parts_and_old_records_still_load(tmp_path):
+    from reports.__main__ import render
+    from reports.fpga import load_records, write_json
+
+    parts = {"controller": _counts(300, 200), "engine": None}
+    record = FpgaRecord("accelerator", "hx8k", 4, 4, status="ok", luts=1000, ffs=600, carry=0,
+                        brams=10, dsps=0, fmax_mhz=50.0, parts=parts)
+    write_json([record], tmp_path / "fpga.json", tools={})
+    assert load_records(tmp_path / "fpga.json")[0].parts == parts
+    render(tmp_path)
+    assert "### Where the logic goes" in (tmp_path / "fpga.md").read_text()
+    # A report written before the parts were measured.
+    raw = json.loads((tmp_path / "fpga.json").read_text())
+    del raw["records"][0]["parts"]
+    (tmp_path / "fpga.json").write_text(json.dumps(raw))
+    assert load_records(tmp_path / "fpga.json")[0].parts is None
+    render(tmp_path)
+    assert "Where the logic goes" not in (tmp_path / "fpga.md").read_text()
+
+
+def test_a_part_that_fails_to_synthesize_is_a_note(tmp_path, monkeypatch):
+    """No exception out of measure_parts: the part and every part counted less it have no
+    count, and the notes say why."""
+    import reports.fpga as rf
+    from hw.designs import get_design
+    from hw.yosys import ToolError
+
+    def synthesize(device, workdir, **_):
+        if workdir.name == "array":
+            raise ToolError("yosys failed in array\nmore lines")
+        return {"modules": {"dut": {"num_cells_by_type": {"SB_LUT4": len(workdir.name)}}}}
+    from amaranth.hdl import Fragment
+    monkeypatch.setattr(rf, "write_design", lambda component, workdir: Fragment.get(component,
+                                                                                     None))
+    monkeypatch.setattr(rf, "synthesize", synthesize)
+    from golden.contract.config import AcceleratorConfig
+    counts, notes = rf.measure_parts(get_design("accelerator"), AcceleratorConfig(rows=2, cols=2),
+                                     get_device("hx8k"), tmp_path, dsp=False)
+    assert counts["array"] is None and counts["engine"] is None
+    assert counts["controller"]["luts"] == len("controller")
+    assert notes == ["part array not measured: yosys failed in array",
+                     "part engine not measured: needs array"]
+
+
+@pytest.mark.synth
+def test_small_real_part_synthesis_on_ice40(tmp_path):
+    """Two parts of a 2x2 accelerator through Yosys, each in its own directory, and the
+    difference of the two when one contains the other."""
+    import dataclasses
+
+    from golden.contract.config import AcceleratorConfig
+    from hw.designs import Design, Part, get_design
+    from hw.loader import Loader
+    from reports.fpga import measure_parts
+
+    accelerator = get_design("accelerator")
+    design = dataclasses.replace(accelerator, name="probe", parts=(
+        Part("loader", Loader, "the loader"),
+        Part("loader_again", Loader, "the loader less itself", less=("loader",))))
+    assert isinstance(design, Design)
+    counts, notes = measure_parts(design, AcceleratorConfig(rows=2, cols=2), get_device("hx8k"),
+                                  tmp_path, dsp=False)
+    assert notes == []
+    alone = json.loads((tmp_path / "parts" / "loader" / "dut.stat.json").read_text())
+    cells = alone["modules"]["\\dut"]["num_cells_by_type"]
+    assert counts["loader"]["luts"] == cells["SB_LUT4"] > 0
+    assert counts["loader"]["brams"] == cells.get("SB_RAM40_4K", 0) >= 1    # the staging buffer
+    assert counts["loader_again"] == dict.fromkeys(counts["loader"], 0)
