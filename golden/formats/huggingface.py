@@ -143,6 +143,12 @@ def _number(value, key: str, path: Path) -> float:
     return float(value)
 
 
+def _count(value, key: str, path: Path) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{path} has {key}={value!r}, not a positive integer")
+    return value
+
+
 def _rope_theta(hf: dict, model_type: str, path: Path) -> float:
     """The RoPE base as transformers reads it; any RoPE but the default is refused."""
     # PreTrainedConfig: a truthy rope_scaling replaces rope_parameters; rope_theta defaults to
@@ -228,12 +234,17 @@ def _hf_config(directory: Path) -> tuple[ModelConfig, dict]:
         raise ValueError(f"{path} lacks the field {missing[0]!r}")
     defaults = DEFAULTS[model_type]
     known = {**defaults, **{k: v for k, v in hf.items() if k in defaults}}
+    for key in _SHAPE_KEYS:
+        _count(hf[key], key, path)
+    for key in ("max_position_embeddings", "num_key_value_heads", "head_dim"):
+        if known[key] is not None:
+            _count(known[key], key, path)
     # BitNetMLP has no biases whatever mlp_bias says; LlamaMLP has them when it is set.
     for key in ("attention_bias", "mlp_bias") if model_type == "llama" else ("attention_bias",):
         if known[key]:
             raise ValueError(f"{path} has {key}={known[key]!r}; these decoders have no biases")
     act = known["hidden_act"]
-    if act not in _ACTS:
+    if not isinstance(act, str) or act not in _ACTS:
         raise ValueError(f"{path} has hidden_act={act!r}; {', '.join(_ACTS)} are implemented")
     heads, dim = hf["num_attention_heads"], hf["hidden_size"]
     if known["head_dim"] is not None and known["head_dim"] * heads != dim:
@@ -243,19 +254,19 @@ def _hf_config(directory: Path) -> tuple[ModelConfig, dict]:
     tie = known["tie_word_embeddings"]
     if not isinstance(tie, bool):
         raise ValueError(f"{path} has tie_word_embeddings={tie!r}, not true or false")
+    rope_theta = _rope_theta(hf, model_type, path)
+    norm_eps = _number(known["rms_norm_eps"], "rms_norm_eps", path)
+    init_std = _number(known["initializer_range"], "initializer_range", path)
     try:
         cfg = ModelConfig(
             family="b158", vocab_size=hf["vocab_size"], dim=dim,
             n_layers=hf["num_hidden_layers"], n_heads=heads,
             n_kv_heads=None if kv_heads in (None, heads) else kv_heads,
             ffn_dim=hf["intermediate_size"], max_seq_len=known["max_position_embeddings"],
-            rope_theta=_rope_theta(hf, model_type, path),
-            norm_eps=_number(known["rms_norm_eps"], "rms_norm_eps", path), act=_ACTS[act],
-            subln=model_type == "bitnet",
-            init_std=_number(known["initializer_range"], "initializer_range", path),
-            tie_embeddings=tie)
-    except TypeError as e:  # a field of the wrong type, e.g. a string where a count belongs
-        raise ValueError(f"{path} has a field of the wrong type: {e}") from e
+            rope_theta=rope_theta, norm_eps=norm_eps, act=_ACTS[act],
+            subln=model_type == "bitnet", init_std=init_std, tie_embeddings=tie)
+    except ValueError as e:  # e.g. heads not a multiple of the KV heads
+        raise ValueError(f"{path} describes no model these decoders hold: {e}") from e
     _check_quantization(quant, cfg, path)
     return cfg, quant
 
@@ -264,8 +275,9 @@ def _ternary_codes(tensors: CheckpointTensors, key: str, n: int, k: int,
                    linear_class: str) -> torch.Tensor:
     """int8 codes (N, K) of a projection: packed, or (autobitlinear) unpacked float codes."""
     name = f"{key}.weight"
-    if linear_class == "autobitlinear" and name in tensors \
-            and tensors.get(name).shape[0] * 4 != n:
+    stored = tensors.get(name) if name in tensors else None
+    if linear_class == "autobitlinear" and stored is not None \
+            and not (stored.dim() == 2 and stored.shape[0] * 4 == n):
         # transformers unpacks only a tensor of N/4 rows; any other is the weight itself.
         codes = tensors.get(name, shape=(n, k), dtype="float")
         if not bool(((codes == -1) | (codes == 0) | (codes == 1)).all()):
@@ -287,8 +299,12 @@ def import_hf(directory: str | Path, *, int_mode: bool = True) -> Decoder:
     cfg, quant = _hf_config(directory)
     index = directory / "model.safetensors.index.json"
     if index.is_file():
-        weight_map = json.loads(index.read_text()).get("weight_map", {})
-        files = sorted({directory / f for f in weight_map.values()})
+        try:
+            weight_map = json.loads(index.read_text())["weight_map"]
+            files = sorted({directory / f for f in weight_map.values()})
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+            raise ValueError(f"{index} is not a safetensors index with a weight_map of file "
+                             f"names: {e!r}") from e
     else:
         files = [directory / "model.safetensors"]
     tensors = CheckpointTensors(files)

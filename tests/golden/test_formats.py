@@ -174,6 +174,10 @@ def test_hf_autobitlinear_scales_multiply_and_online_weights_are_latent(tmp_path
     (lambda c: c.__setitem__("model_type", "mistral"), "has model_type 'mistral'"),
     (lambda c: c.__setitem__("rope_scaling", {"type": "llama3"}), "rope_scaling"),
     (lambda c: c.pop("vocab_size"), "lacks the field 'vocab_size'"),
+    (lambda c: c.__setitem__("num_attention_heads", "4"),
+     "has num_attention_heads='4', not a positive integer"),
+    (lambda c: c.__setitem__("num_key_value_heads", 3),
+     "n_heads=4 must be a multiple of n_kv_heads=3"),
     (lambda c: c.__setitem__("vocab_size", 512), r"has shape \(256, 32\), expected \(512, 32\)"),
 ])
 def test_bad_hf_checkpoint_names_the_problem(edit, message, tmp_path):

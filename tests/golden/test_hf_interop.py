@@ -210,8 +210,11 @@ def _strip(config, *keys):
     # Tied, only the head saved: transformers ties the embedding to it.
     ("llama-relu2-tied-gqa-500000", None,
      lambda t: t.__setitem__("lm_head.weight", t.pop("model.embed_tokens.weight"))),
+    # BitLinear holds packed codes whatever quantization_mode says.
+    ("llama-defaults", lambda c: c["quantization_config"].__setitem__("quantization_mode",
+                                                                      "online"), None),
 ], ids=["legacy-rope-theta", "rope-parameters-first", "bitnet-defaults", "llama-defaults",
-        "tied-but-different-head", "tied-head-only"])
+        "tied-but-different-head", "tied-head-only", "bitlinear-online"])
 def test_config_is_read_as_transformers_reads_it(hf, checkpoints, name, edit, tensors_edit,
                                                  tmp_path):
     directory = edited(checkpoints[name], tmp_path / "m", edit, tensors_edit)
