@@ -174,7 +174,11 @@ def test_hf_autobitlinear_scales_multiply_and_online_weights_are_latent(tmp_path
     (lambda c: c.__setitem__("model_type", "mistral"), "has model_type 'mistral'"),
     (lambda c: c.__setitem__("rope_scaling", {"type": "llama3"}), "rope_scaling"),
     (lambda c: c.pop("vocab_size"), "lacks the field 'vocab_size'"),
-    (lambda c: c.__setitem__("hidden_size", 64), r"has shape \(256, 32\), expected \(256, 64\)"),
+    (lambda c: c.__setitem__("num_attention_heads", "4"),
+     "has num_attention_heads='4', not a positive integer"),
+    (lambda c: c.__setitem__("num_key_value_heads", 3),
+     "n_heads=4 must be a multiple of n_kv_heads=3"),
+    (lambda c: c.__setitem__("vocab_size", 512), r"has shape \(256, 32\), expected \(512, 32\)"),
 ])
 def test_bad_hf_checkpoint_names_the_problem(edit, message, tmp_path):
     export_hf(tiny(family="b158"), tmp_path)
@@ -188,7 +192,6 @@ def test_bad_hf_checkpoint_names_the_problem(edit, message, tmp_path):
 @pytest.mark.parametrize(("options", "message"), [
     ({"family": "bitnet1"}, "holds b1.58 models with one absmean weight scale"),
     ({"family": "b158", "weight_quant": "twn"}, "weight_quant=twn"),
-    ({"family": "b158", "act": "relu2"}, "neither a LLaMA block"),
     ({"family": "b158", "ffn_dim": 66}, "out_features=66, not a multiple of 4"),
 ])
 def test_hf_export_refuses_what_it_cannot_represent(options, message, tmp_path):
