@@ -20,13 +20,19 @@ def test_cycles_and_counts_by_hand():
     cfg = AcceleratorConfig(rows=4, cols=4)           # latency 4 + 4 + 1
     w = layer_work(cfg, m=2, k=10, n=7)               # 3 K-tiles x 2 N-tiles
     assert (w.k_tiles, w.n_tiles, w.tiles, w.period) == (3, 2, 6, 4)
-    # R + (T - 1) * P + M + latency + 1
-    assert w.cycles == 4 + 5 * 4 + 2 + 9 + 1 == 36
+    # setup + R + (T - 1) * P + M + read + latency + write
+    assert w.cycles == 1 + 4 + 5 * 4 + 2 + 2 + 9 + 1 == 39
     assert w.bound_cycles == 6 * 4
     assert w.vectors == 2 * 6 and w.array_macs == 12 * 16
     assert w.weight_rows == 24 and w.weight_reads == 96 and w.act_reads == 48
     assert w.acc_writes == 48 and w.acc_reads == 2 * 2 * 2 * 4     # the first K-slice writes
     assert matmul_work(cfg, m=2, k_tiles=3, n_tiles=2, accumulate=True).acc_reads == 48
+
+
+def test_the_period_is_at_least_the_read_modify_write():
+    # 2 rows, 1 token: the period would be 2, but an accumulator's read-modify-write takes 4.
+    w = layer_work(AcceleratorConfig(rows=2, cols=3, max_k=64, acc_bits=20), m=1, k=6, n=3)
+    assert w.period == 4 and w.bound_cycles == 3 * 4
 
 
 def test_the_binding_resource():
