@@ -36,7 +36,7 @@ def registered_read(m, port, *, name: str):
     :attr:`~golden.contract.tileloop.EngineTiming.read` = 2 cycles after the cycle in which
     the port's ``en`` was high, and held until the next read lands. The block RAM's output then
     drives a flip-flop and nothing else, wherever the design places the memory."""
-    data = Signal.like(port.data, name=name)
+    data = Signal.like(port.data, name=name, reset_less=True)
     landed = Signal(name=f"{name}_landed")
     m.d.sync += landed.eq(port.en)
     with m.If(landed):
