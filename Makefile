@@ -30,7 +30,7 @@ REPORT_ARGS ?=
 FPGA_ARGS ?=
 # Programs of `make soak`, and the run's seed (empty: a random one, printed), e.g.
 # `make soak N=10000 SEED=7`.
-N    ?= 1000
+N    ?= 10000
 SEED ?=
 
 BIN := $(VENV)/bin

@@ -523,6 +523,7 @@ class Outcome:
     flagged: bool          # the model raised an error flag
     cycles: int
     requests: int
+    mid_resets: int = 0    # resets while a command was partly received
 
 
 def _request_seed(program: Program, index: int) -> int:
@@ -534,10 +535,11 @@ def run_program(program: Program, device) -> Outcome:
     mismatch or hang."""
     cfg = program.cfg
     model = SoakModel(cfg)
-    cycles = 0
+    cycles = mid_resets = 0
     requests = program.requests()
     for i, (reset, words) in enumerate(requests):
         if reset:
+            mid_resets += bool(model.pending) and i > 0
             model.reset()
         pending = len(model.pending)
         model.compute = 0
@@ -555,14 +557,14 @@ def run_program(program: Program, device) -> Outcome:
                       f"words of it sent)")
             kind = "hang" if reply.timed_out else "mismatch"
             return Outcome(Failure(kind, i, f"request {i} ({len(words)} words) {detail}"),
-                           bool(model.seen), cycles, i + 1)
+                           bool(model.seen), cycles, i + 1, mid_resets)
         diff = compare(cfg, expect, reply.response, model_errors=model.errors,
                        port_errors=reply.errors,
                        timing=getattr(device, "counts_cycles", False))
         if diff:
             return Outcome(Failure("mismatch", i, f"request {i}: {diff}"), bool(model.seen),
-                           cycles, i + 1)
-    return Outcome(None, bool(model.seen), cycles, len(requests))
+                           cycles, i + 1, mid_resets)
+    return Outcome(None, bool(model.seen), cycles, len(requests), mid_resets)
 
 
 # --- shrinking ---------------------------------------------------------------------------------
@@ -636,6 +638,7 @@ class Summary:
     malformed: int = 0
     flagged: int = 0
     resets: int = 0
+    resets_mid_command: int = 0
     rtl_cycles: int = 0
     mismatches: int = 0
     hangs: int = 0
@@ -671,7 +674,8 @@ class Summary:
             f"| malformed programs | {self.malformed} ({d['malformed_fraction']:.1%}) |",
             f"| programs that raised an error flag | {self.flagged} "
             f"({d['flagged_fraction']:.1%}) |",
-            f"| resets between commands or inside one | {self.resets} |",
+            f"| resets (between requests) | {self.resets} |",
+            f"| of which inside a command | {self.resets_mid_command} |",
             f"| RTL cycles | {self.rtl_cycles} |",
             f"| **mismatches** | **{self.mismatches}** |",
             f"| **hangs** | **{self.hangs}** |",
@@ -738,6 +742,7 @@ def soak(n: int, run_seed: int, *, out: Path, devices: dict | None = None,
             summary.malformed += program.malformed
             summary.flagged += outcome.flagged
             summary.resets += program.resets
+            summary.resets_mid_command += outcome.mid_resets
             summary.rtl_cycles += outcome.cycles
             if outcome.failure is not None:
                 if outcome.failure.kind == "hang":
@@ -786,9 +791,11 @@ def main(argv=None) -> int:
     out = args.out or build_root() / "soak"
     run_seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
     configs = tuple(args.config) if args.config else None
-    what = (f"{len(args.replay)} replayed program(s)" if args.replay
-            else f"{args.n} programs")
-    print(f"soak: {what}, run seed {run_seed} (rerun with --seed {run_seed})", flush=True)
+    if args.replay:
+        print(f"soak: replaying program seed(s) {', '.join(map(str, args.replay))}", flush=True)
+    else:
+        print(f"soak: {args.n} programs, run seed {run_seed} (rerun with --seed {run_seed})",
+              flush=True)
     summary = soak(args.n, run_seed, out=out, configs=configs, seeds=args.replay,
                    shrink_seconds=args.shrink_seconds)
     if not args.no_host_fuzz:
@@ -799,8 +806,9 @@ def main(argv=None) -> int:
     d = summary.to_json()
     print(f"soak: {summary.programs} programs ({d['malformed_fraction']:.1%} malformed, "
           f"{d['flagged_fraction']:.1%} raised a flag), {summary.commands} commands, "
-          f"{summary.resets} resets, {summary.mismatches} mismatches, {summary.hangs} hangs, "
-          f"{summary.seconds:.1f} s; run seed {run_seed}")
+          f"{summary.resets} resets ({summary.resets_mid_command} inside a command), "
+          f"{summary.mismatches} mismatches, {summary.hangs} hangs, "
+          f"{summary.seconds:.1f} s" + ("" if args.replay else f"; run seed {run_seed}"))
     if summary.host_fuzz:
         h = summary.host_fuzz
         print(f"host fuzz: {h['cases']} cases, {h['passed']} clear errors, {h['failed']} not")
