@@ -28,13 +28,17 @@ VERILOG_ARGS ?=
 REPORT_ARGS ?=
 # Subset of `make fpga`, e.g. FPGA_ARGS="--device up5k --design ternary --size 4x4".
 FPGA_ARGS ?=
+# Programs of `make soak`, and the run's seed (empty: a random one, printed), e.g.
+# `make soak N=10000 SEED=7`.
+N    ?= 10000
+SEED ?=
 
 BIN := $(VENV)/bin
 PY  := $(BIN)/python
 # The stamp is keyed on pyproject.toml and the torch pin: a second run installs nothing.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(subst =,,$(subst ==,-,$(TORCH)))
 
-.PHONY: all setup system-deps test sim bench train verilog fpga report lint clean distclean
+.PHONY: all setup system-deps test sim soak bench train verilog fpga report lint clean distclean
 
 all: test
 
@@ -69,6 +73,12 @@ test: setup
 sim: setup
 	$(PY) -m sim $(SIM_ARGS)
 	$(PY) -m reports summary
+
+# The soak: N random programs, valid and malformed, on the functional model and on the RTL
+# under Verilator, compared response by response, and the host-side bad-input cases; fails on
+# a mismatch or a hang (printed with its seed, shrunk). build/soak/summary.{json,md}.
+soak: setup
+	$(PY) -m sim.soak --n $(N) $(if $(SEED),--seed $(SEED))
 
 # Performance benchmarks (figures as ratios from one run; JSON under build/bench/).
 bench: setup

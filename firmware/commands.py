@@ -6,11 +6,14 @@ concatenation. The load encoders cut a load into commands of at most ``max_load`
 
 from __future__ import annotations
 
+import numpy as np
+
 from golden.contract.codecs import to_stream_words
 from golden.contract.config import AcceleratorConfig
 from golden.contract.isa import (
     CLEAR_MAGIC,
     ClearFlag,
+    CommandError,
     MatmulFlag,
     Opcode,
     check_word,
@@ -27,9 +30,19 @@ def nop() -> list[int]:
     return [command_header(Opcode.NOP)]
 
 
+def _integer(name: str, value) -> int:
+    """``value`` as an int if it is an integer (a numpy one too), else CommandError: a float
+    is not silently truncated."""
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise CommandError(f"{name} must be an integer, not {value!r}")
+    return value
+
+
 def _load(config: AcceleratorConfig, opcode: Opcode, addr: int, words,
           word_bits: int) -> list[int]:
-    words = [int(w) for w in words]
+    words = [_integer("memory word", w) for w in words]
     check_word("address", addr)
     out = []
     for start in range(0, len(words), config.max_load):

@@ -192,9 +192,12 @@ def compile_matmul(image: WeightImage, x_q, *, weight_base: int | None = None,
     ``weight_base=None``: each pass loads its weight block at address 0. Otherwise the image
     must be resident at ``weight_base`` (see :func:`firmware.runtime`).
     """
+    if not isinstance(image, WeightImage):
+        raise CommandError(f"image must be a WeightImage (from compile_weights), not "
+                           f"{type(image).__name__}")
     config = image.config
-    x_q = np.asarray(x_q)
     m, k = check_acts(config, x_q)
+    x_q = np.asarray(x_q)
     if k != image.k:
         raise CommandError(f"shape mismatch: activations are (M={m}, K={k}) but the weights "
                            f"are (N={image.n}, K={image.k}); the K dimensions must agree")

@@ -37,6 +37,7 @@ from golden.contract.isa import (
     ErrorFlag,
     MatmulFlag,
     Opcode,
+    check_word,
     counter_words,
     drain_error,
     load_error,
@@ -83,7 +84,8 @@ class FunctionalAccelerator:
     def run(self, words) -> list[int]:
         """Execute a command stream; return the response words. Words that end inside a
         command wait in :attr:`pending` for the next call, as the hardware waits for them."""
-        words = self.pending + [int(w) for w in words]
+        words = self.pending + [check_word("command word", int(w) if isinstance(w, np.integer)
+                                           else w) for w in words]
         response: list[int] = []
         pos = 0
         while (command := next_command(self.config, words, pos)) is not None:

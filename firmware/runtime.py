@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from golden.contract.codecs import as_array
 from golden.contract.config import AcceleratorConfig
 from golden.contract.isa import (
     CommandError,
@@ -145,12 +146,18 @@ class Runtime:
     _resident: ResidentPlacement | None = None
     _checked: bool = False
 
+    def __post_init__(self):
+        if not isinstance(self.backend, Backend):
+            raise TypeError(f"backend must be a firmware.runtime.Backend (FunctionalBackend, "
+                            f"or sim.backends.make_backend), not {type(self.backend).__name__}")
+
     @property
     def config(self) -> AcceleratorConfig:
         return self.backend.config
 
     def _image(self, w_t: np.ndarray) -> tuple[str, WeightImage]:
-        key = hashlib.sha1(w_t.tobytes() + str(w_t.shape).encode()).hexdigest()
+        # The dtype is part of the key: bool or uint8 weights have the bytes of int8 ones.
+        key = hashlib.sha1(w_t.tobytes() + str((w_t.shape, w_t.dtype.str)).encode()).hexdigest()
         if key not in self._images:
             self._images[key] = compile_weights(self.config, w_t)
         return key, self._images[key]
@@ -172,7 +179,7 @@ class Runtime:
     def matmul(self, x_q, w_t) -> np.ndarray:
         """``x_q @ w_t.T`` on the backend: int8 activations (M, K), ternary weights (N, K) ->
         int64 accumulators (M, N)."""
-        x_q, w_t = np.asarray(x_q), np.asarray(w_t)
+        x_q, w_t = as_array(x_q, "activations"), as_array(w_t, "weights")
         if not self._checked:
             # Before the first program: is the device the one the programs are built for?
             self.backend.check_device()
@@ -193,6 +200,12 @@ class Runtime:
         """A ``matmul(x_q, w_t) -> acc`` callable on torch tensors, for golden models."""
         import torch
 
+        def numpy(t):
+            if isinstance(t, torch.Tensor):
+                t = t.detach().cpu()
+                return (t.float() if t.dtype == torch.bfloat16 else t).numpy()
+            return t
+
         def matmul(x_q, w_t):
-            return torch.from_numpy(self.matmul(x_q.numpy(), w_t.numpy()))
+            return torch.from_numpy(self.matmul(numpy(x_q), numpy(w_t)))
         return matmul

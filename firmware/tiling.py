@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from golden.contract.codecs import encode_weight_codes
+from golden.contract.codecs import as_array, as_int_array, encode_weight_codes
 from golden.contract.config import AcceleratorConfig
 
 __all__ = ["check_acts", "check_layer", "check_weights", "tile_acts", "tile_weights"]
@@ -41,12 +41,11 @@ def tile_acts(config: AcceleratorConfig, x_q: np.ndarray) -> np.ndarray:
 
 def check_acts(config: AcceleratorConfig, x_q) -> tuple[int, int]:
     """Check quantized activations (M, K) against ``config``; return (M, K)."""
-    x_q = np.asarray(x_q)
+    x_q = as_array(x_q, "activations")
     if x_q.ndim != 2 or 0 in x_q.shape:
         raise ValueError(f"activations must be a non-empty 2-D matrix (M, K), not shape "
                          f"{x_q.shape}")
-    if not np.issubdtype(x_q.dtype, np.integer):
-        raise ValueError(f"activations must be integers, not {x_q.dtype}")
+    as_int_array(x_q, "activations")       # names a NaN, an infinity or a fraction
     out_of_range = (x_q < config.act_min) | (x_q > config.act_max)
     if out_of_range.any():
         idx = tuple(int(i) for i in np.argwhere(out_of_range)[0])
@@ -57,7 +56,7 @@ def check_acts(config: AcceleratorConfig, x_q) -> tuple[int, int]:
 
 def check_weights(config: AcceleratorConfig, w_t) -> tuple[int, int]:
     """Check ternary weights (N, K) against ``config``; return (N, K)."""
-    w_t = np.asarray(w_t)
+    w_t = as_array(w_t, "weights")
     if w_t.ndim != 2 or 0 in w_t.shape:
         raise ValueError(f"weights must be a non-empty 2-D matrix (N, K), not shape "
                          f"{w_t.shape}")

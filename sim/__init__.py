@@ -8,7 +8,9 @@ Three things live here:
   sim``), ``python -m sim.generate`` (text generation on the RTL), the runtime backends that
   run programs on amaranth.sim, on the generated Verilog in a native Verilator harness or
   under cocotb (:mod:`sim.backends`), and the tools behind them (:mod:`sim.native`,
-  :mod:`sim.simulators`, :mod:`sim.runner`);
+  :mod:`sim.simulators`, :mod:`sim.runner`); ``python -m sim.soak`` (``make soak``: random
+  programs on the functional model and the RTL, compared; :mod:`sim.hostfuzz`, bad input at
+  the host's API);
 * **testbenches** (:mod:`sim.testbenches`): each block on each simulator, named
   ``<block>_<simulator>``;
 * **benchmarks** (:mod:`sim.benchmarks`): figures measured in one run, written under

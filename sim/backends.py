@@ -103,6 +103,8 @@ class AmaranthBackend(Backend):
 
     def __init__(self, config, *, p_idle=0.0, p_stall=0.0, seed=0, max_cycles=2_000_000):
         super().__init__(config)
+        _probability("p_idle", p_idle)
+        _probability("p_stall", p_stall)
         self.p_idle, self.p_stall, self.seed = p_idle, p_stall, seed
         self.max_cycles = max_cycles
         self.cycles = 0

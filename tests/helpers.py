@@ -51,23 +51,3 @@ def simulate(top, *benches, vcd=None):
             sim.run()
     else:
         sim.run()
-
-
-#: The stream faults of the protocol tests, by index: a word dropped, duplicated or corrupted.
-FAULTS = ("drop", "duplicate", "corrupt")
-
-
-def with_fault(words: list[int], rng, fault: int | None = None) -> tuple[list[int], int, int]:
-    """``words`` with one fault (:data:`FAULTS`; random if ``fault`` is None) at a random word;
-    returns (the new words, the fault, the word's index). A corruption flips one bit."""
-    words = list(words)
-    at = rng.randrange(len(words))
-    if fault is None:
-        fault = rng.randrange(len(FAULTS))
-    if FAULTS[fault] == "drop":
-        del words[at]
-    elif FAULTS[fault] == "duplicate":
-        words.insert(at, words[at])
-    else:
-        words[at] ^= 1 << rng.randrange(32)
-    return words, fault, at

@@ -16,8 +16,8 @@ import pytest
 
 from golden.contract.config import AcceleratorConfig
 from golden.contract.paths import repo_root
+from sim.soak import FAULTS, with_fault
 from sim.testbenches.accelerator_amaranth import rtl_accelerator_amaranth
-from tests.helpers import FAULTS, with_fault
 
 DOC = (repo_root() / "PROTOCOL.md").read_text()
 SYNC_BYTE = 0xB5

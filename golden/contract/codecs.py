@@ -31,6 +31,8 @@ __all__ = [
     "ILLEGAL_WEIGHT_CODE",
     "WEIGHT_CODE_BITS",
     "WeightCode",
+    "as_array",
+    "as_int_array",
     "decode_weight_codes",
     "encode_weight_codes",
     "from_stream_words",
@@ -63,11 +65,36 @@ ILLEGAL_WEIGHT_CODE = 0b10
 _CODE_MASK = (1 << WEIGHT_CODE_BITS) - 1
 
 
-def _as_int_array(values, name: str) -> np.ndarray:
-    arr = np.asarray(values)
-    if arr.dtype == object or not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"{name} must be integers, not {arr.dtype}")
-    return arr
+def as_array(values, name: str) -> np.ndarray:
+    """``np.asarray(values)``, or ValueError naming ``name`` when it is no array (ragged
+    nested lists, say)."""
+    try:
+        return np.asarray(values)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{name} must be a rectangular array of integers: {e}") from None
+
+
+def as_int_array(values, name: str) -> np.ndarray:
+    """``values`` as a numpy array of integers, or ValueError naming ``name``, the dtype and,
+    for floating-point values, the first one that is not an integer (NaN, an infinity, a
+    fraction) with its index."""
+    arr = as_array(values, name)
+    if arr.dtype != object and np.issubdtype(arr.dtype, np.integer):
+        return arr
+    detail = ""
+    if arr.dtype.kind in "fc" and arr.size:
+        bad = ~np.isfinite(arr)
+        if not bad.any():
+            bad = arr != np.round(arr.real)
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            detail = f": {arr[idx]} at index {idx}"
+        else:
+            detail = " (integral values: convert them with astype)"
+    raise ValueError(f"{name} must be integers, not {arr.dtype}{detail}")
+
+
+_as_int_array = as_int_array
 
 
 def encode_weight_codes(w_t) -> np.ndarray:

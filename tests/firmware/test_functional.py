@@ -12,18 +12,10 @@ from firmware import commands
 from firmware.compiler import compile_layer, compile_matmul, compile_weights
 from firmware.functional import FunctionalAccelerator
 from golden.contract.codecs import pack_weight_rows, unpack_weight_rows
-from golden.contract.isa import (
-    SYNC,
-    Counter,
-    Opcode,
-    command_header,
-    parse_counters,
-    parse_response_header,
-    split_responses,
-    with_crc,
-)
+from golden.contract.isa import Counter, Opcode, parse_response_header, split_responses
+from sim.soak import random_stream, without_timing
 from sim.testbenches.accelerator_amaranth import rtl_accelerator_amaranth
-from tests.helpers import multipass_config, random_layer, ref_acc, with_fault
+from tests.helpers import multipass_config, random_layer, ref_acc
 
 
 def test_multi_pass_program_on_the_rtl(rng):
@@ -40,59 +32,6 @@ def test_multi_pass_program_on_the_rtl(rng):
         assert program.counters(run.response)[c] == program.counters(functional)[c]
 
 
-def _random_command(cfg, rng: random.Random) -> list[int]:
-    """One command with random (often invalid) arguments, or a garbage word."""
-    kind = rng.randrange(10)
-    if kind == 0:
-        return [rng.choice([rng.getrandbits(32), SYNC << 24 | 0xE])]
-    if kind == 1:
-        return commands.load_weights(cfg, rng.randrange(cfg.weight_depth + 2),
-                                     [rng.getrandbits(cfg.weight_word_bits)
-                                      for _ in range(rng.randrange(1, 4))])
-    if kind == 2:
-        return commands.load_acts(cfg, rng.randrange(cfg.act_depth + 2),
-                                  [rng.getrandbits(cfg.act_word_bits)
-                                   for _ in range(rng.randrange(1, 4))])
-    if kind in (3, 4):
-        return commands.matmul(w_addr=rng.randrange(8), a_addr=rng.randrange(6),
-                               acc_addr=rng.randrange(6), m=rng.randrange(4),
-                               k_tiles=rng.randrange(4), n_tiles=rng.randrange(3),
-                               accumulate=rng.random() < 0.5)
-    if kind == 5:
-        return commands.drain(rng.randrange(cfg.acc_depth + 1), rng.randrange(4))
-    if kind == 6:
-        return rng.choice([commands.read_status(), commands.sync(rng.getrandbits(32)),
-                           # a load whose count is refused: no data, no CRC
-                           [command_header(Opcode.LOAD_ACTS), 0, cfg.max_load + 1]])
-    if kind == 7:
-        return commands.read_counters()
-    if rng.random() < 0.8:
-        return commands.clear(counters=rng.random() < 0.5)
-    return with_crc([command_header(Opcode.CLEAR, 3), rng.getrandbits(32)])
-
-
-def _random_stream(cfg, rng: random.Random, commands_n: int = 14) -> list[int]:
-    """Random commands, and now and then a word dropped, duplicated or corrupted."""
-    words = []
-    for _ in range(commands_n):
-        command = _random_command(cfg, rng)
-        if rng.random() < 0.15:
-            command = with_fault(command, rng)[0]
-        words += command
-    return words
-
-
-def _without_timing(response: list[int]) -> list:
-    """Responses with the counters that depend on stream timing blanked out."""
-    out = []
-    for header, payload in split_responses(response):
-        if header.opcode == Opcode.READ_COUNTERS and payload:
-            counters = parse_counters(payload)
-            payload = [counters[c] for c in (Counter.COMPUTE, Counter.MACS, Counter.ZERO_MACS)]
-        out.append((header, payload))
-    return out
-
-
 @pytest.mark.parametrize("weight_format", ["2bit", "1.6bit"])
 def test_random_streams_match_the_functional_model(weight_format, seed):
     """Differential test: random streams, valid and not, with words dropped, duplicated and
@@ -101,12 +40,12 @@ def test_random_streams_match_the_functional_model(weight_format, seed):
     cfg = multipass_config(weight_format=weight_format, max_load=3)
     rng = random.Random(seed)
     for _ in range(3):
-        words = _random_stream(cfg, rng)
+        words = random_stream(cfg, rng)
         expect = FunctionalAccelerator(cfg).run(words)
         run = rtl_accelerator_amaranth(cfg, words, len(expect), p_idle=0.2, p_stall=0.3,
                                        seed=rng.randrange(1 << 30))
         assert len(run.response) == len(expect)
-        assert _without_timing(run.response) == _without_timing(expect)
+        assert without_timing(run.response) == without_timing(expect)
 
 
 def test_a_truncated_command_waits_for_its_words():
