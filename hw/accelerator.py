@@ -18,7 +18,7 @@ The command set, the header formats, the CRC, the checks and the error flags are
 (performance counters). This module only instantiates the memories and wires the blocks.
 """
 
-from amaranth.hdl import Module, Mux, unsigned
+from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -82,6 +82,13 @@ class Accelerator(ConfiguredComponent):
         wiring.connect(m, wiring.flipped(self.resp), responder.resp)
         wiring.connect(m, controller.load_data, loader.data)
         wiring.connect(m, controller.load, loader.job)
+        m.d.comb += [
+            controller.load_last.eq(loader.last),
+            controller.resp_crc_clear.eq(responder.crc_clear),
+            controller.resp_crc_en.eq(responder.crc_en),
+            controller.resp_crc_word.eq(responder.crc_word),
+            responder.crc_check.eq(controller.crc_check),
+        ]
         wiring.connect(m, controller.respond, responder.job)
         wiring.connect(m, loader.w_wr, wmem.write_port())
         wiring.connect(m, loader.a_wr, amem.write_port())
@@ -106,10 +113,17 @@ class Accelerator(ConfiguredComponent):
             acc_rd.addr.eq(Mux(engine.busy, engine.acc_rd.addr, responder.acc_addr)),
             acc_rd.en.eq(Mux(engine.busy, engine.acc_rd.en, responder.acc_en)),
             engine.acc_rd.data.eq(acc_rd.data),
-            responder.acc_data.eq(acc_rd.data),
             self.errors.eq(controller.errors),
             self.busy.eq(controller.busy),
         ]
+        # The accumulator data reaches the responder through a register of its own (loaded the
+        # cycle after a read, held otherwise): two cycles after the read.
+        acc_q = Signal.like(acc_rd.data)
+        acc_read = Signal()
+        m.d.sync += acc_read.eq(acc_rd.en)
+        with m.If(acc_read):
+            m.d.sync += acc_q.eq(acc_rd.data)
+        m.d.comb += responder.acc_data.eq(acc_q)
         m.d.comb += [
             counters.busy.eq(self.busy),
             counters.compute.eq(engine.busy),

@@ -35,7 +35,7 @@ class Counters(ConfiguredComponent):
     index : In(range(COUNTER_WORDS))
         Word of the snapshot to read: counter ``index // 2``, low word first.
     word : Out(32)
-        That word.
+        That word, a cycle later (a register).
     """
 
     def __init__(self, config: AcceleratorConfig):
@@ -71,5 +71,5 @@ class Counters(ConfiguredComponent):
         with m.If(self.snapshot):
             m.d.sync += [s.eq(c) for s, c in zip(snapshot, counters, strict=True)]
         snap = snapshot[self.index >> 1]
-        m.d.comb += self.word.eq(Mux(self.index[0], snap[WORD_BITS:], snap[:WORD_BITS]))
+        m.d.sync += self.word.eq(Mux(self.index[0], snap[WORD_BITS:], snap[:WORD_BITS]))
         return m
