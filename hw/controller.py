@@ -112,7 +112,9 @@ class Controller(ConfiguredComponent):
     resp_crc_word : In(32)
     crc_check : Out(32)
         The shared CRC unit, driven by the responder while a response is sent (the
-        controller waits for ``respond_done`` meanwhile).
+        controller waits for ``respond_done`` meanwhile): ``resp_crc_en`` adds
+        ``resp_crc_word`` (``crc_check`` covers it two cycles later), ``resp_crc_clear``
+        restarts.
     snapshot, clear_counters : Out(1)
         To the counters.
     errors : Out(len(ErrorFlag))
@@ -181,14 +183,22 @@ class Controller(ConfiguredComponent):
         m.submodules.crc = crc = Crc32()
         responding = Signal()                       # the responder drives the CRC
         crc_ok = Signal()                           # the CRC word matched (from CHECK on)
+        # Every word reaches the CRC from one register, a cycle after it is taken or sent: a
+        # command word once it is known to belong to a command (a header is added only if it
+        # is good, so the remainder stays at CRC32_INIT between commands), a response word
+        # while the responder has the CRC. No multiplexer or decoding sits before the trees.
+        cmd_crc_en = Signal()           # from registers only
+        cmd_crc_clear = Signal()        # from the state only
+        taken = Signal(WORD_BITS)       # the word taken or sent in the previous cycle
+        resp_crc_en = Signal()
+        m.d.sync += [taken.eq(Mux(responding, self.resp_crc_word, word)),
+                     resp_crc_en.eq(responding & self.resp_crc_en)]
         m.d.comb += [
-            crc.word.eq(Mux(responding, self.resp_crc_word, word)),
+            crc.word.eq(taken),
+            crc.en.eq(cmd_crc_en | resp_crc_en),      # never both
+            crc.clear.eq(cmd_crc_clear | self.resp_crc_clear),
             self.crc_check.eq(crc.check),
         ]
-        cmd_crc_en = Signal()
-        cmd_crc_clear = Signal()
-        m.d.comb += [crc.en.eq(Mux(responding, self.resp_crc_en, cmd_crc_en)),
-                     crc.clear.eq(Mux(responding, self.resp_crc_clear, cmd_crc_clear))]
 
         # --- arguments: narrow registers, and flags computed as each word arrives ----------
         addr_bits = max(1, bits_for(max(cfg.weight_depth, cfg.act_depth, cfg.acc_depth) - 1))
@@ -257,17 +267,19 @@ class Controller(ConfiguredComponent):
                         m.d.comb += mul.keep.eq(1)
                     else:
                         m.d.comb += mul.c.eq(c)
-        within = Signal()               # this pass's product is within its bound
+        bound = Signal.like(mul.product)    # this pass's bound, a register (all ones: none)
         with m.Switch(step):
-            for i, (_, _, _, bound, _) in enumerate(passes):
+            for i, (_, _, _, limit, _) in enumerate(passes):
                 with m.Case(i):
-                    m.d.comb += within.eq(1 if bound is None else mul.product <= bound)
+                    m.d.sync += bound.eq(-1 if limit is None else limit)
+        last_step = Signal()
+        m.d.sync += last_step.eq((step == last_matmul) | (step == first_range))
         extents_ok = Signal()
-        go = Signal()                   # pulse: the arguments are in, check them
+        go = Signal()                   # the arguments are in: check them (when idle)
         with m.FSM(name="checker") as checker:
             with m.State("IDLE"):
                 with m.If(go):
-                    m.d.sync += [extents_ok.eq(1),
+                    m.d.sync += [go.eq(0), extents_ok.eq(1),
                                  step.eq(Mux(matmul, 0, first_range))]
                     m.next = "START"
             with m.State("START"):
@@ -275,15 +287,18 @@ class Controller(ConfiguredComponent):
                 m.next = "RUN"
             with m.State("RUN"):
                 with m.If(mul.done):
-                    m.d.sync += [extents_ok.eq(extents_ok & within), step.eq(step + 1)]
-                    with m.Switch(step):
-                        for i, (_, _, _, _, store) in enumerate(passes):
-                            if store is not None:
-                                with m.Case(i):
-                                    m.d.sync += store.eq(mul.product)
-                    m.next = "START"
-                    with m.If((step == last_matmul) | (step == first_range)):
-                        m.next = "IDLE"
+                    m.next = "EVAL"
+            with m.State("EVAL"):       # one comparator, between registers
+                m.d.sync += [extents_ok.eq(extents_ok & (mul.product <= bound)),
+                             step.eq(step + 1)]
+                with m.Switch(step):
+                    for i, (_, _, _, _, store) in enumerate(passes):
+                        if store is not None:
+                            with m.Case(i):
+                                m.d.sync += store.eq(mul.product)
+                m.next = "START"
+                with m.If(last_step):
+                    m.next = "IDLE"
         checked = Signal()
         m.d.comb += checked.eq(checker.ongoing("IDLE") & ~go)
 
@@ -307,60 +322,126 @@ class Controller(ConfiguredComponent):
         if needs_w_rows:
             m.d.comb += self.matmul_args.w_rows.eq(w_rows)
 
+        # --- the verdict, a register: what EXECUTE raises and whether the command runs -------
+        v_error = Signal(len(ErrorFlag))
+        v_run = Signal()                # commit, start, respond with a payload
+        v_clear_errors = Signal()
+        v_clear_counters = Signal()
+        responds = Signal()
+        extents_bad = over | ~extents_ok
+        error = Signal(len(ErrorFlag))
+        m.d.comb += responds.eq(drain | is_op[Opcode.READ_COUNTERS] | is_op[Opcode.READ_STATUS]
+                                | is_op[Opcode.SYNC])
+        with m.If(~crc_ok):
+            m.d.comb += error.eq(ErrorFlag.BAD_CRC)
+        with m.Elif((matmul | drain) & shape_bad):
+            m.d.comb += error.eq(ErrorFlag.BAD_SHAPE)
+        with m.Elif((matmul | drain | is_load) & extents_bad):
+            m.d.comb += error.eq(ErrorFlag.OVERRUN)
+        with m.Elif(is_op[Opcode.LOAD_WEIGHTS] & self.load_illegal):
+            m.d.comb += error.eq(ErrorFlag.ILLEGAL_WEIGHT)
+        with m.Elif(is_op[Opcode.CLEAR] & ~magic_ok):
+            m.d.comb += error.eq(ErrorFlag.BAD_MAGIC)
+        clearing = is_op[Opcode.CLEAR] & crc_ok & magic_ok
+        m.d.sync += [
+            v_error.eq(error),
+            # READ_COUNTERS, READ_STATUS and SYNC answer whatever the flags; the others only
+            # with none set (the one being raised included).
+            v_run.eq((error == 0) & (no_errors | (responds & ~drain))),
+            v_clear_errors.eq(clearing & ((flags & ClearFlag.ERRORS) != 0)),
+            v_clear_counters.eq(clearing & ((flags & ClearFlag.COUNTERS) != 0)),
+        ]
+
+        # A header is decoded into registers as it is taken, and acted on in the next cycle:
+        # until a good one (not NOP) has arrived, the states that follow it (ARGS, CRC) behave
+        # as IDLE does, as does DATA after a load count that was refused. So no path runs from
+        # a word's decoding to the state, and the stream is taken every cycle meanwhile.
+        header_good = Signal()          # the last header taken starts a command (not NOP)
+        header_bad = Signal()           # ... is malformed (BAD_HEADER, raised a cycle later)
+        count_good = Signal()           # a load's count is within 1..max_load
+        took_header = Signal()
+        took_count = Signal()           # the count word of a load (BAD_SHAPE a cycle later)
+        took_body = Signal()            # a word of a command (but its CRC word): for the CRC
+        m.d.sync += [took_header.eq(0), took_count.eq(0), took_body.eq(0)]
+        m.d.comb += [cmd_crc_en.eq(took_body & header_good)]
+        with m.If(took_header & header_bad):
+            m.d.comb += raise_error.eq(ErrorFlag.BAD_HEADER)
+        with m.If(took_count & ~count_good):
+            m.d.comb += raise_error.eq(ErrorFlag.BAD_SHAPE)
+
+        def idle():
+            """Take a word as a header (IDLE, and states waiting for a command to start)."""
+            m.d.comb += self.cmd.ready.eq(1)
+            with m.If(take):
+                m.d.sync += [opcode.eq(header.opcode), flags.eq(header.flags),
+                             header_good.eq(header_ok & (header.opcode != Opcode.NOP.value)),
+                             header_bad.eq(~header_ok), took_header.eq(1), took_body.eq(1),
+                             args_left.eq(arg_count[header.opcode]), arg_pos.eq(1),
+                             is_load.eq((header.opcode == Opcode.LOAD_WEIGHTS.value)
+                                        | (header.opcode == Opcode.LOAD_ACTS.value))]
+                m.d.sync += [signal.eq(header.opcode == op.value)
+                             for op, signal in is_op.items()]
+                with m.If((header.opcode == Opcode.READ_COUNTERS.value)
+                          | (header.opcode == Opcode.READ_STATUS.value)):
+                    m.next = "CRC"
+                with m.Else():
+                    m.next = "ARGS"
+
         with m.FSM(name="controller"):
             with m.State("IDLE"):
-                good = take & header_ok & (header.opcode != Opcode.NOP.value)
-                m.d.comb += [self.cmd.ready.eq(1), cmd_crc_en.eq(good),
-                             cmd_crc_clear.eq(~good)]
-                with m.If(take & ~header_ok):
-                    m.d.comb += raise_error.eq(ErrorFlag.BAD_HEADER)
-                with m.If(good):
-                    m.d.sync += [opcode.eq(header.opcode), flags.eq(header.flags),
-                                 args_left.eq(arg_count[header.opcode]), arg_pos.eq(1),
-                                 is_load.eq((header.opcode == Opcode.LOAD_WEIGHTS.value)
-                                            | (header.opcode == Opcode.LOAD_ACTS.value))]
-                    m.d.sync += [signal.eq(header.opcode == op.value)
-                                 for op, signal in is_op.items()]
-                    with m.If((header.opcode == Opcode.READ_COUNTERS.value)
-                              | (header.opcode == Opcode.READ_STATUS.value)):
-                        m.next = "CRC"
-                    with m.Else():
-                        m.next = "ARGS"
+                idle()
 
             with m.State("ARGS"):
-                m.d.comb += [self.cmd.ready.eq(1), self.busy.eq(1), cmd_crc_en.eq(take)]
-                with m.If(take):
-                    for i in range(_MAX_ARGS):
-                        with m.If(arg_pos[i]):
-                            m.d.sync += [args[i].eq(word), hi[i].eq((word >> hi_bits[i]) != 0),
-                                         zero[i].eq(word == 0),
-                                         huge[i].eq((word >> ARG_LIMIT_BITS) != 0)]
-                    with m.If(arg_pos[0]):
-                        m.d.sync += magic_ok.eq(word == CLEAR_MAGIC)
-                    m.d.sync += [args_left.eq(args_left - 1), arg_pos.eq(arg_pos << 1)]
-                    with m.If(args_left == 0):
-                        m.d.sync += [arg_pos.eq(0), go.eq(is_load & count_ok | matmul | drain)]
-                        m.next = "CRC"
-                        with m.If(is_load):
-                            with m.If(count_ok):
+                with m.If(~header_good):
+                    idle()
+                with m.Else():
+                    m.d.comb += [self.cmd.ready.eq(1), self.busy.eq(1)]
+                    with m.If(take):
+                        m.d.sync += took_body.eq(1)
+                        for i in range(_MAX_ARGS):
+                            with m.If(arg_pos[i]):
+                                m.d.sync += [args[i].eq(word),
+                                             hi[i].eq((word >> hi_bits[i]) != 0),
+                                             zero[i].eq(word == 0),
+                                             huge[i].eq((word >> ARG_LIMIT_BITS) != 0)]
+                        with m.If(arg_pos[0]):
+                            m.d.sync += magic_ok.eq(word == CLEAR_MAGIC)
+                        with m.If(arg_pos[1]):
+                            m.d.sync += count_good.eq(count_ok)
+                        m.d.sync += [args_left.eq(args_left - 1), arg_pos.eq(arg_pos << 1)]
+                        with m.If(args_left == 0):
+                            m.d.sync += [arg_pos.eq(0), go.eq(is_load | matmul | drain)]
+                            m.next = "CRC"
+                            with m.If(is_load):
+                                # The loader starts now; a refused count cancels it next cycle.
                                 m.d.comb += self.load.valid.eq(1)
+                                m.d.sync += took_count.eq(1)
                                 m.next = "DATA"
-                            with m.Else():        # BAD_SHAPE at once: no data, no CRC word
-                                m.d.comb += [raise_error.eq(ErrorFlag.BAD_SHAPE),
-                                             cmd_crc_clear.eq(1)]
-                                m.next = "IDLE"
 
             with m.State("DATA"):
-                m.d.comb += [self.busy.eq(1), self.load_data.valid.eq(self.cmd.valid),
-                             self.cmd.ready.eq(self.load_data.ready), cmd_crc_en.eq(take)]
-                with m.If(self.load_last):
-                    m.next = "CRC"
+                with m.If(~count_good):     # BAD_SHAPE: no data, no CRC word
+                    m.d.comb += [self.load_drop.eq(1), cmd_crc_clear.eq(1)]
+                    idle()
+                with m.Else():
+                    m.d.comb += [self.busy.eq(1), self.load_data.valid.eq(self.cmd.valid),
+                                 self.cmd.ready.eq(self.load_data.ready)]
+                    m.d.sync += took_body.eq(take)
+                    with m.If(self.load_last):
+                        m.next = "CRC"
 
             with m.State("CRC"):
-                m.d.comb += [self.cmd.ready.eq(1), self.busy.eq(1)]
-                with m.If(take):
-                    m.d.sync += crc_ok.eq(word == crc.check)
-                    m.next = "CHECK"
+                with m.If(~header_good):
+                    idle()
+                with m.Else():
+                    m.d.comb += [self.cmd.ready.eq(1), self.busy.eq(1)]
+                    with m.If(take):
+                        m.next = "COMPARE"
+
+            with m.State("COMPARE"):
+                # The CRC has added the words before the CRC word, which is in `taken`.
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += crc_ok.eq(taken == crc.check)
+                m.next = "CHECK"
 
             with m.State("CHECK"):
                 m.d.comb += [self.busy.eq(1), cmd_crc_clear.eq(1)]
@@ -368,61 +449,23 @@ class Controller(ConfiguredComponent):
                     m.next = "EXECUTE"
 
             with m.State("EXECUTE"):
-                m.d.comb += [self.busy.eq(1), cmd_crc_clear.eq(1)]
-                extents_bad = over | ~extents_ok
+                # The verdict was registered in the cycle before (from CHECK's flags).
+                m.d.comb += [self.busy.eq(1), cmd_crc_clear.eq(1), raise_error.eq(v_error),
+                             clear_errors.eq(v_clear_errors),
+                             self.clear_counters.eq(v_clear_counters)]
                 m.next = "IDLE"
-                with m.Switch(opcode):
-                    with m.Case(Opcode.LOAD_WEIGHTS, Opcode.LOAD_ACTS):
-                        with m.If(~crc_ok):
-                            m.d.comb += raise_error.eq(ErrorFlag.BAD_CRC)
-                        with m.Elif(extents_bad):
-                            m.d.comb += raise_error.eq(ErrorFlag.OVERRUN)
-                        with m.Elif(self.load_illegal):
-                            m.d.comb += raise_error.eq(ErrorFlag.ILLEGAL_WEIGHT)
-                        commit = crc_ok & ~extents_bad & ~self.load_illegal & no_errors
-                        m.d.comb += [self.load_commit.eq(commit), self.load_drop.eq(~commit)]
-                        with m.If(commit):
-                            m.next = "LOAD_COMMIT"
-                    with m.Case(Opcode.MATMUL):
-                        with m.If(~crc_ok):
-                            m.d.comb += raise_error.eq(ErrorFlag.BAD_CRC)
-                        with m.Elif(shape_bad):
-                            m.d.comb += raise_error.eq(ErrorFlag.BAD_SHAPE)
-                        with m.Elif(extents_bad):
-                            m.d.comb += raise_error.eq(ErrorFlag.OVERRUN)
-                        with m.Elif(no_errors):
-                            m.d.comb += self.matmul_start.eq(1)
-                            m.next = "MATMUL"
-                    with m.Case(Opcode.DRAIN):
-                        with m.If(~crc_ok):
-                            m.d.comb += raise_error.eq(ErrorFlag.BAD_CRC)
-                        with m.Elif(shape_bad):
-                            m.d.comb += raise_error.eq(ErrorFlag.BAD_SHAPE)
-                        with m.Elif(extents_bad):
-                            m.d.comb += raise_error.eq(ErrorFlag.OVERRUN)
-                        m.d.comb += [self.respond.valid.eq(1),
-                                     self.respond.p.refused.eq(
-                                         ~crc_ok | shape_bad | extents_bad | ~no_errors)]
-                        m.d.sync += responding.eq(1)
-                        m.next = "RESPOND"
-                    with m.Case(Opcode.READ_COUNTERS, Opcode.READ_STATUS, Opcode.SYNC):
-                        with m.If(~crc_ok):
-                            m.d.comb += raise_error.eq(ErrorFlag.BAD_CRC)
-                        m.d.comb += [self.snapshot.eq(is_op[Opcode.READ_COUNTERS]),
-                                     self.respond.valid.eq(1),
-                                     self.respond.p.refused.eq(~crc_ok)]
-                        m.d.sync += responding.eq(1)
-                        m.next = "RESPOND"
-                    with m.Case(Opcode.CLEAR):
-                        with m.If(~crc_ok):
-                            m.d.comb += raise_error.eq(ErrorFlag.BAD_CRC)
-                        with m.Elif(magic_ok):
-                            m.d.comb += [
-                                clear_errors.eq((flags & ClearFlag.ERRORS) != 0),
-                                self.clear_counters.eq((flags & ClearFlag.COUNTERS) != 0),
-                            ]
-                        with m.Else():
-                            m.d.comb += raise_error.eq(ErrorFlag.BAD_MAGIC)
+                with m.If(is_load):
+                    m.d.comb += [self.load_commit.eq(v_run), self.load_drop.eq(~v_run)]
+                    with m.If(v_run):
+                        m.next = "LOAD_COMMIT"
+                with m.If(matmul & v_run):
+                    m.d.comb += self.matmul_start.eq(1)
+                    m.next = "MATMUL"
+                with m.If(responds):
+                    m.d.comb += [self.snapshot.eq(is_op[Opcode.READ_COUNTERS]),
+                                 self.respond.valid.eq(1), self.respond.p.refused.eq(~v_run)]
+                    m.d.sync += responding.eq(1)
+                    m.next = "RESPOND"
 
             with m.State("LOAD_COMMIT"):
                 m.d.comb += [self.busy.eq(1), cmd_crc_clear.eq(1)]
@@ -439,6 +482,4 @@ class Controller(ConfiguredComponent):
                 with m.If(self.respond_done):
                     m.d.sync += responding.eq(0)
                     m.next = "IDLE"
-        with m.If(go):
-            m.d.sync += go.eq(0)
         return m

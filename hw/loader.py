@@ -54,7 +54,8 @@ class Loader(ConfiguredComponent):
     illegal : Out(1)
         A staged weight word holds the illegal code (valid with ``staged``).
     commit, drop : In(1)
-        The verdict on a staged load (one cycle, while ``staged``).
+        The verdict on a staged load (one cycle, while ``staged``). ``drop`` also cancels a
+        load before its data (its count was refused).
     done : Out(1)
         The load is over (its last word written, or dropped) in this cycle.
     busy : Out(1)
@@ -134,6 +135,9 @@ class Loader(ConfiguredComponent):
 
             with m.State("RECEIVE"):
                 m.d.comb += [self.busy.eq(1), self.data.ready.eq(1), st_wr.en.eq(word_done)]
+                with m.If(self.drop):         # the count was refused: no data comes
+                    m.d.comb += self.done.eq(1)
+                    m.next = "IDLE"
                 with m.If(take):
                     m.d.sync += [buffer.eq(Cat(buffer[WORD_BITS:], word)),
                                  sub.eq(Mux(word_done, 0, sub + 1))]

@@ -13,12 +13,12 @@ Every word leaves from a register (``resp.payload`` and ``resp.valid`` are flip-
 CRC adds that register, so no memory read or multiplexer reaches the CRC's XOR trees in the
 cycle it is read. DRAIN keeps one accumulator word in a register of its own while the next is
 read (the accumulator buffer's data comes two cycles after the read), and sends one element
-per cycle when ``cols >= 2``. The counter words arrive a cycle after their index (a register
-in :class:`~hw.counters.Counters`), so READ_COUNTERS sends a word every other cycle, and the
-CRC word waits a cycle for the CRC of the last payload word.
+per cycle when ``cols >= 2``. The counter words arrive two cycles after their index (registers
+in :class:`~hw.counters.Counters`), so READ_COUNTERS sends a word every third cycle, and the
+CRC word waits two cycles for the CRC of the last payload word.
 """
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -68,13 +68,13 @@ class Responder(ConfiguredComponent):
         The word read, two cycles after the cycle of ``acc_en``, held until the next read.
     counter_index : Out(range(COUNTER_WORDS))
     counter_word : In(32)
-        The counter snapshot word at ``counter_index``, a cycle later
+        The counter snapshot word at ``counter_index``, two cycles later
         (:class:`hw.counters.Counters`).
     crc_clear, crc_en : Out(1)
     crc_word : Out(32)
     crc_check : In(32)
         The shared CRC unit (:class:`hw.crc.Crc32`), lent by the controller while it waits for
-        ``done``.
+        ``done``: ``crc_en`` adds ``crc_word`` (``crc_check`` covers it two cycles later).
     """
 
     def __init__(self, config: AcceleratorConfig):
@@ -122,6 +122,8 @@ class Responder(ConfiguredComponent):
             m.d.sync += valid.eq(0)
         m.d.comb += [self.resp.payload.eq(out), self.resp.valid.eq(valid),
                      self.crc_word.eq(out), self.crc_en.eq(sent)]
+        adding = Signal()                         # the CRC adds the word sent last cycle
+        m.d.sync += adding.eq(sent)
 
         header = Signal(RESPONSE_HEADER)
         m.d.comb += [header.sync.eq(SYNC), header.errors.eq(self.errors),
@@ -137,7 +139,7 @@ class Responder(ConfiguredComponent):
         read_2 = Signal()
         waiting = Signal()                        # acc_data holds a word not yet in `current`
         arrived = waiting | read_2
-        last_element = index == cfg.cols - 1
+        last_element = Signal()                   # index == cols - 1, as a register
         m.d.sync += [read_1.eq(self.acc_en), read_2.eq(read_1)]
         m.d.comb += self.acc_addr.eq(addr)
 
@@ -148,7 +150,7 @@ class Responder(ConfiguredComponent):
 
             with m.State("HEADER"):
                 m.d.comb += [self.busy.eq(1), word.eq(header)]
-                m.d.sync += [current_full.eq(0), waiting.eq(0)]
+                m.d.sync += [current_full.eq(0), waiting.eq(0), last_element.eq(cfg.cols == 1)]
                 with m.If(load):
                     m.d.comb += put.eq(1)
                     with m.If(refused):
@@ -170,7 +172,9 @@ class Responder(ConfiguredComponent):
                 free = ~current_full | move & last_element
                 with m.If(move):
                     m.d.comb += put.eq(1)
-                    m.d.sync += index.eq(Mux(last_element, 0, index + 1))
+                    m.d.sync += [index.eq(Mux(last_element, 0, index + 1)),
+                                 last_element.eq(Mux(last_element, cfg.cols == 1,
+                                                     index == cfg.cols - 2))]
                     with m.If(last_element):
                         m.d.sync += current_full.eq(0)
                 refill = free & arrived
@@ -187,13 +191,14 @@ class Responder(ConfiguredComponent):
 
             with m.State("REPORT"):       # READ_COUNTERS or READ_STATUS payload
                 counting = opcode == Opcode.READ_COUNTERS
-                fresh = Signal()          # counter_word is that of `index` (a cycle after it)
+                # counter_word is that of `index` two cycles after `index` changed.
+                settled = Signal(2)
                 m.d.comb += [self.busy.eq(1),
                              word.eq(Mux(counting, self.counter_word, status[index]))]
-                m.d.sync += fresh.eq(1)
-                with m.If(load & fresh):
+                m.d.sync += settled.eq(Cat(1, settled[0]))
+                with m.If(load & settled[1]):
                     m.d.comb += put.eq(1)
-                    m.d.sync += [index.eq(index + 1), fresh.eq(0)]
+                    m.d.sync += [index.eq(index + 1), settled.eq(0)]
                     with m.If(index == Mux(counting, COUNTER_WORDS - 1, STATUS_WORDS - 1)):
                         m.next = "CRC"
 
@@ -204,14 +209,15 @@ class Responder(ConfiguredComponent):
                     m.next = "CRC"
 
             with m.State("CRC"):
-                # Once the last payload word has left, the CRC has added it.
+                # The CRC adds a word in the cycle after it is sent: the check word covers the
+                # last payload word two cycles after it has left.
                 m.d.comb += [self.busy.eq(1), word.eq(self.crc_check)]
-                with m.If(~valid):
+                with m.If(~valid & ~adding):
                     m.d.comb += put.eq(1)
                     m.next = "LAST"
 
             with m.State("LAST"):
-                m.d.comb += [self.busy.eq(1), self.crc_clear.eq(1)]
+                m.d.comb += [self.busy.eq(1), self.crc_clear.eq(1), self.crc_en.eq(0)]
                 with m.If(sent):
                     m.d.comb += self.done.eq(1)
                     m.next = "IDLE"
