@@ -188,7 +188,8 @@ class Controller(ConfiguredComponent):
         # is good, so the remainder stays at CRC32_INIT between commands), a response word
         # while the responder has the CRC. No multiplexer or decoding sits before the trees.
         cmd_crc_en = Signal()           # from registers only
-        cmd_crc_clear = Signal()        # from the state only
+        cmd_crc_clear = Signal()        # from registers only
+        crc_done = Signal()             # the CRC word has been compared: restart the CRC
         taken = Signal(WORD_BITS)       # the word taken or sent in the previous cycle
         resp_crc_en = Signal()
         m.d.sync += [taken.eq(Mux(responding, self.resp_crc_word, word)),
@@ -196,7 +197,7 @@ class Controller(ConfiguredComponent):
         m.d.comb += [
             crc.word.eq(taken),
             crc.en.eq(cmd_crc_en | resp_crc_en),      # never both
-            crc.clear.eq(cmd_crc_clear | self.resp_crc_clear),
+            crc.clear.eq(cmd_crc_clear | crc_done | self.resp_crc_clear),
             self.crc_check.eq(crc.check),
         ]
 
@@ -362,8 +363,9 @@ class Controller(ConfiguredComponent):
         took_header = Signal()
         took_count = Signal()           # the count word of a load (BAD_SHAPE a cycle later)
         took_body = Signal()            # a word of a command (but its CRC word): for the CRC
-        m.d.sync += [took_header.eq(0), took_count.eq(0), took_body.eq(0)]
-        m.d.comb += [cmd_crc_en.eq(took_body & header_good)]
+        m.d.sync += [took_header.eq(0), took_count.eq(0), took_body.eq(0), crc_done.eq(0)]
+        m.d.comb += [cmd_crc_en.eq(took_body & header_good),
+                     cmd_crc_clear.eq(took_count & ~count_good)]  # the load ends there
         with m.If(took_header & header_bad):
             m.d.comb += raise_error.eq(ErrorFlag.BAD_HEADER)
         with m.If(took_count & ~count_good):
@@ -420,7 +422,7 @@ class Controller(ConfiguredComponent):
 
             with m.State("DATA"):
                 with m.If(~count_good):     # BAD_SHAPE: no data, no CRC word
-                    m.d.comb += [self.load_drop.eq(1), cmd_crc_clear.eq(1)]
+                    m.d.comb += self.load_drop.eq(1)
                     idle()
                 with m.Else():
                     m.d.comb += [self.busy.eq(1), self.load_data.valid.eq(self.cmd.valid),
@@ -440,17 +442,17 @@ class Controller(ConfiguredComponent):
             with m.State("COMPARE"):
                 # The CRC has added the words before the CRC word, which is in `taken`.
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += crc_ok.eq(taken == crc.check)
+                m.d.sync += [crc_ok.eq(taken == crc.check), crc_done.eq(1)]
                 m.next = "CHECK"
 
             with m.State("CHECK"):
-                m.d.comb += [self.busy.eq(1), cmd_crc_clear.eq(1)]
+                m.d.comb += self.busy.eq(1)
                 with m.If(checked):
                     m.next = "EXECUTE"
 
             with m.State("EXECUTE"):
                 # The verdict was registered in the cycle before (from CHECK's flags).
-                m.d.comb += [self.busy.eq(1), cmd_crc_clear.eq(1), raise_error.eq(v_error),
+                m.d.comb += [self.busy.eq(1), raise_error.eq(v_error),
                              clear_errors.eq(v_clear_errors),
                              self.clear_counters.eq(v_clear_counters)]
                 m.next = "IDLE"
@@ -468,12 +470,12 @@ class Controller(ConfiguredComponent):
                     m.next = "RESPOND"
 
             with m.State("LOAD_COMMIT"):
-                m.d.comb += [self.busy.eq(1), cmd_crc_clear.eq(1)]
+                m.d.comb += self.busy.eq(1)
                 with m.If(self.load_done):
                     m.next = "IDLE"
 
             with m.State("MATMUL"):
-                m.d.comb += [self.busy.eq(1), cmd_crc_clear.eq(1)]
+                m.d.comb += self.busy.eq(1)
                 with m.If(~self.matmul_busy):
                     m.next = "IDLE"
 

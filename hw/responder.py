@@ -11,10 +11,12 @@ count 0, out of range or with a flag set) gets the header and the CRC word alone
 
 Every word leaves from a register (``resp.payload`` and ``resp.valid`` are flip-flops), and the
 CRC adds that register, so no memory read or multiplexer reaches the CRC's XOR trees in the
-cycle it is read. DRAIN keeps one accumulator word in a register of its own while the next is
+cycle it is read. A second register takes a word while the first waits, so whether the next
+word is produced depends on registers alone, never on ``resp.ready``. DRAIN keeps one accumulator word in a register of its own while the next is
 read (the accumulator buffer's data comes two cycles after the read), and sends one element
 per cycle when ``cols >= 2``. The counter words arrive two cycles after their index (registers
-in :class:`~hw.counters.Counters`), so READ_COUNTERS sends a word every third cycle, and the
+in :class:`~hw.counters.Counters`), so READ_COUNTERS and READ_STATUS send a word every third
+cycle, and the
 CRC word waits two cycles for the CRC of the last payload word.
 """
 
@@ -109,19 +111,26 @@ class Responder(ConfiguredComponent):
                          left.eq(self.job.p.count), refused.eq(self.job.p.refused),
                          index.eq(0)]
 
-        # --- the output register -------------------------------------------------------------
+        # --- the output: two registers, `out` (sent) and `spare` -----------------------------
+        # A word is produced whenever `spare` is empty, a registered condition: the consumer's
+        # ready only moves words between the two registers, and reaches nothing upstream.
         out = Signal(WORD_BITS)
         valid = Signal()
-        load = ~valid | self.resp.ready           # `out` may take a new word this cycle
+        spare = Signal(WORD_BITS)
+        spare_valid = Signal()
         sent = valid & self.resp.ready
-        put = Signal()                            # a new word goes into `out`
+        load = ~spare_valid                       # a new word may be produced this cycle
+        put = Signal()                            # a new word is produced
         word = Signal(WORD_BITS)                  # ... this one
-        with m.If(put):
-            m.d.sync += [out.eq(word), valid.eq(1)]
-        with m.Elif(sent):
-            m.d.sync += valid.eq(0)
+        with m.If(~valid | self.resp.ready):      # `out` takes the next word, if any
+            m.d.sync += [out.eq(Mux(spare_valid, spare, word)), valid.eq(spare_valid | put),
+                         spare_valid.eq(0)]
+        with m.Elif(put):
+            m.d.sync += [spare.eq(word), spare_valid.eq(1)]
+        empty = ~valid & ~spare_valid
         m.d.comb += [self.resp.payload.eq(out), self.resp.valid.eq(valid),
                      self.crc_word.eq(out), self.crc_en.eq(sent)]
+        m.d.sync += self.crc_clear.eq(0)
         adding = Signal()                         # the CRC adds the word sent last cycle
         m.d.sync += adding.eq(sent)
 
@@ -131,6 +140,8 @@ class Responder(ConfiguredComponent):
         status = Array([self.errors, *(Const(w, WORD_BITS) for w in
                                        status_payload(cfg, 0)[1:])])
         m.d.comb += self.counter_index.eq(index)
+        counting = Signal()
+        m.d.sync += counting.eq(opcode == Opcode.READ_COUNTERS)
 
         # --- DRAIN: read ahead into `current` ------------------------------------------------
         current = Signal(acc_word_layout(cfg))    # the accumulator word being sent
@@ -190,7 +201,6 @@ class Responder(ConfiguredComponent):
                     m.next = "CRC"
 
             with m.State("REPORT"):       # READ_COUNTERS or READ_STATUS payload
-                counting = opcode == Opcode.READ_COUNTERS
                 # counter_word is that of `index` two cycles after `index` changed.
                 settled = Signal(2)
                 m.d.comb += [self.busy.eq(1),
@@ -212,12 +222,13 @@ class Responder(ConfiguredComponent):
                 # The CRC adds a word in the cycle after it is sent: the check word covers the
                 # last payload word two cycles after it has left.
                 m.d.comb += [self.busy.eq(1), word.eq(self.crc_check)]
-                with m.If(~valid & ~adding):
+                with m.If(empty & ~adding):
                     m.d.comb += put.eq(1)
+                    m.d.sync += self.crc_clear.eq(1)      # in LAST's first cycle
                     m.next = "LAST"
 
             with m.State("LAST"):
-                m.d.comb += [self.busy.eq(1), self.crc_clear.eq(1), self.crc_en.eq(0)]
+                m.d.comb += [self.busy.eq(1), self.crc_en.eq(0)]
                 with m.If(sent):
                     m.d.comb += self.done.eq(1)
                     m.next = "IDLE"
