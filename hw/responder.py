@@ -12,12 +12,12 @@ count 0, out of range or with a flag set) gets the header and the CRC word alone
 Every word leaves from a register (``resp.payload`` and ``resp.valid`` are flip-flops), and the
 CRC adds that register, so no memory read or multiplexer reaches the CRC's XOR trees in the
 cycle it is read. A second register takes a word while the first waits, so whether the next
-word is produced depends on registers alone, never on ``resp.ready``. DRAIN keeps one accumulator word in a register of its own while the next is
-read (the accumulator buffer's data comes two cycles after the read), and sends one element
-per cycle when ``cols >= 2``. The counter words arrive two cycles after their index (registers
-in :class:`~hw.counters.Counters`), so READ_COUNTERS and READ_STATUS send a word every third
-cycle, and the
-CRC word waits two cycles for the CRC of the last payload word.
+word is produced depends on registers alone, never on ``resp.ready``. DRAIN keeps one
+accumulator word in a register of its own while the next is read (the accumulator buffer's
+data comes two cycles after the read), and sends one element per cycle when ``cols >= 2``.
+The counter words arrive two cycles after their index (registers in
+:class:`~hw.counters.Counters`), so READ_COUNTERS and READ_STATUS send a word every third
+cycle, and the CRC word waits two cycles for the CRC of the last payload word.
 """
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
