@@ -235,7 +235,8 @@ class Controller(ConfiguredComponent):
         tiles_max = k_max * n_max
         rpw = cfg.weight_rows_per_word
         p_max = max(count_max + k_max * m_max, acc_addr_max + n_max * m_max,
-                    tiles_max * cfg.rows + addr_max * rpw, addr_max + count_max)
+                    tiles_max * cfg.rows + addr_max * rpw, addr_max + count_max,
+                    cfg.weight_rows, cfg.weight_depth, cfg.act_depth, cfg.acc_depth)  # bounds
         k_narrow = k_tiles[:k_bits]
         w_addr_narrow = w_addr[:addr_bits]
         tiles = Signal(range(tiles_max + 1))
