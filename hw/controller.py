@@ -261,14 +261,15 @@ class Controller(ConfiguredComponent):
             p_bits=bits_for(p_max))
         m.submodules.mul = mul
         step = Signal(range(len(passes)))
+        # The operands of this pass, registers (PREP gives them a cycle after `step` changes).
+        op_a, op_b, op_c, op_keep = (Signal.like(mul.a), Signal.like(mul.b), Signal.like(mul.c),
+                                     Signal())
+        m.d.comb += [mul.a.eq(op_a), mul.b.eq(op_b), mul.c.eq(op_c), mul.keep.eq(op_keep)]
         with m.Switch(step):
             for i, (a, b, c, _, _) in enumerate(passes):
                 with m.Case(i):
-                    m.d.comb += [mul.a.eq(a), mul.b.eq(b)]
-                    if c is None:
-                        m.d.comb += mul.keep.eq(1)
-                    else:
-                        m.d.comb += mul.c.eq(c)
+                    m.d.sync += [op_a.eq(a), op_b.eq(b), op_c.eq(0 if c is None else c),
+                                 op_keep.eq(c is None)]
         bound = Signal.like(mul.product)    # this pass's bound, a register (all ones: none)
         with m.Switch(step):
             for i, (_, _, _, limit, _) in enumerate(passes):
@@ -283,7 +284,9 @@ class Controller(ConfiguredComponent):
                 with m.If(go):
                     m.d.sync += [go.eq(0), extents_ok.eq(1),
                                  step.eq(Mux(matmul, 0, first_range))]
-                    m.next = "START"
+                    m.next = "PREP"
+            with m.State("PREP"):
+                m.next = "START"
             with m.State("START"):
                 m.d.comb += mul.start.eq(1)
                 m.next = "RUN"
@@ -298,7 +301,7 @@ class Controller(ConfiguredComponent):
                         if store is not None:
                             with m.Case(i):
                                 m.d.sync += store.eq(mul.product)
-                m.next = "START"
+                m.next = "PREP"
                 with m.If(last_step):
                     m.next = "IDLE"
         checked = Signal()
