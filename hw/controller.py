@@ -160,8 +160,10 @@ class Controller(ConfiguredComponent):
         errors = self.errors
         raise_error = Signal(len(ErrorFlag))        # flags the controller raises this cycle
         clear_errors = Signal()
+        overflow = Signal()             # the engine's overflow, registered: it sets the flag a
+        m.d.sync += overflow.eq(self.matmul_overflow)   # cycle later, still before any verdict
         m.d.sync += errors.eq(Mux(clear_errors, 0, errors) | raise_error
-                              | Mux(self.matmul_overflow, ErrorFlag.ACC_OVERFLOW, 0))
+                              | Mux(overflow, ErrorFlag.ACC_OVERFLOW, 0))
         no_errors = Signal()
         m.d.comb += no_errors.eq(errors == 0)
 
