@@ -82,6 +82,13 @@ class Accelerator(ConfiguredComponent):
         wiring.connect(m, wiring.flipped(self.resp), responder.resp)
         wiring.connect(m, controller.load_data, loader.data)
         wiring.connect(m, controller.load, loader.job)
+        m.d.comb += [
+            controller.load_last.eq(loader.last),
+            controller.resp_crc_clear.eq(responder.crc_clear),
+            controller.resp_crc_en.eq(responder.crc_en),
+            controller.resp_crc_word.eq(responder.crc_word),
+            responder.crc_check.eq(controller.crc_check),
+        ]
         wiring.connect(m, controller.respond, responder.job)
         wiring.connect(m, loader.w_wr, wmem.write_port())
         wiring.connect(m, loader.a_wr, amem.write_port())
@@ -106,8 +113,9 @@ class Accelerator(ConfiguredComponent):
             # The accumulator read port serves the engine during MATMUL and DRAIN otherwise.
             acc_rd.addr.eq(Mux(engine.busy, engine.acc_rd.addr, responder.acc_addr)),
             acc_rd.en.eq(Mux(engine.busy, engine.acc_rd.en, responder.acc_en)),
+            # Both read it through one register: two cycles after the read.
             engine.acc_rd.data.eq(acc_data),
-            responder.acc_data.eq(acc_rd.data),
+            responder.acc_data.eq(acc_data),
             self.errors.eq(controller.errors),
             self.busy.eq(controller.busy),
         ]

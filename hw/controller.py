@@ -4,28 +4,36 @@
 It is the only reader of the command stream. For each command it takes the header, the argument
 words (:data:`golden.contract.isa.ARG_WORDS`), a load's data words (passed to the
 :class:`~hw.loader.Loader`, which stages them) and the CRC word, computing the CRC of the words
-as they arrive (:class:`~hw.crc.Crc32`). Nothing acts before the CRC word has matched. Then it
-checks the command's extents against the buffers (the rules of
-:func:`golden.contract.isa.load_error`, :func:`~golden.contract.isa.drain_error` and
-:func:`~golden.contract.isa.matmul_error`, here as comparators), and:
+as they arrive (:class:`~hw.crc.Crc32`, which it lends to the :class:`~hw.responder.Responder`
+while a response is sent). Nothing acts before the CRC word has matched. Then it checks the
+command's extents against the buffers (the rules of :func:`golden.contract.isa.load_error`,
+:func:`~golden.contract.isa.drain_error` and :func:`~golden.contract.isa.matmul_error`), and:
 
 * LOAD_WEIGHTS / LOAD_ACTS: tells the loader to commit the staged words, or to drop them (a
   bad CRC, an overrun, an illegal weight code, a flag set);
 * MATMUL: starts the :class:`~hw.engine.MatmulEngine` and waits for it;
-* DRAIN, READ_COUNTERS, READ_STATUS, SYNC: gives the :class:`~hw.responder.Responder` a job
-  (and takes the counter snapshot); a refused one answers with its header alone;
+* DRAIN, READ_COUNTERS, READ_STATUS, SYNC: gives the responder a job (and takes the counter
+  snapshot); a refused one answers with its header alone;
 * CLEAR: clears the error flags or the counters if the magic word is right.
 
 A load's count is checked as soon as it arrives: 0 or above ``max_load`` raises BAD_SHAPE and
 ends the command (no data phase, no CRC word). It keeps the sticky error flags
-(:class:`golden.contract.isa.ErrorFlag`). The products of
-arguments that the checks need come from bit-serial multipliers
-(:class:`~hw.serial_mul.SerialMultiplier`): there is no multiplier even in the control path.
+(:class:`golden.contract.isa.ErrorFlag`).
+
+Pipelining. ``cmd.ready`` is a function of registered state only, and a command's words are
+taken one per cycle from its header to its CRC word. Each argument is kept only as wide as the
+largest value any buffer allows at its position, with a flag for "above that" (which is an
+overrun, or a bad shape, whatever the other arguments are). The checks then run on those
+narrow registers, each a comparator between registers, ORed a cycle later; the extents
+(``a_addr + m * k_tiles <= act_depth``, ...) come from one bit-serial multiplier-adder
+(:class:`~hw.serial_mul.SerialMultiplier`) used once per product, in sequence, while the CRC
+word arrives and is checked. There is no multiplier even in the control path.
 """
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import bits_for
 
 from golden.contract.config import WORD_BITS, AcceleratorConfig
 from golden.contract.isa import (
@@ -47,20 +55,38 @@ from .loader import load_job_layout
 from .responder import response_job_layout
 from .serial_mul import SerialMultiplier
 
-__all__ = ["Controller"]
+__all__ = ["Controller", "arg_bits"]
 
 _MAX_ARGS = max(ARG_WORDS.values())
+_ARG_LIMIT = (1 << ARG_LIMIT_BITS) - 1
 
 
-def _times(value, constant: int):
-    """``value * constant`` for a constant, as a sum of shifts (no multiplier cell)."""
-    terms = [value << i for i in range(constant.bit_length()) if constant >> i & 1]
-    return sum(terms[1:], terms[0]) if terms else Const(0)
+def _limits(config: AcceleratorConfig) -> dict[str, int]:
+    """The largest value of each MATMUL size that can pass the checks (above it: BAD_SHAPE for
+    ``k_limit``, an overrun for the others, whatever the other arguments are)."""
+    cfg = config
+    tiles_per_rows = cfg.weight_rows // cfg.rows
+    return {
+        "m": min(cfg.act_depth, cfg.acc_depth),                       # m * k, n * m >= m
+        "k_limit": min(cfg.max_k // cfg.rows, _ARG_LIMIT),            # BAD_SHAPE above
+        "k": min(cfg.act_depth, tiles_per_rows),                      # m * k, n * k * rows
+        "n": min(cfg.acc_depth, tiles_per_rows),                      # n * m, n * k * rows
+    }
 
 
-def _in_range(value):
-    """The argument is below ``2**ARG_LIMIT_BITS`` (:data:`golden.contract.isa.ARG_LIMIT_BITS`)."""
-    return (value >> ARG_LIMIT_BITS) == 0
+def arg_bits(config: AcceleratorConfig) -> tuple[int, ...]:
+    """Bits kept of each argument word (position 0 whole: it is SYNC's token and CLEAR's
+    magic word)."""
+    cfg = config
+    lim = _limits(cfg)
+    return (
+        WORD_BITS,
+        bits_for(max(cfg.max_load, cfg.acc_depth, cfg.act_depth - 1)),  # count, a_addr
+        max(1, bits_for(cfg.acc_depth - 1)),                            # acc_addr
+        bits_for(lim["m"]),                                             # m
+        max(1, bits_for(lim["k_limit"])),                               # k_tiles
+        bits_for(lim["n"]),                                             # n_tiles
+    )
 
 
 class Controller(ConfiguredComponent):
@@ -73,14 +99,22 @@ class Controller(ConfiguredComponent):
     load_data : Out(stream.Signature(32))
         The data words of the load in progress, passed through from ``cmd``.
     load : Out(stream.Signature(load_job_layout(config), always_ready=True))
-    load_staged, load_illegal, load_done : In(1)
+    load_last, load_staged, load_illegal, load_done : In(1)
     load_commit, load_drop : Out(1)
     matmul_start : Out(1)
     matmul_args : Out(matmul_args_layout(config))
+        Straight from registers; valid with ``matmul_start``.
     matmul_busy, matmul_overflow : In(1)
         The engine runs; an accumulation overflowed in this cycle.
     respond : Out(stream.Signature(response_job_layout(config), always_ready=True))
     respond_done : In(1)
+    resp_crc_clear, resp_crc_en : In(1)
+    resp_crc_word : In(32)
+    crc_check : Out(32)
+        The shared CRC unit, driven by the responder while a response is sent (the
+        controller waits for ``respond_done`` meanwhile): ``resp_crc_en`` adds
+        ``resp_crc_word`` (``crc_check`` covers it two cycles later), ``resp_crc_clear``
+        restarts.
     snapshot, clear_counters : Out(1)
         To the counters.
     errors : Out(len(ErrorFlag))
@@ -94,6 +128,7 @@ class Controller(ConfiguredComponent):
             "cmd": In(stream.Signature(unsigned(WORD_BITS))),
             "load_data": Out(stream.Signature(unsigned(WORD_BITS))),
             "load": Out(stream.Signature(load_job_layout(config), always_ready=True)),
+            "load_last": In(1),
             "load_staged": In(1),
             "load_illegal": In(1),
             "load_done": In(1),
@@ -105,6 +140,10 @@ class Controller(ConfiguredComponent):
             "matmul_overflow": In(1),
             "respond": Out(stream.Signature(response_job_layout(config), always_ready=True)),
             "respond_done": In(1),
+            "resp_crc_clear": In(1),
+            "resp_crc_en": In(1),
+            "resp_crc_word": In(WORD_BITS),
+            "crc_check": Out(WORD_BITS),
             "snapshot": Out(1),
             "clear_counters": Out(1),
             "errors": Out(len(ErrorFlag)),
@@ -114,57 +153,163 @@ class Controller(ConfiguredComponent):
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
+        lim = _limits(cfg)
+        bits = arg_bits(cfg)
 
         # --- sticky errors -----------------------------------------------------------------
         errors = self.errors
         raise_error = Signal(len(ErrorFlag))        # flags the controller raises this cycle
         clear_errors = Signal()
+        overflow = Signal()             # the engine's overflow, registered: it sets the flag a
+        m.d.sync += overflow.eq(self.matmul_overflow)   # cycle later, still before any verdict
         m.d.sync += errors.eq(Mux(clear_errors, 0, errors) | raise_error
-                              | Mux(self.matmul_overflow, ErrorFlag.ACC_OVERFLOW, 0))
+                              | Mux(overflow, ErrorFlag.ACC_OVERFLOW, 0))
+        no_errors = Signal()
+        m.d.comb += no_errors.eq(errors == 0)
 
-        # --- header, arguments and the running CRC -----------------------------------------
+        # --- the command word, the opcode -------------------------------------------------
         word = self.cmd.payload
         take = self.cmd.valid & self.cmd.ready
         header = data.View(COMMAND_HEADER, word)
         header_ok = (header.sync == SYNC) & (header.reserved == 0) & (header.opcode < len(Opcode))
         opcode = Signal(Opcode)
         flags = Signal(4)
-        args = Array(Signal(WORD_BITS, name=f"arg{i}") for i in range(_MAX_ARGS))
-        arg_idx = Signal(range(_MAX_ARGS))
-        arg_count = Array(Const(ARG_WORDS[op], range(_MAX_ARGS + 1)) for op in Opcode)
+        is_op = {op: Signal(name=f"is_{op.name.lower()}") for op in Opcode
+                 if op != Opcode.NOP}
+        is_load = Signal()
+        arg_count = Array(Const(max(ARG_WORDS[op] - 1, 0), range(_MAX_ARGS)) for op in Opcode)
+        args_left = Signal(range(_MAX_ARGS))        # after the argument being taken
+        arg_pos = Signal(_MAX_ARGS)                 # one-hot: the argument being taken
+
+        # --- the shared CRC ----------------------------------------------------------------
         m.submodules.crc = crc = Crc32()
-        crc_ok = Signal()              # the CRC word matched (valid from EXECUTE on)
-        m.d.comb += crc.word.eq(word)
-
-        # --- checks: extents, before anything is touched -----------------------------------
-        w_addr, a_addr, acc_addr, mm_m, k_tiles, n_tiles = (args[i] for i in range(6))
-        multipliers = {name: SerialMultiplier(a_bits=ARG_LIMIT_BITS, b_bits=ARG_LIMIT_BITS)
-                       for name in ("tiles", "act", "acc")}
-        for name, mul in multipliers.items():
-            m.submodules[f"mul_{name}"] = mul
-        mul_tiles, mul_act, mul_acc = multipliers.values()
+        responding = Signal()                       # the responder drives the CRC
+        crc_ok = Signal()                           # the CRC word matched (from CHECK on)
+        # Every word reaches the CRC from one register, a cycle after it is taken or sent: a
+        # command word once it is known to belong to a command (a header is added only if it
+        # is good, so the remainder stays at CRC32_INIT between commands), a response word
+        # while the responder has the CRC. No multiplexer or decoding sits before the trees.
+        cmd_crc_en = Signal()           # from registers only
+        cmd_crc_clear = Signal()        # from registers only
+        crc_done = Signal()             # the CRC word has been compared: restart the CRC
+        taken = Signal(WORD_BITS)       # the word taken or sent in the previous cycle
+        resp_crc_en = Signal()
+        m.d.sync += [taken.eq(Mux(responding, self.resp_crc_word, word)),
+                     resp_crc_en.eq(responding & self.resp_crc_en)]
         m.d.comb += [
-            mul_tiles.a.eq(n_tiles), mul_tiles.b.eq(k_tiles),
-            mul_act.a.eq(mm_m), mul_act.b.eq(k_tiles),
-            mul_acc.a.eq(n_tiles), mul_acc.b.eq(mm_m),
+            crc.word.eq(taken),
+            crc.en.eq(cmd_crc_en | resp_crc_en),      # never both
+            crc.clear.eq(cmd_crc_clear | crc_done | self.resp_crc_clear),
+            self.crc_check.eq(crc.check),
         ]
-        products_done = mul_tiles.done & mul_act.done & mul_acc.done
 
-        tiles = mul_tiles.product
-        w_rows = _times(tiles, cfg.rows)
-        matmul_shape_ok = (_in_range(mm_m) & _in_range(k_tiles) & _in_range(n_tiles)
-                           & (mm_m != 0) & (k_tiles != 0) & (n_tiles != 0)
-                           & (k_tiles <= cfg.max_k // cfg.rows))
-        matmul_bounds_ok = (_in_range(w_addr) & _in_range(a_addr) & _in_range(acc_addr)
-                            & (_times(w_addr, cfg.weight_rows_per_word) + w_rows
-                               <= cfg.weight_rows)
-                            & (a_addr + mul_act.product <= cfg.act_depth)
-                            & (acc_addr + mul_acc.product <= cfg.acc_depth))
-        range_addr, range_count = args[0], args[1]
-        is_load = (opcode == Opcode.LOAD_WEIGHTS) | (opcode == Opcode.LOAD_ACTS)
-        load_count_ok = (range_count != 0) & (range_count <= cfg.max_load)
-        range_ok = Signal()            # a load's or DRAIN's range fits its buffer (from CHECK)
+        # --- arguments: narrow registers, and flags computed as each word arrives ----------
+        addr_bits = max(1, bits_for(max(cfg.weight_depth, cfg.act_depth, cfg.acc_depth) - 1))
+        hi_bits = (addr_bits, *bits[1:])
+        args = [Signal(b, name=f"arg{i}") for i, b in enumerate(bits)]
+        hi = Signal(_MAX_ARGS)                      # above what an address or size can be
+        zero = Signal(_MAX_ARGS)                    # the argument is 0
+        huge = Signal(_MAX_ARGS)                    # not below 2**ARG_LIMIT_BITS
+        magic_ok = Signal()
+        w_addr, a_addr, acc_addr, mm_m, k_tiles, n_tiles = args
+        range_addr, range_count = args[0][:addr_bits], args[1]
+        count_ok = (word != 0) & (word <= cfg.max_load)     # a load's count, as it arrives
 
+        # Then, one comparator per register, ORed a cycle later.
+        k_bits = max(1, bits_for(min(lim["k"], lim["k_limit"])))   # k_tiles that can pass
+        k_above = Signal()
+        k_big = Signal()
+        m.d.sync += [k_above.eq(hi[4] | (k_tiles > lim["k_limit"])),
+                     k_big.eq((k_tiles >> k_bits) != 0)]
+        shape_bad = Signal()        # BAD_SHAPE (MATMUL's sizes, DRAIN's count), after CRC
+        over = Signal()             # an argument above every buffer: OVERRUN, after BAD_SHAPE
+        matmul, drain = is_op[Opcode.MATMUL], is_op[Opcode.DRAIN]
+        m.d.sync += [
+            shape_bad.eq(matmul & (zero[3] | huge[3] | zero[4] | k_above | zero[5] | huge[5])
+                         | drain & zero[1]),
+            over.eq(hi[0] | (matmul | drain) & hi[1]
+                    | matmul & (hi[2] | hi[3] | k_big | hi[5])),
+        ]
+
+        # --- extents: c + a * b <= bound, one product after the other ----------------------
+        m_max, k_max, n_max = (1 << bits[3]) - 1, (1 << k_bits) - 1, (1 << bits[5]) - 1
+        addr_max, count_max, acc_addr_max = ((1 << b) - 1 for b in (addr_bits, *bits[1:3]))
+        tiles_max = k_max * n_max
+        rpw = cfg.weight_rows_per_word
+        p_max = max(count_max + k_max * m_max, acc_addr_max + n_max * m_max,
+                    tiles_max * cfg.rows + addr_max * rpw, addr_max + count_max,
+                    cfg.weight_rows, cfg.weight_depth, cfg.act_depth, cfg.acc_depth)  # bounds
+        k_narrow = k_tiles[:k_bits]
+        w_addr_narrow = w_addr[:addr_bits]
+        tiles = Signal(range(tiles_max + 1))
+        needs_w_rows = "w_rows" in matmul_args_layout(cfg).members
+        w_rows = Signal(range(tiles_max * cfg.rows + 1)) if needs_w_rows else None
+        depth = Mux(is_op[Opcode.LOAD_WEIGHTS], cfg.weight_depth,
+                    Mux(is_op[Opcode.LOAD_ACTS], cfg.act_depth, cfg.acc_depth))
+        # (a, b, c or None to add to the product, bound or None, register to store it in)
+        passes = [
+            (k_narrow, mm_m, a_addr, cfg.act_depth, None),       # a_addr + m * k_tiles
+            (n_tiles, mm_m, acc_addr, cfg.acc_depth, None),      # acc_addr + n_tiles * m
+            (k_narrow, n_tiles, 0, None, tiles),                 # tiles
+            (tiles, cfg.rows, 0, None, w_rows),                  # weight rows
+            (w_addr_narrow, rpw, None, cfg.weight_rows, None),   # + w_addr * rows per word
+            (range_count, 1, range_addr, depth, None),  # a load's or DRAIN's range
+        ]
+        first_range, last_matmul = 5, 4
+        mul = SerialMultiplier(
+            a_bits=max(len(Value.cast(p[0])) for p in passes),
+            b_bits=max(len(Value.cast(p[1])) for p in passes),
+            c_bits=max(len(Value.cast(p[2])) for p in passes if p[2] is not None),
+            p_bits=bits_for(p_max))
+        m.submodules.mul = mul
+        step = Signal(range(len(passes)))
+        # The operands of this pass, registers (PREP gives them a cycle after `step` changes).
+        op_a, op_b, op_c, op_keep = (Signal.like(mul.a), Signal.like(mul.b), Signal.like(mul.c),
+                                     Signal())
+        m.d.comb += [mul.a.eq(op_a), mul.b.eq(op_b), mul.c.eq(op_c), mul.keep.eq(op_keep)]
+        with m.Switch(step):
+            for i, (a, b, c, _, _) in enumerate(passes):
+                with m.Case(i):
+                    m.d.sync += [op_a.eq(a), op_b.eq(b), op_c.eq(0 if c is None else c),
+                                 op_keep.eq(c is None)]
+        bound = Signal.like(mul.product)    # this pass's bound, a register (all ones: none)
+        with m.Switch(step):
+            for i, (_, _, _, limit, _) in enumerate(passes):
+                with m.Case(i):
+                    m.d.sync += bound.eq(-1 if limit is None else limit)
+        last_step = Signal()
+        m.d.sync += last_step.eq((step == last_matmul) | (step == first_range))
+        extents_ok = Signal()
+        go = Signal()                   # the arguments are in: check them (when idle)
+        with m.FSM(name="checker") as checker:
+            with m.State("IDLE"):
+                with m.If(go):
+                    m.d.sync += [go.eq(0), extents_ok.eq(1),
+                                 step.eq(Mux(matmul, 0, first_range))]
+                    m.next = "PREP"
+            with m.State("PREP"):
+                m.next = "START"
+            with m.State("START"):
+                m.d.comb += mul.start.eq(1)
+                m.next = "RUN"
+            with m.State("RUN"):
+                with m.If(mul.done):
+                    m.next = "EVAL"
+            with m.State("EVAL"):       # one comparator, between registers
+                m.d.sync += [extents_ok.eq(extents_ok & (mul.product <= bound)),
+                             step.eq(step + 1)]
+                with m.Switch(step):
+                    for i, (_, _, _, _, store) in enumerate(passes):
+                        if store is not None:
+                            with m.Case(i):
+                                m.d.sync += store.eq(mul.product)
+                m.next = "PREP"
+                with m.If(last_step):
+                    m.next = "IDLE"
+        checked = Signal()
+        m.d.comb += checked.eq(checker.ongoing("IDLE") & ~go)
+
+        # --- outputs from registers ----------------------------------------------------------
         m.d.comb += [
             self.matmul_args.w_addr.eq(w_addr),
             self.matmul_args.a_addr.eq(a_addr),
@@ -173,132 +318,162 @@ class Controller(ConfiguredComponent):
             self.matmul_args.k_tiles.eq(k_tiles),
             self.matmul_args.tiles.eq(tiles),
             self.matmul_args.accumulate.eq((flags & MatmulFlag.ACCUMULATE) != 0),
-            self.load.p.addr.eq(range_addr),
-            self.load.p.count.eq(range_count),
-            self.load.p.weights.eq(opcode == Opcode.LOAD_WEIGHTS),
+            self.load.p.addr.eq(args[0]),
+            self.load.p.count.eq(word),
+            self.load.p.weights.eq(is_op[Opcode.LOAD_WEIGHTS]),
             self.respond.p.opcode.eq(opcode),
             self.respond.p.arg.eq(args[0]),
             self.respond.p.count.eq(range_count),
             self.load_data.payload.eq(word),
         ]
+        if needs_w_rows:
+            m.d.comb += self.matmul_args.w_rows.eq(w_rows)
+
+        # --- the verdict, a register: what EXECUTE raises and whether the command runs -------
+        v_error = Signal(len(ErrorFlag))
+        v_run = Signal()                # commit, start, respond with a payload
+        v_clear_errors = Signal()
+        v_clear_counters = Signal()
+        responds = Signal()
+        extents_bad = over | ~extents_ok
+        error = Signal(len(ErrorFlag))
+        m.d.comb += responds.eq(drain | is_op[Opcode.READ_COUNTERS] | is_op[Opcode.READ_STATUS]
+                                | is_op[Opcode.SYNC])
+        with m.If(~crc_ok):
+            m.d.comb += error.eq(ErrorFlag.BAD_CRC)
+        with m.Elif((matmul | drain) & shape_bad):
+            m.d.comb += error.eq(ErrorFlag.BAD_SHAPE)
+        with m.Elif((matmul | drain | is_load) & extents_bad):
+            m.d.comb += error.eq(ErrorFlag.OVERRUN)
+        with m.Elif(is_op[Opcode.LOAD_WEIGHTS] & self.load_illegal):
+            m.d.comb += error.eq(ErrorFlag.ILLEGAL_WEIGHT)
+        with m.Elif(is_op[Opcode.CLEAR] & ~magic_ok):
+            m.d.comb += error.eq(ErrorFlag.BAD_MAGIC)
+        clearing = is_op[Opcode.CLEAR] & crc_ok & magic_ok
+        m.d.sync += [
+            v_error.eq(error),
+            # READ_COUNTERS, READ_STATUS and SYNC answer whatever the flags; the others only
+            # with none set (the one being raised included).
+            v_run.eq((error == 0) & (no_errors | (responds & ~drain))),
+            v_clear_errors.eq(clearing & ((flags & ClearFlag.ERRORS) != 0)),
+            v_clear_counters.eq(clearing & ((flags & ClearFlag.COUNTERS) != 0)),
+        ]
+
+        # A header is decoded into registers as it is taken, and acted on in the next cycle:
+        # until a good one (not NOP) has arrived, the states that follow it (ARGS, CRC) behave
+        # as IDLE does, as does DATA after a load count that was refused. So no path runs from
+        # a word's decoding to the state, and the stream is taken every cycle meanwhile.
+        header_good = Signal()          # the last header taken starts a command (not NOP)
+        header_bad = Signal()           # ... is malformed (BAD_HEADER, raised a cycle later)
+        count_good = Signal()           # a load's count is within 1..max_load
+        took_header = Signal()
+        took_count = Signal()           # the count word of a load (BAD_SHAPE a cycle later)
+        took_body = Signal()            # a word of a command (but its CRC word): for the CRC
+        m.d.sync += [took_header.eq(0), took_count.eq(0), took_body.eq(0), crc_done.eq(0)]
+        m.d.comb += [cmd_crc_en.eq(took_body & header_good),
+                     cmd_crc_clear.eq(took_count & ~count_good)]  # the load ends there
+        with m.If(took_header & header_bad):
+            m.d.comb += raise_error.eq(ErrorFlag.BAD_HEADER)
+        with m.If(took_count & ~count_good):
+            m.d.comb += raise_error.eq(ErrorFlag.BAD_SHAPE)
+
+        def idle():
+            """Take a word as a header (IDLE, and states waiting for a command to start)."""
+            m.d.comb += self.cmd.ready.eq(1)
+            with m.If(take):
+                m.d.sync += [opcode.eq(header.opcode), flags.eq(header.flags),
+                             header_good.eq(header_ok & (header.opcode != Opcode.NOP.value)),
+                             header_bad.eq(~header_ok), took_header.eq(1), took_body.eq(1),
+                             args_left.eq(arg_count[header.opcode]), arg_pos.eq(1),
+                             is_load.eq((header.opcode == Opcode.LOAD_WEIGHTS.value)
+                                        | (header.opcode == Opcode.LOAD_ACTS.value))]
+                m.d.sync += [signal.eq(header.opcode == op.value)
+                             for op, signal in is_op.items()]
+                with m.If((header.opcode == Opcode.READ_COUNTERS.value)
+                          | (header.opcode == Opcode.READ_STATUS.value)):
+                    m.next = "CRC"
+                with m.Else():
+                    m.next = "ARGS"
 
         with m.FSM(name="controller"):
             with m.State("IDLE"):
-                m.d.comb += [self.cmd.ready.eq(1), crc.start.eq(1), crc.en.eq(take)]
-                with m.If(take):
-                    with m.If(~header_ok):
-                        m.d.comb += raise_error.eq(ErrorFlag.BAD_HEADER)
-                    with m.Else():
-                        m.d.sync += [opcode.eq(header.opcode), flags.eq(header.flags),
-                                     arg_idx.eq(0)]
-                        with m.Switch(header.opcode):
-                            with m.Case(Opcode.NOP):
-                                pass
-                            with m.Case(Opcode.READ_COUNTERS, Opcode.READ_STATUS):
-                                m.next = "CRC"
-                            with m.Default():
-                                m.next = "ARGS"
+                idle()
 
             with m.State("ARGS"):
-                m.d.comb += [self.cmd.ready.eq(1), self.busy.eq(1), crc.en.eq(take)]
-                with m.If(take):
-                    m.d.sync += [args[arg_idx].eq(word), arg_idx.eq(arg_idx + 1)]
-                    with m.If(arg_idx == arg_count[opcode.as_value()] - 1):
-                        m.next = "CHECK"
-
-            with m.State("CHECK"):
-                # The arguments are in: start the products, check a load's count and range.
-                m.d.comb += [self.busy.eq(1)]
-                m.d.comb += [mul.start.eq(1) for mul in multipliers.values()]
-                depth = Mux(opcode == Opcode.LOAD_WEIGHTS, cfg.weight_depth,
-                            Mux(opcode == Opcode.LOAD_ACTS, cfg.act_depth, cfg.acc_depth))
-                m.d.sync += range_ok.eq(_in_range(range_addr) & _in_range(range_count)
-                                        & (range_addr + range_count <= depth))
-                with m.If(is_load):
-                    with m.If(~load_count_ok):
-                        m.d.comb += raise_error.eq(ErrorFlag.BAD_SHAPE)
-                        m.next = "IDLE"
-                    with m.Else():
-                        m.d.comb += self.load.valid.eq(1)
-                        m.next = "LOAD"
+                with m.If(~header_good):
+                    idle()
                 with m.Else():
-                    m.next = "CRC"
+                    m.d.comb += [self.cmd.ready.eq(1), self.busy.eq(1)]
+                    with m.If(take):
+                        m.d.sync += took_body.eq(1)
+                        for i in range(_MAX_ARGS):
+                            with m.If(arg_pos[i]):
+                                m.d.sync += [args[i].eq(word),
+                                             hi[i].eq((word >> hi_bits[i]) != 0),
+                                             zero[i].eq(word == 0),
+                                             huge[i].eq((word >> ARG_LIMIT_BITS) != 0)]
+                        with m.If(arg_pos[0]):
+                            m.d.sync += magic_ok.eq(word == CLEAR_MAGIC)
+                        with m.If(arg_pos[1]):
+                            m.d.sync += count_good.eq(count_ok)
+                        m.d.sync += [args_left.eq(args_left - 1), arg_pos.eq(arg_pos << 1)]
+                        with m.If(args_left == 0):
+                            m.d.sync += [arg_pos.eq(0), go.eq(is_load | matmul | drain)]
+                            m.next = "CRC"
+                            with m.If(is_load):
+                                # The loader starts now; a refused count cancels it next cycle.
+                                m.d.comb += self.load.valid.eq(1)
+                                m.d.sync += took_count.eq(1)
+                                m.next = "DATA"
 
-            with m.State("LOAD"):
-                m.d.comb += [self.busy.eq(1), self.load_data.valid.eq(self.cmd.valid),
-                             self.cmd.ready.eq(self.load_data.ready), crc.en.eq(take)]
-                with m.If(self.load_staged):
-                    m.next = "CRC"
+            with m.State("DATA"):
+                with m.If(~count_good):     # BAD_SHAPE: no data, no CRC word
+                    m.d.comb += self.load_drop.eq(1)
+                    idle()
+                with m.Else():
+                    m.d.comb += [self.busy.eq(1), self.load_data.valid.eq(self.cmd.valid),
+                                 self.cmd.ready.eq(self.load_data.ready)]
+                    m.d.sync += took_body.eq(take)
+                    with m.If(self.load_last):
+                        m.next = "CRC"
 
             with m.State("CRC"):
-                m.d.comb += [self.cmd.ready.eq(1), self.busy.eq(1)]
-                with m.If(take):
-                    m.d.sync += crc_ok.eq(word == crc.check)
+                with m.If(~header_good):
+                    idle()
+                with m.Else():
+                    m.d.comb += [self.cmd.ready.eq(1), self.busy.eq(1)]
+                    with m.If(take):
+                        m.next = "COMPARE"
+
+            with m.State("COMPARE"):
+                # The CRC has added the words before the CRC word, which is in `taken`.
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [crc_ok.eq(taken == crc.check), crc_done.eq(1)]
+                m.next = "CHECK"
+
+            with m.State("CHECK"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(checked):
                     m.next = "EXECUTE"
 
             with m.State("EXECUTE"):
-                m.d.comb += self.busy.eq(1)
-                with m.Switch(opcode):
-                    with m.Case(Opcode.LOAD_WEIGHTS, Opcode.LOAD_ACTS):
-                        with m.If(~crc_ok):
-                            m.d.comb += raise_error.eq(ErrorFlag.BAD_CRC)
-                        with m.Elif(~range_ok):
-                            m.d.comb += raise_error.eq(ErrorFlag.OVERRUN)
-                        with m.Elif(self.load_illegal):
-                            m.d.comb += raise_error.eq(ErrorFlag.ILLEGAL_WEIGHT)
-                        commit = crc_ok & range_ok & ~self.load_illegal & (errors == 0)
-                        m.d.comb += [self.load_commit.eq(commit), self.load_drop.eq(~commit)]
-                        m.next = "IDLE"
-                        with m.If(commit):
-                            m.next = "LOAD_COMMIT"
-                    with m.Case(Opcode.MATMUL):
-                        with m.If(products_done):
-                            with m.If(~crc_ok):
-                                m.d.comb += raise_error.eq(ErrorFlag.BAD_CRC)
-                                m.next = "IDLE"
-                            with m.Elif(~matmul_shape_ok):
-                                m.d.comb += raise_error.eq(ErrorFlag.BAD_SHAPE)
-                                m.next = "IDLE"
-                            with m.Elif(~matmul_bounds_ok):
-                                m.d.comb += raise_error.eq(ErrorFlag.OVERRUN)
-                                m.next = "IDLE"
-                            with m.Elif(errors != 0):
-                                m.next = "IDLE"
-                            with m.Else():
-                                m.d.comb += self.matmul_start.eq(1)
-                                m.next = "MATMUL"
-                    with m.Case(Opcode.DRAIN):
-                        with m.If(~crc_ok):
-                            m.d.comb += raise_error.eq(ErrorFlag.BAD_CRC)
-                        with m.Elif(range_count == 0):
-                            m.d.comb += raise_error.eq(ErrorFlag.BAD_SHAPE)
-                        with m.Elif(~range_ok):
-                            m.d.comb += raise_error.eq(ErrorFlag.OVERRUN)
-                        m.d.comb += [self.respond.valid.eq(1),
-                                     self.respond.p.refused.eq(
-                                         ~(crc_ok & (range_count != 0) & range_ok
-                                           & (errors == 0)))]
-                        m.next = "RESPOND"
-                    with m.Case(Opcode.READ_COUNTERS, Opcode.READ_STATUS, Opcode.SYNC):
-                        with m.If(~crc_ok):
-                            m.d.comb += raise_error.eq(ErrorFlag.BAD_CRC)
-                        m.d.comb += [self.snapshot.eq(opcode == Opcode.READ_COUNTERS),
-                                     self.respond.valid.eq(1),
-                                     self.respond.p.refused.eq(~crc_ok)]
-                        m.next = "RESPOND"
-                    with m.Case(Opcode.CLEAR):
-                        with m.If(~crc_ok):
-                            m.d.comb += raise_error.eq(ErrorFlag.BAD_CRC)
-                        with m.Elif(args[0] == CLEAR_MAGIC):
-                            m.d.comb += [
-                                clear_errors.eq((flags & ClearFlag.ERRORS) != 0),
-                                self.clear_counters.eq((flags & ClearFlag.COUNTERS) != 0),
-                            ]
-                        with m.Else():
-                            m.d.comb += raise_error.eq(ErrorFlag.BAD_MAGIC)
-                        m.next = "IDLE"
-                    with m.Default():
-                        m.next = "IDLE"
+                # The verdict was registered in the cycle before (from CHECK's flags).
+                m.d.comb += [self.busy.eq(1), raise_error.eq(v_error),
+                             clear_errors.eq(v_clear_errors),
+                             self.clear_counters.eq(v_clear_counters)]
+                m.next = "IDLE"
+                with m.If(is_load):
+                    m.d.comb += [self.load_commit.eq(v_run), self.load_drop.eq(~v_run)]
+                    with m.If(v_run):
+                        m.next = "LOAD_COMMIT"
+                with m.If(matmul & v_run):
+                    m.d.comb += self.matmul_start.eq(1)
+                    m.next = "MATMUL"
+                with m.If(responds):
+                    m.d.comb += [self.snapshot.eq(is_op[Opcode.READ_COUNTERS]),
+                                 self.respond.valid.eq(1), self.respond.p.refused.eq(~v_run)]
+                    m.d.sync += responding.eq(1)
+                    m.next = "RESPOND"
 
             with m.State("LOAD_COMMIT"):
                 m.d.comb += self.busy.eq(1)
@@ -313,5 +488,6 @@ class Controller(ConfiguredComponent):
             with m.State("RESPOND"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(self.respond_done):
+                    m.d.sync += responding.eq(0)
                     m.next = "IDLE"
         return m

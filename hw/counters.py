@@ -35,7 +35,8 @@ class Counters(ConfiguredComponent):
     index : In(range(COUNTER_WORDS))
         Word of the snapshot to read: counter ``index // 2``, low word first.
     word : Out(32)
-        That word.
+        That word, two cycles later: ``index`` is registered (it fans out to the whole
+        multiplexer), then the word.
     """
 
     def __init__(self, config: AcceleratorConfig):
@@ -70,6 +71,8 @@ class Counters(ConfiguredComponent):
             m.d.sync += signal.eq(Mux(self.clear, 0, signal + increments[counter]))
         with m.If(self.snapshot):
             m.d.sync += [s.eq(c) for s, c in zip(snapshot, counters, strict=True)]
-        snap = snapshot[self.index >> 1]
-        m.d.comb += self.word.eq(Mux(self.index[0], snap[WORD_BITS:], snap[:WORD_BITS]))
+        index = Signal.like(self.index)
+        m.d.sync += index.eq(self.index)
+        snap = snapshot[index >> 1]
+        m.d.sync += self.word.eq(Mux(index[0], snap[WORD_BITS:], snap[:WORD_BITS]))
         return m

@@ -19,7 +19,6 @@ from amaranth.utils import ceil_log2
 
 from golden.contract.codecs import ILLEGAL_WEIGHT_CODE, WEIGHT_CODE_BITS
 from golden.contract.config import WORD_BITS, AcceleratorConfig
-from golden.contract.isa import ARG_LIMIT_BITS
 
 from .component import ConfiguredComponent
 from .engine import act_word_layout
@@ -28,10 +27,15 @@ __all__ = ["Loader", "load_job_layout"]
 
 
 def load_job_layout(config: AcceleratorConfig) -> data.StructLayout:
-    """One load: ``weights`` (else activations), first word address and word count (1 to
+    """One load: ``weights`` (else activations), first word address (as wide as the larger
+    memory's addresses; the controller checks the range before a commit) and word count (1 to
     ``max_load``, checked by the controller)."""
-    return data.StructLayout({"weights": 1, "addr": ARG_LIMIT_BITS,
+    return data.StructLayout({"weights": 1, "addr": _addr_bits(config),
                               "count": range(config.max_load + 1)})
+
+
+def _addr_bits(config: AcceleratorConfig) -> int:
+    return max(1, ceil_log2(max(config.weight_depth, config.act_depth)))
 
 
 class Loader(ConfiguredComponent):
@@ -43,12 +47,15 @@ class Loader(ConfiguredComponent):
         A beat starts a load (only while ``busy`` is low).
     data : In(stream.Signature(32))
         The load's data words; ready while words of the load are missing.
+    last : Out(1)
+        The data word taken in this cycle is the load's last.
     staged : Out(1)
         Every word of the load is staged (held until ``commit`` or ``drop``).
     illegal : Out(1)
         A staged weight word holds the illegal code (valid with ``staged``).
     commit, drop : In(1)
-        The verdict on a staged load (one cycle, while ``staged``).
+        The verdict on a staged load (one cycle, while ``staged``). ``drop`` also cancels a
+        load before its data (its count was refused).
     done : Out(1)
         The load is over (its last word written, or dropped) in this cycle.
     busy : Out(1)
@@ -61,6 +68,7 @@ class Loader(ConfiguredComponent):
         super().__init__(config, {
             "job": In(stream.Signature(load_job_layout(cfg), always_ready=True)),
             "data": In(stream.Signature(unsigned(WORD_BITS))),
+            "last": Out(1),
             "staged": Out(1),
             "illegal": Out(1),
             "commit": In(1),
@@ -86,8 +94,9 @@ class Loader(ConfiguredComponent):
         st_rd = stage.read_port()
 
         weights = Signal()
-        addr = Signal(ARG_LIMIT_BITS)
+        addr = Signal(_addr_bits(cfg))
         count = Signal(range(cfg.max_load + 1))
+        final = Signal(range(cfg.max_load))         # count - 1: the index of the last word
         index = Signal(range(cfg.max_load + 1))      # words staged, then words written
         sub_n = Signal(range(max(w_sub_n, a_sub_n) + 1))
         sub = Signal(range(max(w_sub_n, a_sub_n)))
@@ -118,20 +127,25 @@ class Loader(ConfiguredComponent):
             with m.State("IDLE"):
                 with m.If(self.job.valid):
                     m.d.sync += [weights.eq(self.job.p.weights), addr.eq(self.job.p.addr),
-                                 count.eq(self.job.p.count), index.eq(0), sub.eq(0),
+                                 count.eq(self.job.p.count), final.eq(self.job.p.count - 1),
+                                 index.eq(0), sub.eq(0),
                                  illegal.eq(0),
                                  sub_n.eq(Mux(self.job.p.weights, w_sub_n, a_sub_n))]
                     m.next = "RECEIVE"
 
             with m.State("RECEIVE"):
                 m.d.comb += [self.busy.eq(1), self.data.ready.eq(1), st_wr.en.eq(word_done)]
+                with m.If(self.drop):         # the count was refused: no data comes
+                    m.d.comb += self.done.eq(1)
+                    m.next = "IDLE"
                 with m.If(take):
                     m.d.sync += [buffer.eq(Cat(buffer[WORD_BITS:], word)),
                                  sub.eq(Mux(word_done, 0, sub + 1))]
                 with m.If(word_done):
                     m.d.sync += [index.eq(index + 1),
                                  illegal.eq(illegal | (weights & illegal_code))]
-                    with m.If(index == count - 1):
+                    with m.If(index == final):
+                        m.d.comb += self.last.eq(1)
                         m.next = "STAGED"
 
             with m.State("STAGED"):
