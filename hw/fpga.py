@@ -128,7 +128,12 @@ def synthesize(device: Device, workdir: Path, *, source: str, top: str, dsp: boo
     if not dsp:                    # the flows' default: multipliers into logic
         command = (command.replace(" -dsp", "") if device.family == "ice40"
                    else f"{command} -nodsp")
-    steps = [f"read_verilog {source}"]
+    # No memory of the designs is read and written at one address in one cycle (hw/DESIGN.md,
+    # "Memories"), so a collision's result does not matter: without `no_rw_check` Yosys
+    # emulates the Verilog's read-before-write on collision with a delayed write and a bypass
+    # multiplexer on every read bit, in front of the register the designs put on the block
+    # RAM's output.
+    steps = [f"read_verilog {source}", "setattr -set no_rw_check 1 m:*"]
     if netlist:
         command += f" -json {top}.json"
     else:
