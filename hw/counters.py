@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """The performance counters (:class:`golden.contract.isa.Counter`), and their snapshot.
 
-Seven :data:`~golden.contract.isa.COUNTER_BITS`-bit counters add their increment every cycle.
+Seven :data:`~golden.contract.isa.COUNTER_BITS`-bit counters add their increment every cycle
+(each event registered first: it is counted one cycle after it happens).
 READ_COUNTERS takes a snapshot of all of them at once (so the words it sends describe one
 instant), and the responder reads the snapshot one 32-bit word at a time.
 """
@@ -56,14 +57,25 @@ class Counters(ConfiguredComponent):
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
-        increments = {
-            Counter.CYCLES: 1,
+        # Each event is registered before it is added: the 48-bit carry chains start at a
+        # flip-flop, and nothing that decides an event (a stream's valid, a state) shares a
+        # cycle with them. Every count is one cycle late, alike for all counters.
+        events = {
             Counter.BUSY: self.busy,
             Counter.COMPUTE: self.compute,
             Counter.STALL_IN: self.stall_in,
             Counter.STALL_OUT: self.stall_out,
-            Counter.MACS: Mux(self.vector, cfg.rows * cfg.cols, 0),
+            Counter.MACS: self.vector,
             Counter.ZERO_MACS: self.zero_macs,
+        }
+        late = {}
+        for counter, event in events.items():
+            late[counter] = Signal.like(event, name=f"event_{counter.name.lower()}")
+            m.d.sync += late[counter].eq(event)
+        increments = {
+            Counter.CYCLES: 1,
+            **late,
+            Counter.MACS: Mux(late[Counter.MACS], cfg.rows * cfg.cols, 0),
         }
         counters = [Signal(COUNTER_BITS, name=f"count_{c.name.lower()}") for c in Counter]
         snapshot = Array(Signal(COUNTER_BITS, name=f"snap_{c.name.lower()}") for c in Counter)
