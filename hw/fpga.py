@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import re
 import subprocess
 from dataclasses import dataclass, field
@@ -33,9 +34,22 @@ from .harness import IoHarness
 from .verilog import convert
 from .yosys import SCRIPTS, ReportError, ToolError, load_json, run_yosys, yowasp_exe
 
-__all__ = ["DEVICES", "CriticalPath", "Device", "NextpnrReport", "build_files", "cell_models",
-           "get_device", "parse_nextpnr_report", "place_and_route", "synthesize",
-           "tool_versions", "write_design"]
+__all__ = [
+    "DEVICES",
+    "EBR_PASS_VERSION",
+    "CriticalPath",
+    "Device",
+    "NextpnrReport",
+    "absorb_ebr_output_registers",
+    "build_files",
+    "cell_models",
+    "get_device",
+    "parse_nextpnr_report",
+    "place_and_route",
+    "synthesize",
+    "tool_versions",
+    "write_design",
+]
 
 
 @dataclass(frozen=True)
@@ -149,11 +163,119 @@ def synthesize(device: Device, workdir: Path, *, source: str, top: str, dsp: boo
     if verilog:
         steps.append(f"write_verilog -noattr {top}.netlist.v")
     script = "\n".join(steps)
-    with _cached(workdir, f"{top}.yosys", [(workdir / source).read_bytes(), script.encode()],
-                 outputs) as fresh:
+    if netlist and device.family == "ecp5":
+        outputs.append(f"{top}.ebr.json")
+    with _cached(workdir, f"{top}.yosys", [(workdir / source).read_bytes(), script.encode(),
+                                           EBR_PASS_VERSION.encode()], outputs) as fresh:
         if not fresh:
             run_yosys(script, workdir=workdir, log=f"{top}.yosys.log")
+            if netlist and device.family == "ecp5":
+                path = workdir / f"{top}.json"
+                data = load_json(path, "Yosys netlist")
+                moved = absorb_ebr_output_registers(data)
+                path.write_text(json.dumps(data))
+                (workdir / f"{top}.ebr.json").write_text(json.dumps(moved))
     return workdir / stat
+
+
+#: Changes when :func:`absorb_ebr_output_registers` does, so cached netlists are redone.
+EBR_PASS_VERSION = "ebr-outreg-1"
+
+#: The output pins of an ECP5 DP16KD by port, and of its 36-bit (pseudo dual port) mode, in
+#: which both halves are the read port B's (nextpnr packs a PDPW16KD so).
+_DP16KD_OUTPUTS = {side: [f"DO{side}{i}" for i in range(18)] for side in "AB"}
+
+
+def _param(cell: dict, name: str, default: str = "") -> str:
+    """A Yosys JSON parameter as text (string parameters may carry a trailing space)."""
+    return str(cell.get("parameters", {}).get(name, default)).strip()
+
+
+def absorb_ebr_output_registers(netlist: dict) -> dict[str, int]:
+    """Move the flip-flop behind each ECP5 block RAM output into the RAM's own output register.
+
+    Yosys 0.70 maps ECP5 block RAM (DP16KD) without its output register (REGMODE NOREG),
+    whose clock-to-output nextpnr gives as 5.6 ns at speed grade 6, against about 1 ns with
+    REGMODE OUTREG. The designs put a register on every block RAM output
+    (:func:`hw.component.registered_read`: loaded when the read has landed, no reset), which is
+    what OUTREG is, with the output clock enable OCE as its enable. So, in Yosys' JSON netlist
+    before nextpnr: for each port of each DP16KD whose every used output bit drives exactly
+    one TRELLIS_FF data input and nothing else, all those flip-flops on the port's clock
+    (not inverted), with one clock enable (or none) and no set or reset, the flip-flops go,
+    their outputs are driven by the RAM's pins, REGMODE becomes OUTREG and OCE their enable.
+    Any other port is left alone. Returns ``{"rams": ports changed, "flip_flops": moved}``.
+    """
+    moved = {"rams": 0, "flip_flops": 0}
+    for module in netlist.get("modules", {}).values():
+        cells = module.get("cells", {})
+        sinks: dict[int, list[tuple[str | None, str | None]]] = {}
+        for name, cell in cells.items():
+            directions = cell.get("port_directions", {})
+            for port, bits in cell.get("connections", {}).items():
+                if directions.get(port) != "output":
+                    for bit in bits:
+                        if isinstance(bit, int):
+                            sinks.setdefault(bit, []).append((name, port))
+        for port in module.get("ports", {}).values():
+            if port.get("direction") != "input":
+                for bit in port.get("bits", []):
+                    if isinstance(bit, int):
+                        sinks.setdefault(bit, []).append((None, None))
+        for name in [n for n, c in cells.items() if c.get("type") == "DP16KD"]:
+            ram = cells[name]
+            wide = _param(ram, "DATA_WIDTH_A").lstrip("0") in ("100100", "36")
+            sides = ({"B": _DP16KD_OUTPUTS["A"] + _DP16KD_OUTPUTS["B"]} if wide
+                     else dict(_DP16KD_OUTPUTS))
+            for side, pins in sides.items():
+                regmodes = ("A", "B") if wide else (side,)
+                if any(_param(ram, f"REGMODE_{s}", "NOREG") != "NOREG" for s in regmodes):
+                    continue
+                flops = _output_flops(ram, side, pins, cells, sinks)
+                if not flops:
+                    continue
+                enables = {tuple(_enable(cells[f])) for _, f in flops}
+                for pin, flop in flops:
+                    ram["connections"][pin] = cells[flop]["connections"]["Q"]
+                    del cells[flop]
+                ram["connections"][f"OCE{side}"] = list(enables.pop())
+                for s in regmodes:
+                    ram["parameters"][f"REGMODE_{s}"] = "OUTREG"
+                moved["rams"] += 1
+                moved["flip_flops"] += len(flops)
+    return moved
+
+
+def _enable(flop: dict) -> list:
+    """The clock enable of a TRELLIS_FF as a netlist bit list (``["1"]``: always)."""
+    return flop["connections"].get("CE", ["1"]) if _param(flop, "CEMUX", "CE") == "CE" else ["1"]
+
+
+def _output_flops(ram: dict, side: str, pins: list[str], cells: dict, sinks: dict):
+    """[(pin, flip-flop name)] for the used outputs of one RAM port, or [] when any of them
+    does not qualify (see :func:`absorb_ebr_output_registers`)."""
+    connections = ram.get("connections", {})
+    clock = connections.get(f"CLK{side}")
+    if (_param(ram, f"CLK{side}MUX", f"CLK{side}") != f"CLK{side}"
+            or connections.get(f"RST{side}", ["0"]) != ["0"]):
+        return []
+    flops = []
+    for pin in pins:
+        bits = connections.get(pin, [])
+        if not bits or not isinstance(bits[0], int) or not sinks.get(bits[0]):
+            continue                                   # unused output
+        users = sinks[bits[0]]
+        if len(users) != 1 or users[0][1] != "DI":
+            return []
+        flop = cells.get(users[0][0], {})
+        if (flop.get("type") != "TRELLIS_FF" or _param(flop, "CLKMUX", "CLK") != "CLK"
+                or flop["connections"].get("CLK") != clock
+                or flop["connections"].get("LSR", ["0"]) != ["0"]
+                or _param(flop, "CEMUX", "CE") not in ("CE", "1")):
+            return []
+        flops.append((pin, users[0][0]))
+    if len({tuple(_enable(cells[f])) for _, f in flops}) > 1:
+        return []
+    return flops
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ from amaranth.utils import ceil_log2
 from golden.contract.codecs import ILLEGAL_WEIGHT_CODE, WEIGHT_CODE_BITS
 from golden.contract.config import WORD_BITS, AcceleratorConfig
 
-from .component import ConfiguredComponent
+from .component import ConfiguredComponent, registered_read
 from .engine import act_word_layout
 
 __all__ = ["Loader", "load_job_layout"]
@@ -115,11 +115,21 @@ class Loader(ConfiguredComponent):
         take = self.data.valid & self.data.ready
         word_done = take & (sub == sub_n - 1)
 
+        # A staged word is written a cycle after it left the staging memory, from a register
+        # (the block RAM's output drives a flip-flop and nothing else).
+        staged_word = registered_read(m, st_rd, name="staged_word")
+        write = Signal()
+        write_addr = Signal.like(addr)
+        m.d.sync += write.eq(0)
         m.d.comb += [
             st_wr.addr.eq(index),
             st_wr.data.eq(Mux(weights, w_word, a_word)),
-            self.w_wr.addr.eq(addr), self.w_wr.data.eq(st_rd.data[:cfg.weight_word_bits]),
-            self.a_wr.addr.eq(addr), self.a_wr.data.eq(st_rd.data[:cfg.act_word_bits]),
+            self.w_wr.addr.eq(write_addr),
+            self.w_wr.data.eq(staged_word[:cfg.weight_word_bits]),
+            self.w_wr.en.eq(write & weights),
+            self.a_wr.addr.eq(write_addr),
+            self.a_wr.data.eq(staged_word[:cfg.act_word_bits]),
+            self.a_wr.en.eq(write & ~weights),
             self.illegal.eq(illegal),
         ]
 
@@ -159,11 +169,15 @@ class Loader(ConfiguredComponent):
                     m.next = "COMMIT"
 
             with m.State("COMMIT"):
-                # Staged word `index - 1` is on the read port; the next one is being read.
-                m.d.comb += [self.busy.eq(1), st_rd.addr.eq(index),
-                             self.w_wr.en.eq(weights), self.a_wr.en.eq(~weights)]
-                m.d.sync += [addr.eq(addr + 1), index.eq(index + 1)]
+                # Staged word `index - 1` is on the read port, written next cycle from its
+                # register; the next one is being read.
+                m.d.comb += [self.busy.eq(1), st_rd.addr.eq(index)]
+                m.d.sync += [addr.eq(addr + 1), index.eq(index + 1),
+                             write.eq(1), write_addr.eq(addr)]
                 with m.If(index == count):
-                    m.d.comb += self.done.eq(1)
-                    m.next = "IDLE"
+                    m.next = "LAST"
+
+            with m.State("LAST"):                # the last word is written
+                m.d.comb += [self.busy.eq(1), self.done.eq(1)]
+                m.next = "IDLE"
         return m

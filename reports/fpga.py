@@ -283,6 +283,11 @@ def run_build(request: BuildRequest, build_dir: Path, *, earlier: list[FpgaRecor
                 device.family)
         elif total.dsps:
             notes.append("multipliers in DSP blocks")
+        ebr = workdir / "top.ebr.json"
+        if ebr.exists() and json.loads(ebr.read_text()).get("flip_flops"):
+            moved = json.loads(ebr.read_text())
+            notes.append(f"{moved['flip_flops']} flip-flops moved into the output registers of "
+                         f"{moved['rams']} block RAM ports")
         record.total_luts, record.total_ffs, record.total_dsps = total.luts, total.ffs, total.dsps
         problem = _fit_problem(total, device)
         if problem:

@@ -2,11 +2,13 @@
 """hw.fpga: the devices, the tool runs (cached on their inputs), nextpnr's report, and the
 flow's own iCE40 netlist simulated bit-exact."""
 
+import json
+
 import pytest
 
 from golden.contract.config import AcceleratorConfig
 from hw.designs import get_design
-from hw.fpga import get_device, parse_nextpnr_report
+from hw.fpga import absorb_ebr_output_registers, get_device, parse_nextpnr_report
 from hw.yosys import ReportError
 
 
@@ -84,3 +86,44 @@ def test_tool_runs_are_cached_on_their_inputs(tmp_path):
     (tmp_path / "out.txt").unlink()            # a missing output forces a run
     with _cached(tmp_path, "tool", [b"b", b"script"], ["out.txt"]) as fresh:
         assert not fresh
+
+
+def _ebr_netlist(*, lsr="0", extra_user=False, cemux="CE"):
+    """A DP16KD (18-bit port B read) whose two used outputs each drive a TRELLIS_FF."""
+    ram = {"type": "DP16KD", "parameters": {"DATA_WIDTH_B": "00000000000000000000000000010010",
+                                            "REGMODE_A": "NOREG", "REGMODE_B": "NOREG"},
+           "port_directions": {"DOB0": "output", "DOB1": "output", "CLKB": "input",
+                               "OCEB": "input", "RSTB": "input"},
+           "connections": {"DOB0": [10], "DOB1": [11], "CLKB": [2], "OCEB": ["1"],
+                           "RSTB": ["0"]}}
+    cells = {"ram": ram}
+    for i, (d, q) in enumerate(((10, 20), (11, 21))):
+        cells[f"ff{i}"] = {"type": "TRELLIS_FF",
+                           "parameters": {"CEMUX": cemux, "CLKMUX": "CLK"},
+                           "port_directions": {"DI": "input", "CE": "input", "CLK": "input",
+                                               "LSR": "input", "Q": "output"},
+                           "connections": {"DI": [d], "CE": [5], "CLK": [2], "LSR": [lsr],
+                                           "Q": [q]}}
+    if extra_user:
+        cells["lut"] = {"type": "LUT4", "parameters": {}, "port_directions": {"A": "input"},
+                        "connections": {"A": [11]}}
+    return {"modules": {"top": {"ports": {}, "cells": cells, "netnames": {}}}}
+
+
+def test_ebr_output_registers_absorb_the_flops_behind_a_block_ram():
+    netlist = _ebr_netlist()
+    assert absorb_ebr_output_registers(netlist) == {"rams": 1, "flip_flops": 2}
+    cells = netlist["modules"]["top"]["cells"]
+    assert set(cells) == {"ram"}
+    ram = cells["ram"]
+    assert ram["parameters"]["REGMODE_B"] == "OUTREG" and ram["parameters"]["REGMODE_A"] == "NOREG"
+    assert ram["connections"]["DOB0"] == [20] and ram["connections"]["DOB1"] == [21]
+    assert ram["connections"]["OCEB"] == [5]           # the flip-flops' enable
+
+
+@pytest.mark.parametrize("change", [{"lsr": 7}, {"extra_user": True}, {"cemux": "INV"}])
+def test_ebr_output_registers_leave_anything_else_alone(change):
+    netlist = _ebr_netlist(**change)
+    before = json.dumps(netlist, sort_keys=True)
+    assert absorb_ebr_output_registers(netlist) == {"rams": 0, "flip_flops": 0}
+    assert json.dumps(netlist, sort_keys=True) == before
