@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth.hdl import ClockDomain, ClockSignal, Const, Elaboratable, Instance, Module, Signal
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
 
@@ -235,9 +235,9 @@ class BoardTop(Elaboratable):
                 p_DIVR=p["DIVR"], p_DIVF=p["DIVF"], p_DIVQ=p["DIVQ"],
                 p_FILTER_RANGE=p["FILTER_RANGE"], i_PACKAGEPIN=pad.io,
                 i_RESETB=Const(1), i_BYPASS=Const(0), o_PLLOUTGLOBAL=pll_clk, o_LOCK=locked)
-            button = platform.request("button", 0).i
+            button = self._input(m, platform, "button", 0)
         else:
-            clk_in = platform.request(platform.default_clk, dir="i").i
+            clk_in = self._input(m, platform, platform.default_clk, 0)
             platform.add_clock_constraint(pll_clk, board.clock_hz)
             p = ecp5_pll(board.osc_hz, board.clock_hz)
             m.submodules.pll = Instance(
@@ -255,23 +255,37 @@ class BoardTop(Elaboratable):
                 i_PHASESEL0=Const(0), i_PHASESEL1=Const(0), i_PHASEDIR=Const(1),
                 i_PHASESTEP=Const(1), i_PHASELOADREG=Const(1), i_PLLWAKESYNC=Const(0),
                 i_ENCLKOP=Const(0), o_CLKOP=pll_clk, o_LOCK=locked)
-            button = platform.request("button_fire", 0).i
+            button = self._input(m, platform, "button_fire", 0)
         m.domains.sync = ClockDomain("sync")
         m.d.comb += ClockSignal("sync").eq(pll_clk)
         m.submodules.reset_sync = ResetSynchronizer(~locked | button, domain="sync")
 
-        uart = platform.request("uart", 0)
-        m.d.comb += [core.rx.eq(uart.rx.i), uart.tx.o.eq(core.tx)]
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx_buffer = rx = io.Buffer("i", uart.rx)
+        m.submodules.tx_buffer = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [core.rx.eq(rx.i), tx.o.eq(core.tx)]
         if board.family == "ice40":
-            leds = [platform.request("led_g", 0).o, platform.request("led_r", 0).o]
+            leds = [self._output(m, platform, "led_g", 0), self._output(m, platform, "led_r", 0)]
             m.d.comb += [leds[0].eq(core.busy), leds[1].eq(core.error | core.link_error)]
         else:
-            leds = [platform.request("led", i).o for i in range(4)]
+            leds = [self._output(m, platform, "led", i) for i in range(4)]
             heartbeat = Signal(range(board.clock_hz))
             m.d.sync += heartbeat.eq(heartbeat + 1)
             m.d.comb += [leds[0].eq(core.busy), leds[1].eq(core.error),
                          leds[2].eq(core.link_error), leds[3].eq(heartbeat[-1])]
         return m
+
+    @staticmethod
+    def _input(m, platform, name, number):
+        buffer = io.Buffer("i", platform.request(name, number, dir="-"))
+        m.submodules[f"{name}_{number}_buffer"] = buffer
+        return buffer.i
+
+    @staticmethod
+    def _output(m, platform, name, number):
+        buffer = io.Buffer("o", platform.request(name, number, dir="-"))
+        m.submodules[f"{name}_{number}_buffer"] = buffer
+        return buffer.o
 
 
 def board_config(name: str, **changes) -> AcceleratorConfig:
