@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from amaranth.hdl import ClockDomain, ClockSignal, Const, Elaboratable, Instance, Module, Signal
+from amaranth.hdl import ClockDomain, Const, Elaboratable, Instance, Module, Signal
 from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
@@ -238,7 +238,6 @@ class BoardTop(Elaboratable):
             button = self._input(m, platform, "button", 0)
         else:
             clk_in = self._input(m, platform, platform.default_clk, 0)
-            platform.add_clock_constraint(pll_clk, board.clock_hz)
             p = ecp5_pll(board.osc_hz, board.clock_hz)
             m.submodules.pll = Instance(
                 "EHXPLLL",
@@ -256,8 +255,10 @@ class BoardTop(Elaboratable):
                 i_PHASESTEP=Const(1), i_PHASELOADREG=Const(1), i_PLLWAKESYNC=Const(0),
                 i_ENCLKOP=Const(0), o_CLKOP=pll_clk, o_LOCK=locked)
             button = self._input(m, platform, "button_fire", 0)
-        m.domains.sync = ClockDomain("sync")
-        m.d.comb += ClockSignal("sync").eq(pll_clk)
+        m.domains.sync = sync = ClockDomain("sync")
+        m.d.comb += sync.clk.eq(pll_clk)
+        # The design clock's net (nextpnr fails the build if it is slower than this).
+        platform.add_clock_constraint(sync.clk, board.clock_hz)
         m.submodules.reset_sync = ResetSynchronizer(~locked | button, domain="sync")
 
         uart = platform.request("uart", 0, dir="-")
