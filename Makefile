@@ -32,13 +32,16 @@ FPGA_ARGS ?=
 # `make soak N=10000 SEED=7`.
 N    ?= 10000
 SEED ?=
+# Board of `make bitstream` / `make program` (hw/boards.py): icebreaker or ulx3s.
+BOARD ?= icebreaker
 
 BIN := $(VENV)/bin
 PY  := $(BIN)/python
 # The stamp is keyed on pyproject.toml and the torch pin: a second run installs nothing.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(subst =,,$(subst ==,-,$(TORCH)))
 
-.PHONY: all setup system-deps test sim soak bench train verilog fpga report lint clean distclean
+.PHONY: all setup system-deps test sim soak bench train verilog fpga report lint clean distclean \
+	bitstream program
 
 all: test
 
@@ -95,6 +98,16 @@ verilog: setup
 # 16x16 arrays on the ECP5 take minutes each.
 fpga: setup
 	$(PY) -m reports fpga $(FPGA_ARGS)
+
+# A board's bitstream (Yosys, nextpnr without --timing-allow-fail, icepack/ecppack) and its
+# resource/timing summary: build/boards/$(BOARD)/{top.bin|top.bit,summary.md,summary.json}.
+# A few minutes (the ULX3S's 16x16 array the longest).
+bitstream: setup
+	$(PY) -m hw bitstream --board $(BOARD)
+
+# Load build/boards/$(BOARD)'s bitstream with openFPGALoader (the board on USB).
+program: setup
+	$(PY) -m hw program --board $(BOARD)
 
 # Energy and area model: build/reports/energy.{md,json} and energy_*.png. Takes the counters
 # of build/sim/cosim.json when `make sim` has run (else the functional model's) and the gate

@@ -1,6 +1,9 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """``python -m hw`` (``make verilog``): write the Verilog of a registered design
-(:mod:`hw.designs`) to build/verilog/<design>.v."""
+(:mod:`hw.designs`) to build/verilog/<design>.v.
+
+``python -m hw bitstream --board NAME`` (``make bitstream``) and ``python -m hw program --board
+NAME`` (``make program``): the board top levels of :mod:`hw.boards`."""
 
 import argparse
 import sys
@@ -14,6 +17,10 @@ from .verilog import convert
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in ("bitstream", "program", "summary"):
+        from .boards import main as boards_main
+        return boards_main(argv)
     parser = argparse.ArgumentParser(prog="python -m hw", description=__doc__)
     parser.add_argument("--design", default="accelerator", choices=list(DESIGNS),
                         help="design to generate (default: accelerator); "

@@ -7,6 +7,8 @@
   C++ main that owns the clock (:mod:`sim.native`); Python sends whole programs over a pipe and
   is never in the per-cycle loop. One process serves the whole session; memories persist, like
   a real device.
+* ``sim.serial_backend.SerialBackend`` ("serial"): a board (or the simulated board of
+  :mod:`sim.uart_board`) over a UART, at a pyserial port URL (``port=``).
 * :class:`CocotbBackend` ("cocotb-verilator", "icarus"): the generated Verilog inside
   :file:`sim/testbenches/hdl/accel_harness.v` under cocotb, on Verilator or Icarus. One
   simulator process serves the whole session over a Unix socket
@@ -48,7 +50,7 @@ SERVER = "sim.testbenches.cocotb_modules.accelerator_server"
 SIMULATOR_BACKENDS = ("verilator", "cocotb-verilator", "icarus")
 #: Every backend :func:`make_backend` knows: "verilator" is the native harness, and
 #: "cocotb-verilator" the same simulator under cocotb (to compare the two).
-BACKENDS = ("functional", "amaranth", *SIMULATOR_BACKENDS)
+BACKENDS = ("functional", "amaranth", *SIMULATOR_BACKENDS, "serial")
 #: The backends under cocotb, and the simulator each runs.
 COCOTB_BACKENDS = {"cocotb-verilator": "verilator", "icarus": "icarus"}
 
@@ -360,7 +362,8 @@ class CocotbBackend(Backend):
 
 def make_backend(name: str, config: AcceleratorConfig, **options) -> Backend:
     """A backend by name (one of :data:`BACKENDS`): "functional", "amaranth", "verilator" (the
-    native harness), "cocotb-verilator" or "icarus"."""
+    native harness), "cocotb-verilator", "icarus" or "serial" (``port=`` a device or a
+    pyserial URL, ``baud=``)."""
     if name == "functional":
         return FunctionalBackend(config)
     if name == "amaranth":
@@ -369,4 +372,7 @@ def make_backend(name: str, config: AcceleratorConfig, **options) -> Backend:
         return VerilatorBackend(config, **options)
     if name in COCOTB_BACKENDS:
         return CocotbBackend(config, simulator=COCOTB_BACKENDS[name], **options)
+    if name == "serial":
+        from .serial_backend import SerialBackend
+        return SerialBackend(config, **options)
     raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")

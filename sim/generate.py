@@ -69,7 +69,16 @@ def main(argv=None) -> int:
     parser.add_argument("--temperature", type=float, default=0.0,
                         help="0 for greedy decoding (default), else sampling with --seed")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--simulator", choices=BACKENDS, default="verilator")
+    parser.add_argument("--simulator", "--backend", dest="simulator", choices=BACKENDS,
+                        default="verilator", help="where the BitLinears run (default verilator)")
+    parser.add_argument("--port", default=None,
+                        help="the serial backend's port: /dev/ttyUSB0, or socket://host:port "
+                             "for a simulated board")
+    parser.add_argument("--board", default=None,
+                        help="with --backend serial: the board (its accelerator configuration "
+                             "and baud rate, hw/boards.py)")
+    parser.add_argument("--timeout", type=float, default=10.0,
+                        help="serial backend: seconds without an answer before giving up")
     parser.add_argument("--out", type=Path, default=None,
                         help="report (default build/sim/generate.json)")
     AcceleratorConfig.add_arguments(parser)
@@ -88,20 +97,39 @@ def main(argv=None) -> int:
     prompt = encode(args.prompt)
     if not prompt:
         parser.error("the prompt is empty")
-    config = model_config(model, base)
+    if args.simulator == "serial":
+        if not args.port:
+            parser.error("--backend serial needs --port (/dev/ttyUSB0, or socket://host:port)")
+        from hw.boards import BOARDS
+        if args.board is not None and args.board not in BOARDS:
+            parser.error(f"unknown board {args.board!r}; choose one of {', '.join(BOARDS)}")
+        board = BOARDS[args.board] if args.board else None
+        # A board's memories are what they are: weights that do not fit are sent per product.
+        config = board.config if board else base
+        options = {"port": args.port, "timeout": args.timeout,
+                   **({"baud": board.baud} if board else {})}
+    else:
+        config = model_config(model, base)
+        options = {"work_dir": build_root() / "sim" / f"generate-{args.simulator}"} \
+            if args.simulator in SIMULATOR_BACKENDS else {}
 
     start = time.perf_counter()
     expect = model.generate(prompt, max_new_tokens=args.tokens,
                             temperature=args.temperature, seed=args.seed)
     golden_s = time.perf_counter() - start
-    options = {"work_dir": build_root() / "sim" / f"generate-{args.simulator}"} \
-        if args.simulator in SIMULATOR_BACKENDS else {}
     setup = time.perf_counter()
-    with make_backend(args.simulator, config, **options) as backend:
-        setup_s = time.perf_counter() - setup
-        got, rtl_s, calls = generate_on(backend, model, prompt, tokens=args.tokens,
-                                        temperature=args.temperature, seed=args.seed)
-        cycles = getattr(backend, "cycles", None)
+    from golden.contract.isa import CommandError
+    try:
+        with make_backend(args.simulator, config, **options) as backend:
+            setup_s = time.perf_counter() - setup
+            got, rtl_s, calls = generate_on(backend, model, prompt, tokens=args.tokens,
+                                            temperature=args.temperature, seed=args.seed)
+            cycles = getattr(backend, "cycles", None)
+    except (ConnectionError, TimeoutError, CommandError) as e:
+        if args.simulator != "serial":
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     equal = got == expect
     per_token = rtl_s / args.tokens
     print(f"prompt:  {args.prompt!r}")
