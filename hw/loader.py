@@ -52,7 +52,7 @@ class Loader(ConfiguredComponent):
     staged : Out(1)
         Every word of the load is staged (held until ``commit`` or ``drop``).
     illegal : Out(1)
-        A staged weight word holds the illegal code (valid with ``staged``).
+        A staged weight word holds the illegal code (valid from the cycle after ``staged``).
     commit, drop : In(1)
         The verdict on a staged load (one cycle, while ``staged``). ``drop`` also cancels a
         load before its data (its count was refused).
@@ -107,13 +107,20 @@ class Loader(ConfiguredComponent):
         buffer = Signal(WORD_BITS * max(w_sub_n, a_sub_n))
         w_word = Cat(buffer[WORD_BITS:], word)[-WORD_BITS * w_sub_n:][:cfg.weight_word_bits]
         a_word = Cat(buffer[WORD_BITS:], word)[-WORD_BITS * a_sub_n:][:cfg.act_word_bits]
+        # A weight word's codes are checked in the cycle after it is complete, from `buffer`
+        # (a register), so no path runs from the stream's valid into the comparators.
+        check = Signal()
+        stored = buffer[-WORD_BITS * w_sub_n:][:cfg.weight_word_bits]
         illegal_code = Signal()
         if cfg.weight_format == "2bit":
             m.d.comb += illegal_code.eq(Cat(
-                w_word[WEIGHT_CODE_BITS * j:WEIGHT_CODE_BITS * (j + 1)] == ILLEGAL_WEIGHT_CODE
+                stored[WEIGHT_CODE_BITS * j:WEIGHT_CODE_BITS * (j + 1)] == ILLEGAL_WEIGHT_CODE
                 for j in range(cfg.cols)).any())
+        with m.If(check):
+            m.d.sync += illegal.eq(illegal | illegal_code)
         take = self.data.valid & self.data.ready
         word_done = take & (sub == sub_n - 1)
+        m.d.sync += check.eq(word_done & weights)
 
         # A staged word is written a cycle after it left the staging memory, from a register
         # (the block RAM's output drives a flip-flop and nothing else).
@@ -152,8 +159,7 @@ class Loader(ConfiguredComponent):
                     m.d.sync += [buffer.eq(Cat(buffer[WORD_BITS:], word)),
                                  sub.eq(Mux(word_done, 0, sub + 1))]
                 with m.If(word_done):
-                    m.d.sync += [index.eq(index + 1),
-                                 illegal.eq(illegal | (weights & illegal_code))]
+                    m.d.sync += index.eq(index + 1)
                     with m.If(index == final):
                         m.d.comb += self.last.eq(1)
                         m.next = "STAGED"
