@@ -142,12 +142,13 @@ class Loader(ConfiguredComponent):
 
         with m.FSM(name="loader"):
             with m.State("IDLE"):
+                # The job's fields are taken every idle cycle, so only the state waits for
+                # `job.valid` (which the controller decodes from the stream in that cycle).
+                m.d.sync += [weights.eq(self.job.p.weights), addr.eq(self.job.p.addr),
+                             count.eq(self.job.p.count), final.eq(self.job.p.count - 1),
+                             index.eq(0), sub.eq(0), illegal.eq(0),
+                             sub_n.eq(Mux(self.job.p.weights, w_sub_n, a_sub_n))]
                 with m.If(self.job.valid):
-                    m.d.sync += [weights.eq(self.job.p.weights), addr.eq(self.job.p.addr),
-                                 count.eq(self.job.p.count), final.eq(self.job.p.count - 1),
-                                 index.eq(0), sub.eq(0),
-                                 illegal.eq(0),
-                                 sub_n.eq(Mux(self.job.p.weights, w_sub_n, a_sub_n))]
                     m.next = "RECEIVE"
 
             with m.State("RECEIVE"):
