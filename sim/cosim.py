@@ -118,10 +118,18 @@ def run_model(checked: CheckedBackend, model, tokens: list[int]) -> float:
     from golden.intpath import use_backend
 
     batch = torch.tensor([tokens])
-    with torch.no_grad():
-        expect = model(batch)                       # golden integer path
-        with use_backend(checked):
-            got = model(batch)
+    # One thread for both passes: a float reduction split over threads may round differently
+    # from one pass to the next (seen once on a loaded machine: an activation quantized one
+    # step apart, 0.09 in the logits), which would hide what the comparison is for.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            expect = model(batch)                   # golden integer path
+            with use_backend(checked):
+                got = model(batch)
+    finally:
+        torch.set_num_threads(threads)
     return float((got - expect).abs().max())
 
 
