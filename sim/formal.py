@@ -52,8 +52,13 @@ from amaranth.hdl import (
 )
 from amaranth.hdl._ast import AnySeq  # Amaranth 0.5 does not re-export it from amaranth.hdl
 
+from amaranth.lib import wiring
+
 from golden.contract.config import AcceleratorConfig
+from golden.contract.isa import CLEAR_MAGIC, COMMAND_HEADER, ClearFlag, Opcode
 from hw.array import SystolicArray
+from hw.controller import Controller
+from hw.loader import Loader
 
 __all__ = ["CHECKS", "Check", "main", "run_check"]
 
@@ -174,6 +179,129 @@ class _ArrayIgnoringHazard(SystolicArray):
         return m
 
 
+# --- the controller: the sticky flags -----------------------------------------------------
+
+class ControllerHarness(Elaboratable):
+    """:class:`hw.controller.Controller` and :class:`hw.loader.Loader`, wired as in
+    :class:`hw.accelerator.Accelerator`, under a free command stream. The engine and the
+    responder are abstracted to what the controller may assume of them: the engine is busy from
+    the cycle after a start until a free choice ends it, and reports an overflow only while
+    busy; the responder, given a job, finishes whenever it chooses and meanwhile drives the
+    shared CRC freely.
+
+    Properties:
+
+    * while an error flag is set, neither memory's write port is enabled and no MATMUL starts;
+    * the flags fall only after a CLEAR header with :attr:`ClearFlag.ERRORS` followed by
+      :data:`CLEAR_MAGIC` has been taken since they were set (the command's CRC and the rest
+      are the controller's business: this only says no other path clears them).
+    """
+
+    def __init__(self, config: AcceleratorConfig, controller_cls=Controller):
+        self.config = config
+        self.controller_cls = controller_cls
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.config
+        m.submodules.controller = ctl = self.controller_cls(cfg)
+        m.submodules.loader = loader = Loader(cfg)
+        m.d.comb += Assume(~ResetSignal())
+
+        _free(m, ctl.cmd.valid)
+        _free(m, ctl.cmd.payload)
+        wiring.connect(m, ctl.load_data, loader.data)
+        wiring.connect(m, ctl.load, loader.job)
+        m.d.comb += [
+            ctl.load_last.eq(loader.last),
+            ctl.load_staged.eq(loader.staged),
+            ctl.load_illegal.eq(loader.illegal),
+            ctl.load_done.eq(loader.done),
+            loader.commit.eq(ctl.load_commit),
+            loader.drop.eq(ctl.load_drop),
+        ]
+        # The engine.
+        engine_busy = Signal()
+        ends = Signal()
+        _free(m, ends)
+        with m.If(ctl.matmul_start):
+            m.d.sync += engine_busy.eq(1)
+        with m.Elif(ends):
+            m.d.sync += engine_busy.eq(0)
+        overflow = Signal()
+        _free(m, overflow)
+        m.d.comb += [ctl.matmul_busy.eq(engine_busy),
+                     ctl.matmul_overflow.eq(engine_busy & overflow)]
+        # The responder.
+        responding = Signal()
+        done = Signal()
+        _free(m, done)
+        with m.If(ctl.respond.valid):
+            m.d.sync += responding.eq(1)
+        with m.Elif(done):
+            m.d.sync += responding.eq(0)
+        crc_clear, crc_en, crc_word = Signal(), Signal(), Signal(32)
+        for sig in (crc_clear, crc_en, crc_word):
+            _free(m, sig)
+        m.d.comb += [ctl.respond_done.eq(responding & done),
+                     ctl.resp_crc_clear.eq(responding & crc_clear),
+                     ctl.resp_crc_en.eq(responding & crc_en),
+                     ctl.resp_crc_word.eq(crc_word)]
+
+        flagged = ctl.errors != 0
+        writes = loader.w_wr.en | loader.a_wr.en
+        m.d.comb += Assert(~(flagged & (writes | ctl.matmul_start)),
+                           "no memory write and no MATMUL while a flag is set")
+
+        # The only way back: a CLEAR header (with ERRORS) then the magic word, taken since the
+        # flags were set.
+        taken = ctl.cmd.valid & ctl.cmd.ready
+        header = COMMAND_HEADER(ctl.cmd.payload)
+        prev_clear = Signal()           # the last word taken could be a CLEAR (ERRORS) header
+        with m.If(taken):
+            m.d.sync += prev_clear.eq((header.opcode == Opcode.CLEAR.value)
+                                      & ((header.flags & ClearFlag.ERRORS) != 0))
+        armed = Signal()
+        with m.If(taken & prev_clear & (ctl.cmd.payload == CLEAR_MAGIC)):
+            m.d.sync += armed.eq(1)
+        with m.Elif(~flagged):
+            m.d.sync += armed.eq(0)
+        was_flagged = _delay(m, flagged, 1, name="was_flagged")
+        fell = was_flagged & ~flagged
+        m.d.comb += Assert(~fell | armed, "the flags fall only after CLEAR with the magic word")
+
+        m.d.comb += [Cover(loader.w_wr.en),                 # a load is written...
+                     Cover(flagged & ctl.load_drop),        # ... or dropped with a flag set
+                     Cover(fell)]                           # the flags cleared
+        return m
+
+
+class _ControllerCommitsDrops(Controller):
+    """Planted bug: a load is committed where it should be dropped (the controller's own
+    commit and drop outputs are rerouted: commit = commit | drop, drop never)."""
+
+    def elaborate(self, platform):
+        commit, drop = self.load_commit, self.load_drop
+        self.load_commit, self.load_drop = Signal(name="inner_commit"), Signal(name="inner_drop")
+        try:
+            m = super().elaborate(platform)
+            m.d.comb += [commit.eq(self.load_commit | self.load_drop), drop.eq(0)]
+        finally:
+            self.load_commit, self.load_drop = commit, drop
+        return m
+
+
+class _ControllerClearsWithoutMagic(Controller):
+    """Planted bug: a CLEAR header clears the flags, whatever follows."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        header = COMMAND_HEADER(self.cmd.payload)
+        with m.If(self.cmd.valid & self.cmd.ready & (header.opcode == Opcode.CLEAR.value)):
+            m.d.sync += self.errors.eq(0)
+        return m
+
+
 # --- checks ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -212,10 +340,33 @@ def _array_check(rows: int, cols: int, depth: int, cover_depth: int) -> Check:
     )
 
 
+def _small(rows: int, cols: int) -> AcceleratorConfig:
+    """A configuration small enough to model-check: tiny buffers, 2-bit activations."""
+    return AcceleratorConfig(rows=rows, cols=cols, act_bits=2, acc_bits=6, max_k=4,
+                             weight_depth=4, act_depth=4, acc_depth=4, max_load=2)
+
+
+def _controller_check(depth: int, cover_depth: int) -> Check:
+    cfg = _small(2, 2)
+    bugs = {None: Controller, "commits_drops": _ControllerCommitsDrops,
+            "clears_without_magic": _ControllerClearsWithoutMagic}
+    return Check(
+        name="controller_sticky",
+        prop="while a flag is set no memory is written and no MATMUL starts; only CLEAR "
+             "with the magic word clears the flags",
+        config="2x2, buffers of 4 words, loads of up to 2 words",
+        build=lambda bug: ControllerHarness(cfg, bugs[bug]),
+        mode="bmc", depth=depth, cover_depth=cover_depth,
+        bugs={"commits_drops": "load_commit driven by load_drop (a refused load is written)",
+              "clears_without_magic": "a CLEAR header clears the flags without the magic word"},
+    )
+
+
 CHECKS: dict[str, Check] = {c.name: c for c in [
     _array_check(2, 2, depth=16, cover_depth=12),
     _array_check(3, 2, depth=16, cover_depth=12),
     _array_check(4, 4, depth=20, cover_depth=16),
+    _controller_check(depth=20, cover_depth=20),
 ]}
 
 
