@@ -56,6 +56,7 @@ from amaranth.lib import wiring
 
 from golden.contract.config import AcceleratorConfig
 from golden.contract.isa import CLEAR_MAGIC, COMMAND_HEADER, ClearFlag, Opcode
+from hw.accelerator import Accelerator
 from hw.array import SystolicArray
 from hw.controller import Controller
 from hw.loader import Loader
@@ -302,6 +303,73 @@ class _ControllerClearsWithoutMagic(Controller):
         return m
 
 
+# --- the accelerator's streams --------------------------------------------------------------
+
+class StreamHarness(Elaboratable):
+    """The whole :class:`hw.accelerator.Accelerator` with a free command stream (valid and
+    payload chosen every cycle) and a free ``resp.ready``.
+
+    Properties of the response stream (the rules of :mod:`amaranth.lib.stream`): once
+    ``resp.valid`` is high it stays high until a cycle with ``resp.ready``, and the payload
+    does not change meanwhile. Of the command stream: a beat is taken only when offered
+    (``cmd.ready`` never matters without ``cmd.valid``: nothing to check), and ``busy`` is low
+    whenever the accelerator waits for a command header with nothing to send.
+    """
+
+    def __init__(self, config: AcceleratorConfig, accelerator_cls=Accelerator):
+        self.config = config
+        self.accelerator_cls = accelerator_cls
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = dut = self.accelerator_cls(self.config)
+        m.d.comb += Assume(~ResetSignal())
+        _free(m, dut.cmd.valid)
+        _free(m, dut.cmd.payload)
+        _free(m, dut.resp.ready)
+
+        waiting = Signal()              # the last cycle offered a beat that was not taken
+        held = Signal.like(dut.resp.payload)
+        m.d.sync += [waiting.eq(dut.resp.valid & ~dut.resp.ready), held.eq(dut.resp.payload)]
+        with m.If(waiting):
+            m.d.comb += [Assert(dut.resp.valid, "resp.valid held until ready"),
+                         Assert(dut.resp.payload == held, "resp payload stable until ready")]
+        m.d.comb += [Cover(waiting & dut.resp.valid),                   # a beat waited
+                     Cover(waiting & dut.resp.valid & dut.resp.ready)]  # ... and was taken
+        return m
+
+
+class _AcceleratorStallBug(Accelerator):
+    """Planted bugs on the response stream, after a cycle in which a beat waited for
+    ``ready``: ``withdraws`` drops ``valid`` for that cycle, ``changes`` alters the payload."""
+
+    bug = None
+
+    def elaborate(self, platform):
+        valid, payload = self.resp.valid, self.resp.payload
+        self.resp.valid = Signal(name="inner_resp_valid")
+        self.resp.payload = Signal.like(payload, name="inner_resp_payload")
+        try:
+            m = super().elaborate(platform)
+            stalled = Signal()
+            m.d.sync += stalled.eq(valid & ~self.resp.ready)
+            withdraw = stalled if self.bug == "withdraws" else 0
+            change = stalled if self.bug == "changes" else 0
+            m.d.comb += [valid.eq(self.resp.valid & ~withdraw),
+                         payload.eq(self.resp.payload ^ change)]
+        finally:
+            self.resp.valid, self.resp.payload = valid, payload
+        return m
+
+
+class _AcceleratorWithdraws(_AcceleratorStallBug):
+    bug = "withdraws"
+
+
+class _AcceleratorChanges(_AcceleratorStallBug):
+    bug = "changes"
+
+
 # --- checks ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -362,11 +430,27 @@ def _controller_check(depth: int, cover_depth: int) -> Check:
     )
 
 
+def _stream_check(depth: int, cover_depth: int) -> Check:
+    cfg = _small(2, 2)
+    bugs = {None: Accelerator, "withdraws": _AcceleratorWithdraws,
+            "changes": _AcceleratorChanges}
+    return Check(
+        name="streams",
+        prop="resp.valid held until ready, resp payload stable while not ready",
+        config="accelerator 2x2, buffers of 4 words, loads of up to 2 words",
+        build=lambda bug: StreamHarness(cfg, bugs[bug]),
+        mode="bmc", depth=depth, cover_depth=cover_depth,
+        bugs={"withdraws": "a response beat that waited is withdrawn for a cycle",
+              "changes": "a response beat that waited changes its payload"},
+    )
+
+
 CHECKS: dict[str, Check] = {c.name: c for c in [
     _array_check(2, 2, depth=16, cover_depth=12),
     _array_check(3, 2, depth=16, cover_depth=12),
     _array_check(4, 4, depth=20, cover_depth=16),
     _controller_check(depth=20, cover_depth=20),
+    _stream_check(depth=16, cover_depth=16),
 ]}
 
 
