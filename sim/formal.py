@@ -50,15 +50,18 @@ from amaranth.hdl import (
     Signal,
     signed,
 )
-from amaranth.hdl._ast import AnySeq  # Amaranth 0.5 does not re-export it from amaranth.hdl
+from amaranth.hdl._ast import AnyConst, AnySeq  # Amaranth 0.5 does not re-export it from amaranth.hdl
 
 from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
 
 from golden.contract.config import AcceleratorConfig
 from golden.contract.isa import CLEAR_MAGIC, COMMAND_HEADER, ClearFlag, Opcode
 from hw.accelerator import Accelerator
 from hw.array import SystolicArray
+from hw.component import registered_read
 from hw.controller import Controller
+from hw.engine import MatmulEngine, acc_word_layout, act_word_layout
 from hw.loader import Loader
 
 __all__ = ["CHECKS", "Check", "main", "run_check"]
@@ -303,6 +306,103 @@ class _ControllerClearsWithoutMagic(Controller):
         return m
 
 
+# --- the accumulators: no overflow within max_k ---------------------------------------------
+
+class AccumulatorHarness(Elaboratable):
+    """:class:`hw.engine.MatmulEngine` with its three memories (the accumulator buffer read
+    through :func:`hw.component.registered_read`, as in the accelerator). While the engine is
+    idle the harness writes any words into any of the memories; then it starts a MATMUL whose
+    arguments (one free choice for the whole run) pass the controller's checks: within the
+    buffers, ``k_tiles * rows <= max_k``, a fresh sum (``accumulate`` clear).
+
+    Property: the engine never reports an overflow, whatever the weights, activations and the
+    accumulator buffer's former contents. Covers: a sum at the extreme value
+    ``max_k * 2**(act_bits-1)`` is written (the bound is tight).
+    """
+
+    def __init__(self, config: AcceleratorConfig, engine_cls=MatmulEngine):
+        self.config = config
+        self.engine_cls = engine_cls
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.config
+        m.submodules.engine = engine = self.engine_cls(cfg)
+        m.d.comb += Assume(~ResetSignal())
+        m.submodules.wmem = wmem = Memory(shape=cfg.weight_word_bits, depth=cfg.weight_depth,
+                                          init=[])
+        m.submodules.amem = amem = Memory(shape=act_word_layout(cfg), depth=cfg.act_depth,
+                                          init=[])
+        m.submodules.accmem = accmem = Memory(shape=acc_word_layout(cfg), depth=cfg.acc_depth,
+                                              init=[])
+        wiring.connect(m, engine.w_rd, wmem.read_port())
+        wiring.connect(m, engine.a_rd, amem.read_port())
+        acc_rd = accmem.read_port()
+        m.d.comb += [acc_rd.addr.eq(engine.acc_rd.addr), acc_rd.en.eq(engine.acc_rd.en),
+                     engine.acc_rd.data.eq(registered_read(m, acc_rd, name="acc_data"))]
+        acc_wr = accmem.write_port()
+        idle = ~engine.busy
+        # The harness's writes while idle, the engine's while it runs.
+        for mem, port in ((wmem, wmem.write_port()), (amem, amem.write_port())):
+            en = Signal(name=f"{mem is wmem and 'w' or 'a'}_wr_en")
+            _free(m, en)
+            _free(m, port.addr)
+            _free(m, port.data)
+            m.d.comb += port.en.eq(en & idle)
+        ext_en, ext_addr = Signal(), Signal.like(acc_wr.addr)
+        ext_data = Signal(acc_word_layout(cfg))
+        for sig in (ext_en, ext_addr, ext_data):
+            _free(m, sig)
+        m.d.comb += [acc_wr.en.eq(Mux(engine.busy, engine.acc_wr.en, ext_en)),
+                     acc_wr.addr.eq(Mux(engine.busy, engine.acc_wr.addr, ext_addr)),
+                     acc_wr.data.eq(Mux(engine.busy, engine.acc_wr.data.as_value(),
+                                        ext_data.as_value()))]
+
+        # One MATMUL's arguments for the whole run, as the controller would pass them.
+        args = engine.args
+        n_tiles = AnyConst(range(cfg.acc_depth + 1))
+        fields = {name: AnyConst(len(args[name].as_value()) if hasattr(args[name], "as_value")
+                                 else len(args[name]))
+                  for name in args.shape().members}
+        for name, value in fields.items():
+            m.d.comb += args[name].eq(value)
+        w_rows = fields["tiles"] * cfg.rows
+        m.d.comb += Assume((args.m >= 1) & (args.k_tiles >= 1) & (n_tiles >= 1)
+                           & (args.tiles == args.k_tiles * n_tiles)
+                           & (args.a_addr + args.m * args.k_tiles <= cfg.act_depth)
+                           & (args.acc_addr + n_tiles * args.m <= cfg.acc_depth)
+                           & (args.w_addr * cfg.weight_rows_per_word + w_rows
+                              <= cfg.weight_rows)
+                           & (args.k_tiles * cfg.rows <= cfg.max_k)
+                           & ~args.accumulate)
+        if "w_rows" in args.shape().members:
+            m.d.comb += Assume(args.w_rows == w_rows)
+        start = Signal()
+        _free(m, start)
+        was_busy = _delay(m, engine.busy, 1, name="was_busy")
+        m.d.comb += engine.start.eq(start & idle & ~was_busy)
+
+        m.d.comb += Assert(~engine.overflow, "no accumulator overflow within max_k")
+        extreme = cfg.max_k << (cfg.act_bits - 1)
+        m.d.comb += Cover(engine.acc_wr.en & (engine.acc_wr.data[0] == extreme))
+        return m
+
+
+class _EngineAlwaysAccumulates(MatmulEngine):
+    """Planted bug: the first K-slice adds to the accumulator buffer's old contents instead
+    of starting a fresh sum (``accumulate`` forced)."""
+
+    def elaborate(self, platform):
+        args = self.args
+        self.args = Signal.like(args, name="inner_args")
+        try:
+            m = super().elaborate(platform)
+            m.d.comb += [self.args.eq(args), self.args.accumulate.eq(1)]
+        finally:
+            self.args = args
+        return m
+
+
 # --- the accelerator's streams --------------------------------------------------------------
 
 class StreamHarness(Elaboratable):
@@ -445,12 +545,27 @@ def _stream_check(depth: int, cover_depth: int) -> Check:
     )
 
 
+def _accumulator_check(depth: int, cover_depth: int) -> Check:
+    cfg = AcceleratorConfig(rows=2, cols=2, act_bits=2, acc_bits=5, max_k=4, weight_depth=4,
+                            act_depth=4, acc_depth=4, max_load=2)
+    bugs = {None: MatmulEngine, "always_accumulates": _EngineAlwaysAccumulates}
+    return Check(
+        name="accumulators",
+        prop="no accumulator overflow for any MATMUL within max_k",
+        config="2x2, 2-bit activations, max_k 4, 5-bit accumulators (the minimum)",
+        build=lambda bug: AccumulatorHarness(cfg, bugs[bug]),
+        mode="bmc", depth=depth, cover_depth=cover_depth,
+        bugs={"always_accumulates": "the first K-slice adds to the buffer's old contents"},
+    )
+
+
 CHECKS: dict[str, Check] = {c.name: c for c in [
     _array_check(2, 2, depth=16, cover_depth=12),
     _array_check(3, 2, depth=16, cover_depth=12),
     _array_check(4, 4, depth=20, cover_depth=16),
     _controller_check(depth=20, cover_depth=20),
     _stream_check(depth=16, cover_depth=16),
+    _accumulator_check(depth=30, cover_depth=30),
 ]}
 
 
