@@ -15,9 +15,11 @@ Every check also names its planted bugs: the same harness around a deliberately 
 (a subclass of the block whose ``elaborate`` overrides one signal). ``tests/sim/test_formal.py``
 runs each one and expects SymbiYosys to find the counterexample.
 
-The harnesses only use the blocks' ports; nothing in :mod:`hw` knows about them. Registers start
-from their initial (reset) values and the reset is held low: the checks cover every run from
-reset.
+The properties are stated on the blocks' ports; nothing in :mod:`hw` knows about the harnesses.
+Only the array's invariants (which let k-induction close) look inside: at its cells through its
+probes and at one state bit by name. Registers start from their initial (reset) values and the
+reset is held low: a bounded check covers every run from reset up to its depth, k-induction
+every run.
 
 Results go to ``build/formal/<check>/`` (the RTLIL, the ``.sby`` file and SymbiYosys' work
 directories) and ``build/formal/summary.{json,md}`` (each property, its mode, depth, status and
@@ -86,6 +88,17 @@ def _delay(m: Module, value, cycles: int, *, name: str):
     return value
 
 
+def _internal(module: Module, name: str) -> Signal:
+    """The signal called ``name`` that an elaborated ``module`` assigns (an invariant of the
+    harness may need one state bit that no port or probe shows)."""
+    module._flush()
+    found = [sig for stmts in module._statements.values() for stmt in stmts
+             for sig in stmt._lhs_signals() if sig.name == name]
+    if len(found) != 1:
+        raise LookupError(f"{len(found)} signals called {name!r}")
+    return found[0]
+
+
 def _weight(code, act):
     """The product of a 2-bit ternary weight code (two's complement; 0b10 is not a weight and
     counts as zero, as in the cell) and an activation."""
@@ -106,7 +119,17 @@ class ArrayHarness(Elaboratable):
     delayed ``acts.valid``, and each valid result equals the model's dot products. The weight
     port's ``ready`` (the hazard rule) is what makes the array's delayed, skewed writes agree
     with the model's immediate ones.
+
+    For k-induction the harness also asserts invariants of every reachable state: the array's
+    active bank (``cur_bank``, found by name) and its edge register's bank are the model's, and
+    each cell's bank register holds the model's code once the last write to its row has had
+    time to reach it. Without them an induction trace could start from a cell that disagrees
+    with the model for ever.
     """
+
+    #: Cycles from accepting a weight beat to its code being in the bank register of column 0
+    #: (column j: ``_LANDS + j``); used by the invariants that let k-induction close.
+    _LANDS = 4
 
     def __init__(self, config: AcceleratorConfig, array_cls=SystolicArray):
         self.config = config
@@ -116,7 +139,12 @@ class ArrayHarness(Elaboratable):
         m = Module()
         cfg = self.config
         rows, cols = cfg.rows, cfg.cols
-        m.submodules.dut = dut = self.array_cls(cfg)
+        dut = self.array_cls(cfg)
+        # Elaborated here, so that its probes (the cells) exist for the invariants below.
+        m.submodules.dut = dut_module = dut.elaborate(platform)
+        dut._MustUse__silence = True
+        probes = dut.probes
+        cur_bank = _internal(dut_module, "cur_bank")
         m.d.comb += Assume(~ResetSignal())
 
         for port in (dut.weights.payload, dut.acts.payload):
@@ -141,6 +169,23 @@ class ArrayHarness(Elaboratable):
                 with m.If(wrote & (target == b) & (dut.weights.p.row == i)):
                     m.d.sync += [tile[b][i][j].eq(dut.weights.p.codes[j].as_value())
                                  for j in range(cols)]
+
+        # Invariants (true of every reachable state, asserted so that k-induction can use
+        # them): the array's active bank and the bank its edge register holds are the model's,
+        # and a cell's bank register holds the model's code once the last write to its row has
+        # reached it.
+        m.d.comb += [Assert(cur_bank == cur, "active bank is the model's"),
+                     Assert(probes.pes[0, 0].bank_in == cur, "edge bank is the model's")]
+        sat = self._LANDS + cols
+        for b in range(2):
+            for i in range(rows):
+                since = Signal(range(sat + 1), init=sat, name=f"model_since_w{b}_{i}")
+                hit = wrote & (target == b) & (dut.weights.p.row == i)
+                m.d.sync += since.eq(Mux(hit, 1, Mux(since == sat, sat, since + 1)))
+                for j in range(cols):
+                    with m.If(since >= self._LANDS + j):
+                        m.d.comb += Assert(probes.pes[i, j].w_banks[b].as_value()
+                                           == tile[b][i][j], "landed weights are the model's")
 
         rshape = Shape.cast(dut.results.p[0].shape())
         expect = []
@@ -531,6 +576,8 @@ class Check:
 
 
 def _array_check(rows: int, cols: int, depth: int, cover_depth: int) -> Check:
+    """k-induction of length ``depth``: with the harness's invariants it closes once ``depth``
+    spans a vector's latency and a write's way to the last column."""
     cfg = AcceleratorConfig(rows=rows, cols=cols, act_bits=2, acc_bits=8, max_k=4,
                             weight_depth=4, act_depth=4, acc_depth=4)
     return Check(
@@ -540,7 +587,7 @@ def _array_check(rows: int, cols: int, depth: int, cover_depth: int) -> Check:
         config=f"{rows}x{cols}, 2-bit activations",
         build=lambda bug: ArrayHarness(cfg, {None: SystolicArray,
                                              "no_hazard": _ArrayIgnoringHazard}[bug]),
-        mode="bmc", depth=depth, cover_depth=cover_depth,
+        mode="prove", depth=depth, cover_depth=cover_depth,
         # With two rows no write ever waits, so dropping the hazard rule changes nothing there.
         bugs={"no_hazard": "weights.ready tied high (writes overtake the vectors using a bank)"}
         if rows > 2 else {},
@@ -620,9 +667,9 @@ def _progress_check(bound: int, depth: int) -> Check:
 
 
 CHECKS: dict[str, Check] = {c.name: c for c in [
-    _array_check(2, 2, depth=24, cover_depth=12),
-    _array_check(3, 2, depth=24, cover_depth=12),
-    _array_check(4, 4, depth=20, cover_depth=16),
+    _array_check(2, 2, depth=12, cover_depth=12),
+    _array_check(3, 2, depth=14, cover_depth=12),
+    _array_check(4, 4, depth=20, cover_depth=16),       # k = 14 is too short for 4x4
     *_controller_checks(mode="bmc", depth=20, clear_depth=20),
     # The response stream's registers hold by themselves: k-induction closes (already at
     # k = 2); the base case is as deep as the BMC run, so the planted bugs are reached.
