@@ -495,9 +495,9 @@ class StreamHarness(Elaboratable):
 
     Properties of the response stream (the rules of :mod:`amaranth.lib.stream`): once
     ``resp.valid`` is high it stays high until a cycle with ``resp.ready``, and the payload
-    does not change meanwhile. Of the command stream: a beat is taken only when offered
-    (``cmd.ready`` never matters without ``cmd.valid``: nothing to check), and ``busy`` is low
-    whenever the accelerator waits for a command header with nothing to send.
+    does not change meanwhile. The command stream is an input: the accelerator has no
+    obligation on it that a port shows (a beat is whatever cycle has both ``valid`` and
+    ``ready``), so it is only driven here, freely, and no property counts beats end to end.
     """
 
     def __init__(self, config: AcceleratorConfig, accelerator_cls=Accelerator):
