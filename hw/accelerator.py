@@ -30,7 +30,7 @@ from .component import ConfiguredComponent, registered_read
 from .controller import Controller
 from .counters import Counters
 from .engine import MatmulEngine, acc_word_layout, act_word_layout
-from .loader import Loader
+from .loader import Loader, connect_loader
 from .responder import Responder
 
 __all__ = ["Accelerator"]
@@ -80,10 +80,8 @@ class Accelerator(ConfiguredComponent):
 
         wiring.connect(m, wiring.flipped(self.cmd), controller.cmd)
         wiring.connect(m, wiring.flipped(self.resp), responder.resp)
-        wiring.connect(m, controller.load_data, loader.data)
-        wiring.connect(m, controller.load, loader.job)
+        connect_loader(m, controller, loader)
         m.d.comb += [
-            controller.load_last.eq(loader.last),
             controller.resp_crc_clear.eq(responder.crc_clear),
             controller.resp_crc_en.eq(responder.crc_en),
             controller.resp_crc_word.eq(responder.crc_word),
@@ -97,11 +95,6 @@ class Accelerator(ConfiguredComponent):
         wiring.connect(m, engine.acc_wr, acc_wr)
         acc_data = registered_read(m, acc_rd, name="acc_data")
         m.d.comb += [
-            controller.load_staged.eq(loader.staged),
-            controller.load_illegal.eq(loader.illegal),
-            controller.load_done.eq(loader.done),
-            loader.commit.eq(controller.load_commit),
-            loader.drop.eq(controller.load_drop),
             engine.start.eq(controller.matmul_start),
             engine.args.eq(controller.matmul_args),
             controller.matmul_busy.eq(engine.busy),

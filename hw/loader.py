@@ -12,7 +12,7 @@ target memory, one per cycle; ``drop`` forgets them. So a load is written whole 
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
-from amaranth.lib import data, stream
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory, WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -23,7 +23,7 @@ from golden.contract.config import WORD_BITS, AcceleratorConfig
 from .component import ConfiguredComponent, registered_read
 from .engine import act_word_layout
 
-__all__ = ["Loader", "load_job_layout"]
+__all__ = ["Loader", "connect_loader", "load_job_layout"]
 
 
 def load_job_layout(config: AcceleratorConfig) -> data.StructLayout:
@@ -188,3 +188,19 @@ class Loader(ConfiguredComponent):
                 m.d.comb += [self.busy.eq(1), self.done.eq(1)]
                 m.next = "IDLE"
         return m
+
+
+def connect_loader(m, controller, loader: Loader) -> None:
+    """Wire a :class:`Loader` to the :class:`~hw.controller.Controller` that drives it: the
+    job and data streams, and the handshake of a staged load (``last``, ``staged``,
+    ``illegal``, ``done`` back; ``commit`` or ``drop`` forward)."""
+    wiring.connect(m, controller.load_data, loader.data)
+    wiring.connect(m, controller.load, loader.job)
+    m.d.comb += [
+        controller.load_last.eq(loader.last),
+        controller.load_staged.eq(loader.staged),
+        controller.load_illegal.eq(loader.illegal),
+        controller.load_done.eq(loader.done),
+        loader.commit.eq(controller.load_commit),
+        loader.drop.eq(controller.load_drop),
+    ]

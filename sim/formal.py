@@ -64,7 +64,7 @@ from hw.array import SystolicArray
 from hw.component import registered_read
 from hw.controller import Controller
 from hw.engine import MatmulEngine, acc_word_layout, act_word_layout
-from hw.loader import Loader
+from hw.loader import Loader, connect_loader
 
 __all__ = ["CHECKS", "Check", "main", "run_check"]
 
@@ -263,16 +263,7 @@ class ControllerHarness(Elaboratable):
 
         _free(m, ctl.cmd.valid)
         _free(m, ctl.cmd.payload)
-        wiring.connect(m, ctl.load_data, loader.data)
-        wiring.connect(m, ctl.load, loader.job)
-        m.d.comb += [
-            ctl.load_last.eq(loader.last),
-            ctl.load_staged.eq(loader.staged),
-            ctl.load_illegal.eq(loader.illegal),
-            ctl.load_done.eq(loader.done),
-            loader.commit.eq(ctl.load_commit),
-            loader.drop.eq(ctl.load_drop),
-        ]
+        connect_loader(m, ctl, loader)
         # The engine.
         engine_busy = Signal()
         ends = Signal()
