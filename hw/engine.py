@@ -191,6 +191,7 @@ class MatmulEngine(ConfiguredComponent):
         v_swap = Signal()                       # ... and it is its tile's first
         w_go = Signal()                         # a weight row is read this cycle
         next_period = issuing & period.last & (~in_periods | ~periods.last)
+        last_vector = v_go & vectors.last & in_periods & periods.last   # of the whole MATMUL
 
         with m.If(setup):
             m.d.sync += [issuing.eq(1), in_periods.eq(0), w_go.eq(1)]
@@ -215,7 +216,7 @@ class MatmulEngine(ConfiguredComponent):
                 vectors.load(m, m_minus_one, m_one)
             with m.Elif(v_go & vectors.last):
                 m.d.sync += v_go.eq(0)
-                with m.If(in_periods & periods.last):       # the last vector: drain
+                with m.If(last_vector):                     # then drain
                     m.d.sync += issuing.eq(0)
             with m.Elif(v_go):
                 vectors.step(m)
@@ -352,7 +353,7 @@ class MatmulEngine(ConfiguredComponent):
         # --- done: the last write, `read + array_latency + write` cycles after the last read -
         drain = _Countdown(range(timing.read + cfg.array_latency + timing.write + 1), "drain")
         draining = Signal()
-        with m.If(issuing & v_go & vectors.last & in_periods & periods.last & ~next_period):
+        with m.If(issuing & last_vector):
             m.d.sync += draining.eq(1)
             drain.load(m, timing.read + cfg.array_latency + timing.write - 1, 0)
         with m.Elif(draining):
