@@ -230,14 +230,13 @@ def absorb_ebr_output_registers(netlist: dict) -> dict[str, int]:
                 regmodes = ("A", "B") if wide else (side,)
                 if any(_param(ram, f"REGMODE_{s}", "NOREG") != "NOREG" for s in regmodes):
                     continue
-                flops = _output_flops(ram, side, pins, cells, sinks)
+                flops, enable = _output_flops(ram, side, pins, cells, sinks)
                 if not flops:
                     continue
-                enables = {tuple(_enable(cells[f])) for _, f in flops}
                 for pin, flop in flops:
                     ram["connections"][pin] = cells[flop]["connections"]["Q"]
                     del cells[flop]
-                ram["connections"][f"OCE{side}"] = list(enables.pop())
+                ram["connections"][f"OCE{side}"] = enable
                 for s in regmodes:
                     ram["parameters"][f"REGMODE_{s}"] = "OUTREG"
                 moved["rams"] += 1
@@ -251,13 +250,14 @@ def _enable(flop: dict) -> list:
 
 
 def _output_flops(ram: dict, side: str, pins: list[str], cells: dict, sinks: dict):
-    """[(pin, flip-flop name)] for the used outputs of one RAM port, or [] when any of them
-    does not qualify (see :func:`absorb_ebr_output_registers`)."""
+    """([(pin, flip-flop name)], their common enable) for the used outputs of one RAM port,
+    or ([], None) when any of them does not qualify (see
+    :func:`absorb_ebr_output_registers`)."""
     connections = ram.get("connections", {})
     clock = connections.get(f"CLK{side}")
     if (_param(ram, f"CLK{side}MUX", f"CLK{side}") != f"CLK{side}"
             or connections.get(f"RST{side}", ["0"]) != ["0"]):
-        return []
+        return [], None
     flops = []
     for pin in pins:
         bits = connections.get(pin, [])
@@ -265,17 +265,18 @@ def _output_flops(ram: dict, side: str, pins: list[str], cells: dict, sinks: dic
             continue                                   # unused output
         users = sinks[bits[0]]
         if len(users) != 1 or users[0][1] != "DI":
-            return []
+            return [], None
         flop = cells.get(users[0][0], {})
         if (flop.get("type") != "TRELLIS_FF" or _param(flop, "CLKMUX", "CLK") != "CLK"
                 or flop["connections"].get("CLK") != clock
                 or flop["connections"].get("LSR", ["0"]) != ["0"]
                 or _param(flop, "CEMUX", "CE") not in ("CE", "1")):
-            return []
+            return [], None
         flops.append((pin, users[0][0]))
-    if len({tuple(_enable(cells[f])) for _, f in flops}) > 1:
-        return []
-    return flops
+    enables = {tuple(_enable(cells[f])) for _, f in flops}
+    if len(enables) != 1:
+        return [], None
+    return flops, list(enables.pop())
 
 
 @contextlib.contextmanager
