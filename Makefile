@@ -20,6 +20,8 @@ SIM_ARGS ?=
 BENCH_ARGS ?=
 # Arguments for `make train`, e.g. `make train TRAIN_ARGS="--preset tiny-bitnet1"`.
 TRAIN_ARGS ?= --preset tiny-b158
+# Arguments for `make sweep`, e.g. SWEEP_ARGS="--jobs 1 --families float,b158".
+SWEEP_ARGS ?=
 # Design of `make verilog` (hw/designs.py: accelerator, buffered_array, ternary, int8, fp16).
 DESIGN ?= accelerator
 # Configuration of `make verilog`, e.g. VERILOG_ARGS="--rows 8 --cols 8".
@@ -42,7 +44,7 @@ PY  := $(BIN)/python
 # The stamp is keyed on pyproject.toml and the torch pin: a second run installs nothing.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(subst =,,$(subst ==,-,$(TORCH)))
 
-.PHONY: all setup system-deps test sim soak formal bench train verilog fpga report lint clean \
+.PHONY: all setup system-deps test sim soak formal bench train sweep verilog fpga report lint clean \
 	distclean bitstream program
 
 all: test
@@ -100,6 +102,13 @@ bench: setup
 # Retrain a model of golden/ (the shipped checkpoints are committed; see golden/RESULTS.md).
 train: setup
 	$(PY) -m golden train $(TRAIN_ARGS)
+
+# The perplexity table: a learning-rate sweep per family, then seeds at the best rate, on the
+# standard library's sources (25 runs, about 12 minutes each with two side by side); resumable:
+# run it again to continue. Records in golden/results/, then golden/RESULTS.md and the README.
+sweep: setup
+	$(PY) -m golden sweep $(SWEEP_ARGS)
+	$(PY) -m golden report
 
 verilog: setup
 	$(PY) -m hw --design $(DESIGN) $(VERILOG_ARGS)

@@ -28,15 +28,16 @@ import torch
 import torch.nn.functional as F
 
 from .contract.config import check_positive
-from .data import Corpus, eval_windows, load_corpus, random_batch
+from .data import CORPORA, Corpus, WindowSampler, eval_windows, load_corpus, random_batch
 from .layers import OneBitLinear
 from .model import Decoder, ModelConfig
 from .quant import svid
 
-__all__ = ["SCHEDULES", "TrainConfig", "TrainResult", "distill_loss", "evaluate",
+__all__ = ["SAMPLERS", "SCHEDULES", "TrainConfig", "TrainResult", "distill_loss", "evaluate",
            "init_onebit_from_teacher", "lr_at", "train"]
 
 SCHEDULES = ("cosine", "twostage", "constant")
+SAMPLERS = ("once", "random")
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,15 @@ class TrainConfig:
         Distillation only: ``"nmf"`` or ``"svd"`` for the SVID initialization.
     threads : int
         torch.set_num_threads for the run.
+    corpus : str
+        ``"pydoc"`` or ``"stdlib"`` (:func:`golden.data.load_corpus`).
+    sampler : str
+        ``"once"``: :class:`golden.data.WindowSampler`, no byte seen twice (a run longer than
+        the data is refused); ``"random"``: windows at random offsets, with repeats (how the
+        shipped checkpoints were trained).
+    save_every : int
+        Save the training state (model, optimizer, history) every this many steps, so that an
+        interrupted run resumes where it stopped (0: never).
     """
 
     steps: int = 600
@@ -88,6 +98,9 @@ class TrainConfig:
     kd_beta: float = 1.0
     svid: str = "nmf"
     threads: int = 2
+    corpus: str = "pydoc"
+    sampler: str = "random"
+    save_every: int = 0
 
     def __post_init__(self):
         check_positive(**{name: getattr(self, name)
@@ -100,7 +113,14 @@ class TrainConfig:
                              f"min_lr={self.min_lr}")
         if not 0 <= self.kd_alpha <= 1:
             raise ValueError(f"kd_alpha must lie in [0, 1], not {self.kd_alpha}")
-        for name in ("weight_decay", "grad_clip", "kd_beta", "warmup", "eval_every"):
+        if self.corpus not in CORPORA:
+            raise ValueError(f"unknown corpus {self.corpus!r}; choose one of "
+                             f"{', '.join(CORPORA)}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {self.sampler!r}; choose one of "
+                             f"{', '.join(SAMPLERS)}")
+        for name in ("weight_decay", "grad_clip", "kd_beta", "warmup", "eval_every",
+                     "save_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, not {getattr(self, name)}")
 
@@ -129,21 +149,24 @@ def lr_at(step: int, tc: TrainConfig) -> tuple[float, float]:
 @torch.no_grad()
 def evaluate(model: Decoder, data: torch.Tensor, *, seq_len: int | None = None,
              batch_size: int = 16) -> dict:
-    """Validation loss (nats per byte), perplexity and bits per byte of ``model`` on ``data``."""
+    """Validation loss (nats per byte), perplexity, bits per byte and next-byte top-1 accuracy
+    of ``model`` on ``data``."""
     seq_len = seq_len or model.config.max_seq_len
     inputs, targets = eval_windows(data, seq_len=seq_len)
     was_training = model.training
     model.eval()
-    total, count = 0.0, 0
+    total, count, correct = 0.0, 0, 0
     for i in range(0, inputs.shape[0], batch_size):
         logits = model(inputs[i: i + batch_size])
-        loss = F.cross_entropy(logits.flatten(0, 1), targets[i: i + batch_size].flatten(),
-                               reduction="sum")
+        target = targets[i: i + batch_size]
+        loss = F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="sum")
         total += float(loss)
-        count += targets[i: i + batch_size].numel()
+        count += target.numel()
+        correct += int((logits.argmax(-1) == target).sum())
     model.train(was_training)
     mean = total / count
-    return {"loss": mean, "ppl": math.exp(mean), "bpb": mean / math.log(2), "tokens": count}
+    return {"loss": mean, "ppl": math.exp(mean), "bpb": mean / math.log(2),
+            "acc": correct / count, "tokens": count}
 
 
 def distill_loss(student_logits, student_hidden, teacher_logits, teacher_hidden, targets, *,
@@ -210,12 +233,34 @@ class TrainResult:
     seconds: float
 
 
+def _state_key(model_config: ModelConfig, tc: TrainConfig, teacher: Decoder | None) -> dict:
+    """What a saved training state must match to be resumed (the thread count may differ)."""
+    return {"model": model_config.to_dict(),
+            "train": {k: v for k, v in tc.to_dict().items() if k != "threads"},
+            "teacher": teacher is not None}
+
+
+def _save_state(path: Path, key: dict, step: int, model, opt, gen, history, seconds) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"key": key, "step": step, "model": model.state_dict(),
+                "opt": opt.state_dict(), "gen": gen.get_state(), "history": history,
+                "seconds": seconds}, tmp)
+    tmp.replace(path)
+
+
 def train(model_config: ModelConfig, tc: TrainConfig, *, teacher: Decoder | None = None,
           corpus: Corpus | None = None, log_path: Path | None = None, progress: bool = True,
-          on_eval: Callable[[dict], None] | None = None) -> TrainResult:
-    """Train a model from scratch (or a OneBit student from ``teacher``) on the corpus."""
+          on_eval: Callable[[dict], None] | None = None,
+          state_path: Path | None = None) -> TrainResult:
+    """Train a model from scratch (or a OneBit student from ``teacher``) on the corpus.
+
+    With ``state_path`` and ``tc.save_every``, the training state is saved there every
+    ``save_every`` steps; a state already there (from the same configuration) is resumed, and
+    the run continues exactly as if it had not stopped. A state from another configuration
+    raises ValueError.
+    """
     torch.set_num_threads(tc.threads)
-    corpus = corpus or load_corpus()
+    corpus = corpus or load_corpus(tc.corpus)
     torch.manual_seed(tc.seed)
     model = Decoder(model_config, seed=tc.seed)
     if teacher is not None:
@@ -224,24 +269,42 @@ def train(model_config: ModelConfig, tc: TrainConfig, *, teacher: Decoder | None
     opt = torch.optim.AdamW(_param_groups(model), lr=tc.lr, betas=(0.9, 0.95),
                             weight_decay=tc.weight_decay)
     gen = torch.Generator().manual_seed(tc.seed)
+    sampler = (WindowSampler(corpus.train, batch_size=tc.batch_size, seq_len=tc.seq_len,
+                             seed=tc.seed, steps=tc.steps) if tc.sampler == "once" else None)
     history: list[dict] = []
-    start = time.monotonic()
+    first, before = 0, 0.0
+    key = _state_key(model_config, tc, teacher)
+    if state_path is not None and Path(state_path).is_file():
+        state = torch.load(state_path, weights_only=False)
+        if state["key"] != key:
+            raise ValueError(f"the training state {state_path} belongs to another "
+                             f"configuration; delete it to start this run afresh")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        gen.set_state(state["gen"])
+        history, first, before = state["history"], state["step"], state["seconds"]
+    start = time.monotonic() - before
     model.train()
     with contextlib.ExitStack() as stack:
         log = stack.enter_context(open(log_path, "a")) if log_path else None
+        for record in history if log else ():
+            log.write(json.dumps(record) + "\n")
         bar = None
         if progress:
             from tqdm import tqdm
-            bar = stack.enter_context(tqdm(total=tc.steps, desc=f"train {model_config.family}",
-                                           unit="step"))
-        for step in range(tc.steps):
+            bar = stack.enter_context(tqdm(total=tc.steps, initial=first,
+                                           desc=f"train {model_config.family}", unit="step"))
+        for step in range(first, tc.steps):
             lr, wd = lr_at(step, tc)
             for group in opt.param_groups:
                 group["lr"] = lr
                 if group["decay"]:
                     group["weight_decay"] = wd
-            x, y = random_batch(corpus.train, batch_size=tc.batch_size, seq_len=tc.seq_len,
-                                generator=gen)
+            if sampler is not None:
+                x, y = sampler.batch(step)
+            else:
+                x, y = random_batch(corpus.train, batch_size=tc.batch_size,
+                                    seq_len=tc.seq_len, generator=gen)
             if teacher is None:
                 logits = model(x)
                 loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
@@ -274,6 +337,10 @@ def train(model_config: ModelConfig, tc: TrainConfig, *, teacher: Decoder | None
                 bar.set_postfix(loss=f"{record['loss']:.3f}", **(
                     {"val_ppl": f"{record['val']['ppl']:.3f}"} if "val" in record else {}))
                 bar.update()
+            if (state_path is not None and tc.save_every and (step + 1) % tc.save_every == 0
+                    and not last):
+                _save_state(Path(state_path), key, step + 1, model, opt, gen, history,
+                            time.monotonic() - start)
     model.eval()
     return TrainResult(model=model, history=history, final=history[-1]["val"],
                        seconds=time.monotonic() - start)
