@@ -3,12 +3,13 @@
 
 ::
 
-    requests ──► [ check ] ──► [ burst splitter ] ──► AR ──► memory
-    (addr, length)   │            │ (len, last)               │
-                     │            ▼                           ▼ R (always ready)
-                     │     [ burst FIFO ] ──► [ R register ] ─► [ beat checks ] ─► [ data FIFO ] ─► beats
-                     ▼                                          │                  (committed)
-                   error, error_code  ◄─────────────────────────┘
+    requests ─► [ check ] ─► [ burst splitter ] ─► AR ─────────► memory
+                    │               │ (len, last)                  │ R (RREADY = 1)
+                    │               ▼                              ▼
+                    │        [ burst FIFO ] ──────────► [ R register, beat checks ]
+                    ▼                                        │             │ good beats
+             error, error_code ◄─────────────────────────────┘             ▼
+                                               beats ◄── [ data FIFO, committed bursts ]
 
 A request is a byte address and a length in bytes; the reader splits it into INCR bursts of
 at most ``max_burst`` beats that never cross a 4 KiB boundary, keeps up to
@@ -25,8 +26,6 @@ Every output is a register or a function of registers and the consumer's ready; 
 """
 
 from __future__ import annotations
-
-
 
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring

@@ -77,7 +77,7 @@ class FaultyR:
 
 def compare(got, want, what="beat"):
     """``got`` equals ``want`` (lists of (data, last)); names the first difference."""
-    for i, (g, w) in enumerate(zip(got, want)):
+    for i, (g, w) in enumerate(zip(got, want, strict=False)):
         assert g == w, f"{what} {i}: got {g[0]:#x} last {g[1]}, expected {w[0]:#x} last {w[1]}"
     assert len(got) == len(want), f"{len(got)} beats delivered, {len(want)} expected"
 
