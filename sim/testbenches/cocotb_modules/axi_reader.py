@@ -38,7 +38,8 @@ class FaultyR:
     """The R channel of an AxiRam, passing beats through except in the burst chosen by
     :meth:`arm` (counted from the next burst that starts): ``decerr`` marks beat ``beat``
     DECERR, ``early_last`` raises RLAST on beat ``beat`` and drops the rest of the burst,
-    ``missing_last`` lowers RLAST on the last beat and sends one beat more with it."""
+    ``missing_last`` lowers RLAST on the last beat and sends one beat more with it,
+    ``unsolicited`` sends one beat (with RLAST) more after the burst."""
 
     def __init__(self, channel):
         self._channel = channel
@@ -67,8 +68,8 @@ class FaultyR:
             if n > self._at:
                 return                      # dropped: the burst ended early
             r.rlast = n == self._at
-        elif kind == "missing_last" and last:
-            r.rlast = False
+        elif kind in ("missing_last", "unsolicited") and last:
+            r.rlast = kind == "unsolicited"
             await self._channel.send(r)
             r = self._channel._transaction_obj()
             r.rid, r.rdata, r.rresp, r.rlast = 0, 0, AxiResp.OKAY, True
@@ -237,24 +238,44 @@ async def random_mode(bench):
             "max_outstanding_seen": bench.max_outstanding}
 
 
-async def check_failed_read(bench, addr, length, code, *, faulty_ar):
+async def check_failed_read(bench, addr, length, code, *, faulty_ar, clear_early=False):
     """Read ``addr, length``, expect ``code``; the delivered beats are a clean prefix that
-    stops before the burst of AR number ``faulty_ar`` (of this request)."""
+    stops before the burst of AR number ``faulty_ar`` of this request (their number: none is
+    bad, the fault comes after). With ``clear_early``, ``clear`` comes as soon as the error
+    shows, while the reader drains: it must still take no request until the drain is over."""
     n_beats, n_ars = len(bench.beats), len(bench.ars)
     await bench.request(addr, length)
-    await bench.idle()
-    assert bench.error() == (1, CODES[code]), f"expected {code}, got {bench.error()}"
+    if clear_early:
+        for _ in range(100_000):
+            await RisingEdge(bench.dut.clk)
+            await ReadOnly()
+            if bench.dut.error.value:
+                break
+        assert bench.error() == (1, CODES[code]), f"expected {code}, got {bench.error()}"
+        await RisingEdge(bench.dut.clk)
+        await bench.clear()
+        while True:
+            await ReadOnly()
+            if not bench.dut.busy.value:
+                break
+            assert not bench.dut.requests_ready.value, "a request taken while draining"
+            await RisingEdge(bench.dut.clk)
+        await bench.idle()
+    else:
+        await bench.idle()
+        assert bench.error() == (1, CODES[code]), f"expected {code}, got {bench.error()}"
     got = [(d, last) for _, d, last in bench.beats[n_beats:]]
     ars = bench.ars[n_ars:]
-    assert len(ars) > faulty_ar, f"only {len(ars)} bursts issued"
+    assert len(ars) >= faulty_ar, f"only {len(ars)} bursts issued"
     first_bad = sum(n for _, _, n in ars[:faulty_ar])
     assert len(got) <= first_bad, (f"{len(got)} beats delivered, the bad burst starts at beat "
                                    f"{first_bad}")
     in_range = min(length, bench.size - addr)
     compare(got, bench.expected(addr, in_range)[:len(got)])
     delivered = len(got)
-    assert not bench.dut.requests_ready.value, "requests accepted before clear"
-    await bench.clear()
+    if not clear_early:
+        assert not bench.dut.requests_ready.value, "requests accepted before clear"
+        await bench.clear()
     assert bench.error() == (0, 0)
     # The reader works again.
     n_beats = len(bench.beats)
@@ -279,6 +300,13 @@ async def errors_mode(bench):
             continue
         bench.faulty.arm(kind, burst=1, beat=min(1, burst - 1))
         results.append(await check_failed_read(bench, PAGE, 4 * burst * b, code, faulty_ar=1))
+    # Again, with clear given while the reader still drains the bursts in flight.
+    bench.faulty.arm("decerr", burst=0, beat=0)
+    results.append(await check_failed_read(bench, PAGE, 4 * burst * b, "DECERR", faulty_ar=0,
+                                           clear_early=True))
+    # A beat after the last burst has ended.
+    bench.faulty.arm("unsolicited", burst=0)
+    results.append(await check_failed_read(bench, PAGE, burst * b, "UNSOLICITED", faulty_ar=1))
     return {"errors": results}
 
 
