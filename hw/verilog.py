@@ -28,24 +28,36 @@ def to_snake_case(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
 
 
-def _ports(component) -> dict:
-    """The component's ports as Amaranth would name them, less the constant ones: an
-    always-ready stream's ``ready`` is a constant, and a constant cannot be a port."""
+def _ports(component, separator: str = "__") -> dict:
+    """The component's ports as Amaranth would name them (the member path joined by
+    ``separator``), less the constant ones: an always-ready stream's ``ready`` is a constant,
+    and a constant cannot be a port."""
     ports = {}
     for path, _member, value in component.signature.flatten(component):
         value = Value.cast(value)
         if isinstance(value, Const):
             continue
+        port = separator.join(map(str, path))
+        if port in ports:
+            raise ValueError(f"two ports are named {port!r} with separator {separator!r}")
         # No direction: Amaranth infers it from the design (an input is a signal it never drives).
-        ports["__".join(map(str, path))] = (value, None)
+        ports[port] = (value, None)
     return ports
 
 
-def convert(component, *, name: str, generator: str = "hw.verilog") -> str:
-    """Flattened, lightly optimized Verilog text of ``component`` as module ``name``."""
+def convert(component, *, name: str, generator: str = "hw.verilog",
+            separator: str = "__") -> str:
+    """Flattened, lightly optimized Verilog text of ``component`` as module ``name``.
+
+    Ports are named by their member path joined with ``separator``: Amaranth's ``"__"``
+    (``requests__valid``) by default; ``"_"`` gives the names bus tools expect of an interface
+    member (``m_axi_araddr`` for the member ``araddr`` of ``m_axi``, see :mod:`hw.axi`)."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise ValueError(f"Verilog module name must be an identifier, not {name!r}")
-    text = rtlil.convert(component, name=name, ports=_ports(component), emit_src=False)
+    if not re.fullmatch(r"_+", separator):
+        raise ValueError(f"port separator must be one or more underscores, not {separator!r}")
+    text = rtlil.convert(component, name=name, ports=_ports(component, separator),
+                         emit_src=False)
     script = "\n".join([
         f"read_rtlil <<rtlil\n{text}\nrtlil",
         "proc",

@@ -1,0 +1,434 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""An AXI4 read master that streams weights from external memory (issue 14).
+
+::
+
+    requests ─► [ check ] ─► [ burst splitter ] ─► AR ─────────► memory
+                    │               │ (len, last)                  │ R (RREADY = 1)
+                    │               ▼                              ▼
+                    │        [ burst FIFO ] ──────────► [ R register, beat checks ]
+                    ▼                                        │             │ good beats
+             error, error_code ◄─────────────────────────────┘             ▼
+                                               beats ◄── [ data FIFO, committed bursts ]
+
+A request is a byte address and a length in bytes; the reader splits it into INCR bursts of
+at most ``max_burst`` beats that never cross a 4 KiB boundary, keeps up to
+``max_outstanding`` of them in flight, and delivers the data as a stream of ``data_width``-bit
+beats. An AR is issued only once the data FIFO has room reserved for the whole burst, so RREADY
+is held high: R is never stalled by the reader and the slave can never be blocked on it.
+
+A burst's beats reach the output only once the whole burst has arrived with RRESP = OKAY on
+every beat and RLAST exactly on its last beat (the burst is *committed*). Any error halts the
+reader until ``clear``: see :class:`AxiWeightReader` for what the consumer then sees.
+
+Every output is a register or a function of registers and the consumer's ready; AXI inputs
+(ARREADY, RVALID, RDATA...) land in registers or in register enables only.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["AxiBurst", "AxiReadSignature", "AxiResp", "AxiWeightReader", "ReadError",
+           "beat_layout", "request_layout"]
+
+#: Bytes of an AXI page: an INCR burst must not cross a multiple of it (AXI4, A3.4.1).
+PAGE_BYTES = 4096
+#: Beats of the longest AXI4 INCR burst (ARLEN is 8 bits).
+AXI4_MAX_BURST = 256
+
+
+class AxiBurst(enum.Enum, shape=2):
+    FIXED = 0
+    INCR = 1
+    WRAP = 2
+
+
+class AxiResp(enum.Enum, shape=2):
+    OKAY = 0
+    EXOKAY = 1
+    SLVERR = 2
+    DECERR = 3
+
+
+class ReadError(enum.Enum, shape=4):
+    """Why the reader stopped (:attr:`AxiWeightReader.error_code`). Codes 1 to 3 are the RRESP
+    of the first beat that was not OKAY; the rest are the reader's own checks."""
+    NONE = 0
+    #: RRESP = EXOKAY on a normal (non-exclusive) read: a protocol violation by the slave.
+    EXOKAY = 1
+    SLVERR = 2
+    DECERR = 3
+    #: RLAST on a beat before the burst's last: the burst was truncated.
+    EARLY_LAST = 4
+    #: No RLAST on the burst's last beat: the burst is too long.
+    MISSING_LAST = 5
+    #: An R beat while no burst was outstanding.
+    UNSOLICITED = 6
+    #: A request whose address is not a multiple of the beat size (refused).
+    UNALIGNED = 8
+    #: A request whose length is zero or not a multiple of the beat size (refused).
+    LENGTH = 9
+    #: A request that runs past the end of the address space (refused).
+    RANGE = 10
+
+
+def _check_int(name, value, low, high, *, power_of_two=False):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if not low <= value <= high or (power_of_two and value & (value - 1)):
+        kind = "a power of two" if power_of_two else "an integer"
+        raise ValueError(f"{name} must be {kind} from {low} to {high}, not {value}")
+
+
+class AxiReadSignature(wiring.Signature):
+    """The AR and R channels of an AXI4 manager (``Out``: driven by the manager).
+
+    Member names are the AXI4 signal names less the prefix, so that a port named ``m_axi``
+    comes out as ``m_axi_araddr``... when converted with ``separator="_"``
+    (:func:`hw.verilog.convert`), the names cocotbext-axi and vendor tools look for. ARID and
+    RID are there because cocotbext-axi requires them; the reader drives ARID = 0 and, with a
+    single ID, needs no RID. ARLOCK, ARCACHE, ARPROT, ARQOS are left out: interconnects tie a
+    missing one to its AXI default.
+
+    Parameters
+    ----------
+    addr_width : int
+        32 or 64.
+    data_width : int
+        RDATA bits, a power of two from 8 to 1024.
+    id_width : int
+        ARID / RID bits (default 1).
+    """
+
+    def __init__(self, *, addr_width: int, data_width: int, id_width: int = 1):
+        if addr_width not in (32, 64):
+            raise ValueError(f"addr_width must be 32 or 64, not {addr_width!r}")
+        _check_int("data_width", data_width, 8, 1024, power_of_two=True)
+        _check_int("id_width", id_width, 1, 32)
+        self._addr_width, self._data_width, self._id_width = addr_width, data_width, id_width
+        super().__init__({
+            "arid": Out(id_width),
+            "araddr": Out(addr_width),
+            "arlen": Out(8),
+            "arsize": Out(3),
+            "arburst": Out(AxiBurst),
+            "arvalid": Out(1),
+            "arready": In(1),
+            "rid": In(id_width),
+            "rdata": In(data_width),
+            "rresp": In(AxiResp),
+            "rlast": In(1),
+            "rvalid": In(1),
+            "rready": Out(1),
+        })
+
+    @property
+    def addr_width(self) -> int:
+        return self._addr_width
+
+    @property
+    def data_width(self) -> int:
+        return self._data_width
+
+    @property
+    def id_width(self) -> int:
+        return self._id_width
+
+    def __eq__(self, other):
+        return (type(other) is type(self) and other.addr_width == self.addr_width
+                and other.data_width == self.data_width and other.id_width == self.id_width)
+
+    def __repr__(self):
+        return (f"AxiReadSignature(addr_width={self.addr_width}, data_width={self.data_width}, "
+                f"id_width={self.id_width})")
+
+
+def request_layout(addr_width: int) -> data.StructLayout:
+    """A read request: ``addr`` (bytes, beat-aligned) and ``length`` (bytes, a positive
+    multiple of the beat size)."""
+    return data.StructLayout({"addr": addr_width, "length": addr_width})
+
+
+def beat_layout(data_width: int) -> data.StructLayout:
+    """A delivered beat: ``data`` (little-endian: byte ``i`` of the beat is ``data[8i:8i+8]``)
+    and ``last`` (the last beat of its request)."""
+    return data.StructLayout({"data": data_width, "last": 1})
+
+
+class AxiWeightReader(wiring.Component):
+    """Reads byte ranges of memory over AXI4 and streams them out one beat at a time.
+
+    Parameters
+    ----------
+    data_width : int
+        Bits of a beat (RDATA), a power of two from 64 to 1024.
+    addr_width : int
+        32 or 64.
+    max_burst : int
+        Beats of the longest burst, from 1 to 256 and at most ``4096 // (data_width // 8)``
+        (an INCR burst never crosses a 4 KiB boundary).
+    max_outstanding : int
+        Bursts in flight at once (1 to 64). The data FIFO holds
+        ``max_outstanding * max_burst`` beats; with several bursts outstanding, memory latency
+        is hidden.
+    counter_bits : int
+        Width of the two counters (default 48).
+
+    Members
+    -------
+    requests : In(stream.Signature(request_layout(addr_width)))
+        Byte ranges to read. A request that is not beat-aligned, has a length of zero or not
+        a multiple of the beat size, or runs past ``2**addr_width`` is accepted and refused:
+        nothing is issued and ``error`` is raised (UNALIGNED, LENGTH, RANGE).
+    beats : Out(stream.Signature(beat_layout(data_width)))
+        The data of the requests in order, each beat flagged ``last`` at its request's end.
+    m_axi : Out(AxiReadSignature(addr_width=addr_width, data_width=data_width))
+        The AXI4 read channels (ARBURST = INCR, ARSIZE = the beat size, ARID = 0, RREADY = 1).
+    error : Out(1)
+        Sticky: something went wrong (``error_code`` says what). Raised by a refused request,
+        an RRESP other than OKAY, an RLAST too early or missing, a beat nobody asked for.
+    error_code : Out(ReadError)
+        The first error since the last ``clear``.
+    clear : In(1)
+        Clear ``error`` and ``error_code``.
+    busy : Out(1)
+        A request is waiting or being split, a burst is outstanding, or beats are buffered.
+    bytes_read : Out(counter_bits)
+        Bytes of every R beat received (discarded ones included): the bus traffic.
+    bursts : Out(counter_bits)
+        AR handshakes.
+
+    What the consumer sees on an error: every beat delivered before it is good data (its
+    whole burst arrived clean). From the cycle the error is registered, ``beats.valid`` stays
+    low; the reader stops splitting, drops the current and the waiting request, accepts and
+    discards every R beat of the bursts already issued and empties its FIFO. The bad burst's
+    beats, and the committed beats not yet taken, are never delivered. ``requests.ready``
+    stays low until the bursts have all ended (by RLAST) *and* ``clear`` has been given; the
+    reader then starts afresh with the next request. So after an error the consumer drops
+    whatever it has of the requests in flight and issues them again after ``clear``.
+    """
+
+    def __init__(self, *, data_width: int, addr_width: int = 32, max_burst: int = 16,
+                 max_outstanding: int = 4, counter_bits: int = 48):
+        _check_int("data_width", data_width, 64, 1024, power_of_two=True)
+        if addr_width not in (32, 64):
+            raise ValueError(f"addr_width must be 32 or 64, not {addr_width!r}")
+        _check_int("max_burst", max_burst, 1, AXI4_MAX_BURST)
+        page_beats = PAGE_BYTES // (data_width // 8)
+        if max_burst > page_beats:
+            raise ValueError(f"max_burst must be at most {page_beats} for data_width "
+                             f"{data_width} (a burst may not cross 4 KiB), not {max_burst}")
+        _check_int("max_outstanding", max_outstanding, 1, 64)
+        _check_int("counter_bits", counter_bits, 1, 64)
+        self._data_width, self._addr_width = data_width, addr_width
+        self._max_burst, self._max_outstanding = max_burst, max_outstanding
+        self._counter_bits = counter_bits
+        super().__init__({
+            "requests": In(stream.Signature(request_layout(addr_width))),
+            "beats": Out(stream.Signature(beat_layout(data_width))),
+            "m_axi": Out(AxiReadSignature(addr_width=addr_width, data_width=data_width)),
+            "error": Out(1),
+            "error_code": Out(ReadError),
+            "clear": In(1),
+            "busy": Out(1),
+            "bytes_read": Out(counter_bits),
+            "bursts": Out(counter_bits),
+        })
+
+    data_width = property(lambda self: self._data_width)
+    addr_width = property(lambda self: self._addr_width)
+    max_burst = property(lambda self: self._max_burst)
+    max_outstanding = property(lambda self: self._max_outstanding)
+    counter_bits = property(lambda self: self._counter_bits)
+
+    @property
+    def beat_bytes(self) -> int:
+        return self._data_width // 8
+
+    @property
+    def buffer_depth(self) -> int:
+        """Beats of the data FIFO: room for every outstanding burst."""
+        return self._max_outstanding * self._max_burst
+
+    def elaborate(self, platform):
+        m = Module()
+        aw, dw = self._addr_width, self._data_width
+        size = (self.beat_bytes - 1).bit_length()          # log2 of the beat bytes
+        burst_max = self._max_burst
+        page_beats = PAGE_BYTES // self.beat_bytes
+        depth = self.buffer_depth
+        axi = self.m_axi
+
+        # Registered state that several parts read.
+        error = Signal()
+        error_code = Signal(ReadError)
+        draining = Signal()                 # after an error, until every burst has ended
+        halted = error | draining
+        raise_error = Signal()              # this cycle, a new error...
+        new_code = Signal(ReadError)        # ...with this code
+
+        # Bursts issued and not yet ended: length - 1 and "last burst of its request".
+        m.submodules.bursts = bursts = SyncFIFOBuffered(width=9, depth=self._max_outstanding)
+        # The data, with the request-end flag; room is reserved for a burst before its AR.
+        m.submodules.buffer = buffer = SyncFIFOBuffered(width=dw + 1, depth=depth)
+        credits = Signal(range(depth + 1), init=depth)     # FIFO room not yet reserved
+        committed = Signal(range(depth + 1))               # FIFO beats that may be delivered
+
+        # ---- Requests: registered first, checked from the registers. ----
+        req_full = Signal()
+        req = Signal(request_layout(aw))
+        with m.If(self.requests.valid & self.requests.ready):
+            m.d.sync += [req_full.eq(1), req.eq(self.requests.payload)]
+        m.d.comb += self.requests.ready.eq(~req_full & ~halted)
+
+        splitting = Signal()
+        cur_addr = Signal(aw)
+        beats_left = Signal(aw - size + 1)
+        req_end = Signal(aw + 1)
+        m.d.comb += req_end.eq(req.addr + req.length)
+        req_bad = Signal()
+        req_code = Signal(ReadError)
+        with m.If(req.addr[:size] != 0):
+            m.d.comb += [req_bad.eq(1), req_code.eq(ReadError.UNALIGNED)]
+        with m.Elif((req.length == 0) | (req.length[:size] != 0)):
+            m.d.comb += [req_bad.eq(1), req_code.eq(ReadError.LENGTH)]
+        with m.Elif(req_end[aw] & (req_end[:aw] != 0)):
+            m.d.comb += [req_bad.eq(1), req_code.eq(ReadError.RANGE)]
+        take = req_full & ~splitting & ~halted
+        with m.If(take):
+            m.d.sync += req_full.eq(0)
+            with m.If(~req_bad):
+                m.d.sync += [splitting.eq(1), cur_addr.eq(req.addr),
+                             beats_left.eq(req.length[size:])]
+
+        # ---- Burst splitting: the next burst's length is computed one cycle ahead. ----
+        len_ok = Signal()                   # burst_len / burst_last describe cur_addr now
+        burst_len = Signal(range(burst_max + 1))
+        burst_last = Signal()
+        to_page = Signal(range(page_beats + 1))
+        limit = Signal(range(burst_max + 1))
+        m.d.comb += [
+            to_page.eq(page_beats - cur_addr[size:12]),
+            limit.eq(Mux(to_page < burst_max, to_page, burst_max)),
+        ]
+        with m.If(splitting & ~len_ok):
+            m.d.sync += [
+                len_ok.eq(1),
+                burst_len.eq(Mux(beats_left < limit, beats_left, limit)),
+                burst_last.eq(beats_left <= limit),
+            ]
+
+        # An AR is loaded only into an empty AR register (no path from ARREADY to the
+        # splitter): at most one AR every two cycles, enough for bursts of two beats or more.
+        issue = Signal()
+        len_m1 = Signal(8)                  # ARLEN of the next burst
+        m.d.comb += len_m1.eq(burst_len - 1)
+        m.d.comb += issue.eq(splitting & len_ok & ~axi.arvalid & (credits >= burst_len)
+                             & bursts.w_rdy & ~halted)
+        m.d.comb += [
+            axi.arid.eq(0),
+            axi.arsize.eq(size),
+            axi.arburst.eq(AxiBurst.INCR),
+            bursts.w_data.eq(Cat(len_m1, burst_last)),
+            bursts.w_en.eq(issue),
+        ]
+        with m.If(axi.arvalid & axi.arready):
+            m.d.sync += axi.arvalid.eq(0)
+        with m.If(issue):
+            m.d.sync += [
+                axi.arvalid.eq(1),
+                axi.araddr.eq(cur_addr),
+                axi.arlen.eq(len_m1),
+                cur_addr.eq(cur_addr + (burst_len << size)),
+                beats_left.eq(beats_left - burst_len),
+                len_ok.eq(0),
+                splitting.eq(~burst_last),
+            ]
+
+        # ---- R: always ready; every beat lands in a register before anything looks at it. ----
+        m.d.comb += axi.rready.eq(1)
+        r_valid = Signal()
+        r_last = Signal()
+        r_resp = Signal(AxiResp)
+        r_data = Signal(dw, reset_less=True)
+        m.d.sync += [r_valid.eq(axi.rvalid), r_last.eq(axi.rlast), r_resp.eq(axi.rresp)]
+        with m.If(axi.rvalid):
+            m.d.sync += r_data.eq(axi.rdata)
+
+        head_len_m1 = bursts.r_data[:8]
+        head_req_last = bursts.r_data[8]
+        beat = Signal(8)                    # beat of the head burst
+        at_end = Signal()
+        m.d.comb += at_end.eq(beat == head_len_m1)
+        r_bad = Signal()
+        r_code = Signal(ReadError)
+        with m.If(~bursts.r_rdy):
+            m.d.comb += [r_bad.eq(1), r_code.eq(ReadError.UNSOLICITED)]
+        with m.Elif(r_resp != AxiResp.OKAY):
+            m.d.comb += [r_bad.eq(1), r_code.eq(r_resp.as_value())]
+        with m.Elif(r_last & ~at_end):
+            m.d.comb += [r_bad.eq(1), r_code.eq(ReadError.EARLY_LAST)]
+        with m.Elif(~r_last & at_end):
+            m.d.comb += [r_bad.eq(1), r_code.eq(ReadError.MISSING_LAST)]
+        good = r_valid & ~r_bad & ~halted
+        m.d.comb += [
+            buffer.w_en.eq(good),
+            buffer.w_data.eq(Cat(r_data, head_req_last & at_end)),
+            # A burst ends at its RLAST, whatever its length: that is when the slave is done.
+            bursts.r_en.eq(r_valid & r_last),
+        ]
+        with m.If(r_valid):
+            m.d.sync += beat.eq(Mux(r_last, 0, beat + 1))
+
+        # ---- Output: committed beats only, none once halted (then the FIFO is emptied). ----
+        deliver = Signal()
+        m.d.comb += [
+            self.beats.valid.eq(buffer.r_rdy & (committed != 0) & ~halted),
+            self.beats.payload.data.eq(buffer.r_data[:dw]),
+            self.beats.payload.last.eq(buffer.r_data[dw]),
+            deliver.eq(self.beats.valid & self.beats.ready),
+            buffer.r_en.eq(deliver | draining),
+        ]
+        pop = buffer.r_en & buffer.r_rdy
+        commit = good & at_end
+        m.d.sync += [
+            credits.eq(credits + pop - Mux(issue, burst_len, 0)),
+            committed.eq(committed + Mux(commit, head_len_m1 + 1, 0) - deliver),
+        ]
+
+        # ---- Errors. ----
+        with m.If(r_valid & r_bad & ~halted):
+            m.d.comb += [raise_error.eq(1), new_code.eq(r_code)]
+        with m.Elif(take & req_bad):
+            m.d.comb += [raise_error.eq(1), new_code.eq(req_code)]
+        with m.If(self.clear):
+            m.d.sync += [error.eq(0), error_code.eq(ReadError.NONE)]
+        with m.If(raise_error):
+            m.d.sync += [error.eq(1), error_code.eq(new_code), draining.eq(1),
+                         splitting.eq(0), req_full.eq(0), len_ok.eq(0), committed.eq(0)]
+        with m.If(draining):
+            m.d.sync += committed.eq(0)
+            # Quiet: no burst outstanding (an AR still waiting counts), nothing buffered, no
+            # beat in the R register. Truncated bursts never returned their reserved room:
+            # start the accounting afresh.
+            with m.If((bursts.level == 0) & (buffer.level == 0) & ~r_valid):
+                m.d.sync += [draining.eq(0), credits.eq(depth), beat.eq(0)]
+        m.d.comb += [self.error.eq(error), self.error_code.eq(error_code)]
+
+        # ---- Status and counters (each event is already a register). ----
+        ar_done = Signal()
+        m.d.sync += ar_done.eq(axi.arvalid & axi.arready)
+        n_beats = Signal(self._counter_bits)
+        n_bursts = Signal(self._counter_bits)
+        m.d.sync += [n_beats.eq(n_beats + r_valid), n_bursts.eq(n_bursts + ar_done)]
+        m.d.comb += [
+            self.bytes_read.eq(n_beats << size),
+            self.bursts.eq(n_bursts),
+            self.busy.eq(req_full | splitting | (bursts.level != 0) | (buffer.level != 0)
+                         | draining),
+        ]
+        return m
