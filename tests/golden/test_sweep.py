@@ -176,7 +176,8 @@ def test_readme_markers_are_replaced_and_missing_ones_named():
         replace_between_markers("no markers", "x")
 
 
-def test_the_sweep_driver_runs_resumably_and_reports_failures(tmp_path):
+def test_the_sweep_driver_runs_resumably_and_reports_failures(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACCEL_BUILD_DIR", str(tmp_path / "build"))     # the runs' logs
     sweep = Sweep(families=("b158",), seeds=2, lrs=(2e-3, 4e-3), train=TINY_TRAIN,
                   model=TINY_MODEL)
     lines = []
