@@ -1,0 +1,138 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""Weights from external memory in the cycle model: bandwidth, latency, outstanding bursts.
+
+When the weights stream from DRAM over AXI4 (:mod:`hw.axi`), a tile can enter the array only
+once its bytes have arrived. A memory system is described by three numbers (and the burst size
+the reader uses):
+
+* ``bytes_per_cycle``: the sustained bandwidth, at the accelerator's clock;
+* ``latency``: cycles from a burst's address to its first data beat;
+* ``outstanding``: bursts the reader keeps in flight (:class:`hw.axi.AxiWeightReader`).
+
+By Little's law a reader with ``outstanding`` bursts of ``burst_bytes`` in flight, each taking
+``latency + burst_bytes / bytes_per_cycle`` cycles, sustains at most ``outstanding *
+burst_bytes / (latency + burst_bytes / bytes_per_cycle)`` bytes per cycle: too few outstanding
+bursts leave bandwidth unused however fast the memory is (:attr:`MemorySystem.sustained`).
+
+A MATMUL then takes the longer of its array-side time (:class:`~golden.contract.tileloop.
+MatmulWork`) and the time its weight bytes take to arrive, plus one latency before the first
+tile (:func:`external_matmul_cycles`). For decode (M = 1) the array side is short and the
+memory bounds the MATMUL: that is the regime of :func:`decode_projection`, which projects the
+decode speed of a whole model from these figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import AcceleratorConfig
+from .tileloop import MatmulWork, layer_work
+from .workloads import ModelShape
+
+__all__ = ["BITNET_KV260", "MemorySystem", "decode_projection", "external_matmul_cycles",
+           "tile_bytes"]
+
+
+def _positive_number(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{name} must be a positive number, not {value!r}")
+
+
+@dataclass(frozen=True)
+class MemorySystem:
+    """An external memory as the weight reader sees it (module docstring)."""
+
+    bytes_per_cycle: float
+    latency: int
+    outstanding: int
+    burst_bytes: int
+
+    def __post_init__(self):
+        _positive_number("bytes_per_cycle", self.bytes_per_cycle)
+        for name, lo in (("latency", 0), ("outstanding", 1), ("burst_bytes", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+                raise ValueError(f"{name} must be an integer >= {lo}, not {value!r}")
+
+    @classmethod
+    def from_rates(cls, *, gbytes_per_s: float, clock_mhz: float, latency_ns: float = 100.0,
+                   outstanding: int = 8, burst_bytes: int = 4096) -> MemorySystem:
+        """A memory of ``gbytes_per_s`` (10^9 bytes/s) and ``latency_ns`` seen from a clock of
+        ``clock_mhz``."""
+        _positive_number("gbytes_per_s", gbytes_per_s)
+        _positive_number("clock_mhz", clock_mhz)
+        if not latency_ns >= 0:
+            raise ValueError(f"latency_ns must be >= 0, not {latency_ns!r}")
+        return cls(bytes_per_cycle=gbytes_per_s * 1e3 / clock_mhz,
+                   latency=round(latency_ns * clock_mhz / 1e3), outstanding=outstanding,
+                   burst_bytes=burst_bytes)
+
+    @property
+    def sustained(self) -> float:
+        """Bytes per cycle the reader sustains: the bandwidth, or less when too few bursts are
+        in flight to cover the latency (Little's law)."""
+        per_burst = self.latency + self.burst_bytes / self.bytes_per_cycle
+        return min(self.bytes_per_cycle, self.outstanding * self.burst_bytes / per_burst)
+
+
+def tile_bytes(config: AcceleratorConfig, *, bits_per_weight: float) -> float:
+    """Bytes of one ``rows x cols`` weight tile stored at ``bits_per_weight``."""
+    return config.rows * config.cols * bits_per_weight / 8
+
+
+def external_matmul_cycles(work: MatmulWork, mem: MemorySystem, *, weight_bytes: float) -> float:
+    """Cycles of a MATMUL whose ``weight_bytes`` stream from ``mem``: the array-side schedule
+    stretched to the memory's pace, plus one latency before the first tile.
+
+    The array side is :attr:`MatmulWork.cycles`; of it, ``bound_cycles`` (the tiles' periods)
+    are what the memory can stretch, and the rest (setup, the first tile's load, the pipeline's
+    drain) is paid once either way.
+    """
+    fixed = work.cycles - work.bound_cycles
+    return fixed + mem.latency + max(work.bound_cycles, weight_bytes / mem.sustained)
+
+
+#: The best open design to compare with (REFERENCE.md): bitnet-kv260 decodes BitNet b1.58
+#: 2B-4T at 16.78 tokens/s on a KV260 (fabric at 250 MHz, DDR4), streaming 483 MB of weights
+#: per token (1.6 bits per weight).
+BITNET_KV260 = {"tokens_per_s": 16.78, "clock_mhz": 250, "bytes_per_token": 483e6,
+                "source": "MerlijnW70/bitnet-kv260, docs/measurements.md"}
+
+
+def decode_projection(config: AcceleratorConfig, model: ModelShape, *, mem: MemorySystem,
+                      clock_mhz: float, bits_per_weight: float) -> dict:
+    """Decode speed (tokens/s) of ``model``'s BitLinears on ``config`` with weights in ``mem``.
+
+    One token runs every BitLinear of every layer once at M = 1 (one MATMUL each, the whole
+    (K, N) weight matrix streamed once). Not included, and stated separately by the caller:
+    the LM head and embedding, attention over the KV cache, norms and activations.
+    """
+    _positive_number("clock_mhz", clock_mhz)
+    _positive_number("bits_per_weight", bits_per_weight)
+    per_layer = []
+    for shape in model.bitlinears():
+        work = layer_work(config, m=1, k=shape.k, n=shape.n)
+        weight_bytes = work.tiles * tile_bytes(config, bits_per_weight=bits_per_weight)
+        cycles = external_matmul_cycles(work, mem, weight_bytes=weight_bytes)
+        per_layer.append({"name": shape.name, "n": shape.n, "k": shape.k, "tiles": work.tiles,
+                          "weight_bytes": weight_bytes, "array_cycles": work.cycles,
+                          "memory_cycles": weight_bytes / mem.sustained, "cycles": cycles})
+    cycles = model.layers * sum(p["cycles"] for p in per_layer)
+    weight_bytes = model.layers * sum(p["weight_bytes"] for p in per_layer)
+    array_cycles = model.layers * sum(p["array_cycles"] for p in per_layer)
+    memory_cycles = model.layers * sum(p["memory_cycles"] for p in per_layer)
+    seconds = cycles / (clock_mhz * 1e6)
+    bound = mem.bytes_per_cycle * clock_mhz * 1e6 / weight_bytes
+    return {
+        "model": model.name, "rows": config.rows, "cols": config.cols,
+        "clock_mhz": clock_mhz, "bits_per_weight": bits_per_weight,
+        "mem_gbytes_per_s": mem.bytes_per_cycle * clock_mhz / 1e3,
+        "bytes_per_cycle": mem.bytes_per_cycle, "sustained_bytes_per_cycle": mem.sustained,
+        "latency_cycles": mem.latency, "outstanding": mem.outstanding,
+        "weight_bytes_per_token": weight_bytes, "cycles_per_token": cycles,
+        "tokens_per_s": 1 / seconds, "memory_bound_tokens_per_s": bound,
+        "fraction_of_memory_bound": (1 / seconds) / bound,
+        "array_bound_tokens_per_s": clock_mhz * 1e6 / array_cycles,
+        "bound": "memory" if memory_cycles > array_cycles else "array",
+        "layers": per_layer,
+    }
