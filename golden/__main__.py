@@ -148,7 +148,7 @@ def _cmd_sweep(args) -> None:
         done = load_results(results)
         for run in sweep.runs(done):
             print(f"{'done' if run.name in done else 'todo'} {run.name}")
-        print(f"{len(done)} of {sweep.total()} runs recorded in {results}")
+        print(f"{len(done)} of {sweep.total(done)} runs recorded in {results}")
         return
     failed = run_sweep(sweep, jobs=args.jobs, runs_dir=_build_dir() / "sweep",
                        results_dir=results)

@@ -69,7 +69,7 @@ class Family:
 
 FAMILIES: dict[str, Family] = {
     "float": Family("float baseline (fp32 weights and activations)", {"family": "float"},
-                    "cosine", (1e-3, 2e-3, 4e-3)),
+                    "cosine", (5e-4, 1e-3, 2e-3)),
     "b158": Family("BitNet b1.58, absmean ternary, int8 activations", {"family": "b158"},
                    "twostage", (2e-3, 4e-3, 8e-3)),
     "b158-twn": Family("BitNet b1.58 with TWN threshold ternarization (0.7 mean|W| per row)",
@@ -122,6 +122,7 @@ class Sweep:
     lrs: tuple[float, ...] | None = None     # one grid for every family (default: their own)
     train: dict = field(default_factory=lambda: dict(SWEEP_TRAIN))
     model: dict = field(default_factory=dict)
+    max_extend: int = 2
 
     def __post_init__(self):
         unknown = [f for f in self.families if f not in FAMILIES]
@@ -135,18 +136,35 @@ class Sweep:
         if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
             raise ValueError(f"seeds must be a positive integer, not {self.seeds!r}")
 
-    def grid(self, family: str) -> tuple[float, ...]:
-        return tuple(self.lrs or FAMILIES[family].lrs)
+    def grid(self, family: str, results: dict[str, dict] | None = None) -> tuple[float, ...]:
+        """The rates swept for ``family``: its grid (or the sweep's ``lrs``), extended by a
+        factor of 2 beyond an edge while the best finished rate sits at that edge (at most
+        :attr:`max_extend` times), so that the optimum is bracketed."""
+        lrs = sorted(self.lrs or FAMILIES[family].lrs)
+        for _ in range(self.max_extend):
+            losses = self._losses(family, lrs, results or {})
+            if losses is None:
+                break
+            best = min(losses, key=losses.get)
+            if best == lrs[0]:
+                lrs.insert(0, best / 2)
+            elif best == lrs[-1]:
+                lrs.append(best * 2)
+            else:
+                break
+        return tuple(lrs)
+
+    @staticmethod
+    def _losses(family, lrs, results) -> dict[float, float] | None:
+        names = {lr: Run(family, lr, 0).name for lr in lrs}
+        if not all(n in results for n in names.values()):
+            return None
+        return {lr: results[n]["eval"]["loss"] for lr, n in names.items()}
 
     def best_lr(self, family: str, results: dict[str, dict]) -> float | None:
         """The rate of the family's best seed-0 run, once its whole grid has finished."""
-        losses = {}
-        for lr in self.grid(family):
-            r = results.get(Run(family, lr, 0).name)
-            if r is None:
-                return None
-            losses[lr] = r["eval"]["loss"]
-        return min(losses, key=losses.get)
+        losses = self._losses(family, self.grid(family, results), results)
+        return None if losses is None else min(losses, key=losses.get)
 
     def runs(self, results: dict[str, dict]) -> list[Run]:
         """Every run whose prerequisites are met, in order (finished ones included)."""
@@ -155,14 +173,15 @@ class Sweep:
             teacher = FAMILIES[f].teacher
             if teacher and self.best_lr(teacher, results) is None:
                 continue
-            out += [Run(f, lr, 0) for lr in self.grid(f)]
+            out += [Run(f, lr, 0) for lr in self.grid(f, results)]
             best = self.best_lr(f, results)
             if best is not None:
                 out += [Run(f, best, s) for s in range(1, self.seeds)]
         return out
 
-    def total(self) -> int:
-        return sum(len(self.grid(f)) + self.seeds - 1 for f in self.families)
+    def total(self, results: dict[str, dict] | None = None) -> int:
+        """Runs in the sweep as far as ``results`` tell (a grid may still be extended)."""
+        return sum(len(self.grid(f, results)) + self.seeds - 1 for f in self.families)
 
     def command(self, run: Run, results: dict[str, dict], *, runs_dir: Path,
                 results_dir: Path) -> list[str]:
@@ -198,7 +217,7 @@ def run_sweep(sweep: Sweep, *, jobs: int, runs_dir: Path, results_dir: Path,
         while todo and len(running) < jobs:
             run = todo.pop(0)
             argv = sweep.command(run, results, runs_dir=runs_dir, results_dir=results_dir)
-            echo(f"[{len(results)}/{sweep.total()} done] start {run.name}")
+            echo(f"[{len(results)}/{sweep.total(results)} done] start {run.name}")
             with open(logs / f"{run.name}.out", "a") as out:
                 running[run.name] = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
         if not running:

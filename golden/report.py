@@ -53,7 +53,8 @@ def summarize(results: dict[str, dict], sweep: Sweep) -> dict[str, FamilySummary
     out = {}
     for fam in sweep.families:
         grid = {lr: (results[Run(fam, lr, 0).name]["eval"]["loss"]
-                     if Run(fam, lr, 0).name in results else None) for lr in sweep.grid(fam)}
+                     if Run(fam, lr, 0).name in results else None)
+                for lr in sweep.grid(fam, results)}
         best = sweep.best_lr(fam, results)
         runs = tuple(results[Run(fam, best, s).name] for s in range(sweep.seeds)
                      if best is not None and Run(fam, best, s).name in results)
@@ -174,8 +175,8 @@ def render_results(results: dict[str, dict], sweep: Sweep, shipped: dict[str, di
         "",
         f"Protocol: a learning-rate sweep per family at seed 0, the best rate by validation "
         f"loss, then seeds 1 .. {sweep.seeds - 1} at that rate; mean ± sample standard "
-        f"deviation over the seeds. {done} of {sweep.total()} runs recorded"
-        + ("." if done >= sweep.total() else "; rows with fewer seeds say so."),
+        f"deviation over the seeds. {done} of {sweep.total(results)} runs recorded"
+        + ("." if done >= sweep.total(results) else "; rows with fewer seeds say so."),
         "",
         "## Results at each family's best learning rate",
         "",
@@ -215,8 +216,10 @@ def render_results(results: dict[str, dict], sweep: Sweep, shipped: dict[str, di
         best = "" if s.best_lr is None else f"{s.best_lr:g}" + (
             " (edge of the grid)" if s.best_at_edge else "")
         text.append(f"| {fam} | " + " | ".join(cells) + f" | {best} |")
-    text += ["", "A best rate at the edge of its grid means the sweep did not bracket the "
-             "optimum; the table then understates that family by an unknown amount.", ""]
+    text += ["", f"Each family's grid is extended by a factor of 2 beyond an edge while its best "
+             f"rate sits there (at most {sweep.max_extend} times); a best rate still at the edge "
+             f"of its grid means the sweep did not bracket the optimum, and the table then "
+             f"understates that family by an unknown amount.", ""]
     text += ["## Against the published claims", "",
              "| comparison | published | measured as | measured | agrees |",
              "|---|---|---|---|---|"]

@@ -115,21 +115,34 @@ def _record(name, loss, *, acc=0.5, history=(), corpus="c" * 64):
 
 def test_the_plan_picks_the_best_rate_then_seeds_and_waits_for_the_teacher():
     sweep = Sweep(families=("float", "onebit"), seeds=3)
-    assert [r.name for r in sweep.runs({})] == ["float-lr0.001-s0", "float-lr0.002-s0",
-                                                "float-lr0.004-s0"]
-    results = {n: _record(n, loss) for n, loss in [("float-lr0.001-s0", 1.3),
-                                                    ("float-lr0.002-s0", 1.1),
-                                                    ("float-lr0.004-s0", 1.2)]}
+    assert [r.name for r in sweep.runs({})] == ["float-lr0.0005-s0", "float-lr0.001-s0",
+                                                "float-lr0.002-s0"]
+    results = {n: _record(n, loss) for n, loss in [("float-lr0.0005-s0", 1.3),
+                                                    ("float-lr0.001-s0", 1.1),
+                                                    ("float-lr0.002-s0", 1.2)]}
     names = [r.name for r in sweep.runs(results)]
-    assert names[3:] == ["float-lr0.002-s1", "float-lr0.002-s2", "onebit-lr0.001-s0",
+    assert names[3:] == ["float-lr0.001-s1", "float-lr0.001-s2", "onebit-lr0.001-s0",
                          "onebit-lr0.002-s0", "onebit-lr0.004-s0"]
     cmd = sweep.command(Run("onebit", 1e-3, 0), results, runs_dir=Path("r"),
                         results_dir=Path("x"))
-    assert cmd[cmd.index("--teacher") + 1] == "r/float-lr0.002-s0.safetensors"
+    assert cmd[cmd.index("--teacher") + 1] == "r/float-lr0.001-s0.safetensors"
     assert cmd[cmd.index("--schedule") + 1] == "cosine" and "--corpus" in cmd
     assert sweep.total() == 10
     assert Run.parse("b158-twn-lr0.008-s2") == Run("b158-twn", 0.008, 2)
     assert Run.parse("cli") is None and Run.parse("nope-lr0.1-s0") is None
+    # A best rate at an edge extends the grid beyond it, at most twice.
+    edge = {n: _record(n, loss) for n, loss in [("float-lr0.0005-s0", 1.0),
+                                                 ("float-lr0.001-s0", 1.1),
+                                                 ("float-lr0.002-s0", 1.2)]}
+    assert sweep.grid("float", edge) == (0.00025, 0.0005, 0.001, 0.002)
+    assert sweep.best_lr("float", edge) is None and sweep.total(edge) == 11
+    edge["float-lr0.00025-s0"] = _record("float-lr0.00025-s0", 1.05)
+    assert sweep.best_lr("float", edge) == 0.0005
+    edge["float-lr0.00025-s0"] = _record("float-lr0.00025-s0", 0.9)
+    assert sweep.grid("float", edge)[0] == 0.000125 and sweep.best_lr("float", edge) is None
+    edge["float-lr0.000125-s0"] = _record("float-lr0.000125-s0", 0.8)
+    assert sweep.grid("float", edge)[0] == 0.000125                    # no third extension
+    assert sweep.best_lr("float", edge) == 0.000125
     with pytest.raises(ValueError, match="family onebit is distilled from float: sweep float"):
         Sweep(families=("onebit",))
     with pytest.raises(ValueError, match="unknown family 'fp8'"):
@@ -139,31 +152,31 @@ def test_the_plan_picks_the_best_rate_then_seeds_and_waits_for_the_teacher():
 
 
 def test_the_report_shows_mean_and_std_over_seeds_and_the_claims():
-    sweep = Sweep(families=("float", "b158", "onebit"), seeds=2)
-    losses = {"float-lr0.001-s0": 1.30, "float-lr0.002-s0": 1.20, "float-lr0.004-s0": 1.25,
-              "float-lr0.002-s1": 1.22,
+    sweep = Sweep(families=("float", "b158", "onebit"), seeds=2, max_extend=0)
+    losses = {"float-lr0.0005-s0": 1.30, "float-lr0.001-s0": 1.20, "float-lr0.002-s0": 1.25,
+              "float-lr0.001-s1": 1.22,
               "b158-lr0.002-s0": 1.40, "b158-lr0.004-s0": 1.35, "b158-lr0.008-s0": 1.30,
               "b158-lr0.008-s1": 1.34,
               "onebit-lr0.001-s0": 1.5}
     results = {n: _record(n, v, acc=0.40 if n.startswith("onebit") else 0.5)
                for n, v in losses.items()}
     summary = summarize(results, sweep)
-    assert summary["float"].best_lr == 0.002 and not summary["float"].best_at_edge
+    assert summary["float"].best_lr == 0.001 and not summary["float"].best_at_edge
     assert summary["b158"].best_lr == 0.008 and summary["b158"].best_at_edge
     mean, std = summary["float"].mean_std("loss")
     assert mean == pytest.approx(1.21) and std == pytest.approx(0.0141421, rel=1e-4)
     assert summary["onebit"].best_lr is None and not summary["onebit"].runs
     md = render_results(results, sweep, {}, None)
-    assert "| float | float baseline" in md and "| 0.002 | 1.2100 ± 0.0141 |" in md
+    assert "| float | float baseline" in md and "| 0.001 | 1.2100 ± 0.0141 |" in md
     assert "0.008 (edge of the grid)" in md and "(to run)" in md
     assert "9 of 6 runs recorded" not in md and "runs recorded" in md
     b158_ratio = summary["b158"].mean_std("ppl")[0] / summary["float"].mean_std("ppl")[0]
     assert f"| {b158_ratio:.3f} | yes |" in md           # trails float: agrees with the paper
     table = render_readme_table(summary, sweep)
     assert "| onebit | 1 | sweeping | not yet run |" in table
-    assert "| float | 32 | 0.002 | 3.354 ± 0.047 | 1.000 |" in table
+    assert "| float | 32 | 0.001 | 3.354 ± 0.047 | 1.000 |" in table
     assert len(CLAIMS) == 3
-    mixed = {**results, "float-lr0.001-s0": _record("float-lr0.001-s0", 1.3, corpus="d" * 64)}
+    mixed = {**results, "float-lr0.0005-s0": _record("float-lr0.0005-s0", 1.3, corpus="d" * 64)}
     with pytest.raises(ValueError, match="2 different corpora"):
         render_results(mixed, sweep, {}, None)
 
