@@ -441,7 +441,7 @@ class AccumulatorHarness(Elaboratable):
                   for name in args.shape().members}
         for name, value in fields.items():
             m.d.comb += args[name].eq(value)
-        w_rows = fields["tiles"] * cfg.rows
+        w_rows = fields["tiles"] * cfg.tile_rows
         m.d.comb += Assume((args.m >= 1) & (args.k_tiles >= 1) & (n_tiles >= 1)
                            & (args.tiles == args.k_tiles * n_tiles)
                            & (args.a_addr + args.m * args.k_tiles <= cfg.act_depth)
