@@ -42,14 +42,18 @@ def run_layer(cfg, x, w, *, p_idle=0.0, p_stall=0.0, seed=0):
 
 
 @pytest.mark.parametrize("weight_format", ["2bit", "1.6bit"])
-@pytest.mark.parametrize(("rows", "cols", "m", "k", "n"), [
-    (2, 2, 3, 5, 3),          # K, N not multiples of the array
-    (4, 8, 2, 9, 17),
-    (3, 1, 1, 7, 2),
-    (1, 3, 1, 4, 5),          # one row, one token: back-to-back updates of one accumulator
+@pytest.mark.parametrize(("rows", "cols", "lanes", "m", "k", "n"), [
+    (2, 2, 1, 3, 5, 3),       # K, N not multiples of the array
+    (4, 8, 1, 2, 9, 17),
+    (3, 1, 1, 1, 7, 2),
+    (1, 3, 1, 1, 4, 5),       # one row, one token: back-to-back updates of one accumulator
+    (4, 8, 2, 2, 9, 17),      # two rows per cycle
+    (3, 2, 2, 1, 7, 5),       # two rows per cycle, not dividing rows: padded tiles
+    (4, 4, 4, 1, 13, 6),      # a whole tile per cycle
 ])
-def test_accelerator_layer_is_bit_exact(weight_format, rows, cols, m, k, n, rng, seed):
-    cfg = small_config(rows=rows, cols=cols, weight_format=weight_format)
+def test_accelerator_layer_is_bit_exact(weight_format, rows, cols, lanes, m, k, n, rng, seed):
+    cfg = small_config(rows=rows, cols=cols, weight_format=weight_format,
+                       weight_rows_per_cycle=lanes)
     x, w = random_layer(rng, m, k, n)
     acc = run_layer(cfg, x, w, p_idle=0.3, p_stall=0.4, seed=seed)
     np.testing.assert_array_equal(acc, ref_acc(x, w))
@@ -104,10 +108,14 @@ def _counted_matmul(cfg, x, w, **kw):
 
 
 @pytest.mark.parametrize("weight_format", ["2bit", "1.6bit"])
-@pytest.mark.parametrize(("rows", "cols", "m", "k", "n"), [
-    (2, 3, 1, 7, 8), (2, 3, 5, 4, 5), (4, 2, 9, 6, 2), (3, 3, 2, 9, 3), (4, 4, 4, 8, 8)])
-def test_tile_loop_cycles_are_exact(weight_format, rows, cols, m, k, n, rng):
-    cfg = small_config(rows=rows, cols=cols, weight_format=weight_format)
+@pytest.mark.parametrize(("rows", "cols", "lanes", "m", "k", "n"), [
+    (2, 3, 1, 1, 7, 8), (2, 3, 1, 5, 4, 5), (4, 2, 1, 9, 6, 2), (3, 3, 1, 2, 9, 3),
+    (4, 4, 1, 4, 8, 8),
+    (4, 4, 2, 1, 16, 8), (4, 4, 4, 1, 16, 8), (3, 2, 2, 1, 9, 4), (3, 2, 3, 2, 9, 4),
+    (2, 3, 2, 1, 7, 8), (8, 4, 2, 1, 24, 8), (8, 4, 8, 3, 24, 8)])
+def test_tile_loop_cycles_are_exact(weight_format, rows, cols, lanes, m, k, n, rng):
+    cfg = small_config(rows=rows, cols=cols, weight_format=weight_format,
+                       weight_rows_per_cycle=lanes)
     x, w = random_layer(rng, m, k, n)
     _, counters = _counted_matmul(cfg, x, w)
     assert counters[Counter.COMPUTE] == layer_work(cfg, m=m, k=k, n=n).cycles
@@ -365,7 +373,11 @@ def _edge_value(pick, limits):
                       acc_bits=20, max_load=3, weight_format="1.6bit"),
     AcceleratorConfig(rows=4, cols=1, weight_depth=3, act_depth=5, acc_depth=1, max_k=2,
                       acc_bits=20, max_load=1),
-], ids=["2x3", "3x2-1.6bit", "4x1-tiny"])
+    AcceleratorConfig(rows=3, cols=2, weight_depth=20, act_depth=30, acc_depth=7, max_k=64,
+                      acc_bits=20, max_load=3, weight_format="1.6bit", weight_rows_per_cycle=2),
+    AcceleratorConfig(rows=4, cols=2, weight_depth=9, act_depth=12, acc_depth=6, max_k=64,
+                      acc_bits=20, max_load=2, weight_rows_per_cycle=4),
+], ids=["2x3", "3x2-1.6bit", "4x1-tiny", "3x2-1.6bit-wide2", "4x2-wide4"])
 def test_checks_at_the_limits_match_the_functional_model(cfg, seed):
     """MATMUL, DRAIN and loads with arguments at, around and far beyond every limit (the
     controller keeps narrow arguments and computes the extents serially), each followed by
