@@ -38,6 +38,13 @@ CONFIGS = {
     "1.6bit-a8-3x4": AcceleratorConfig(rows=3, cols=4, weight_format="1.6bit", acc_bits=16,
                                        max_k=64, weight_depth=3, act_depth=5, acc_depth=5,
                                        max_load=2),
+    "2bit-a8-3x2-wide2": AcceleratorConfig(rows=3, cols=2, weight_rows_per_cycle=2,
+                                           acc_bits=20, max_k=256, weight_depth=6,
+                                           act_depth=4, acc_depth=4, max_load=3),
+    "1.6bit-a8-4x3-wide4": AcceleratorConfig(rows=4, cols=3, weight_format="1.6bit",
+                                             weight_rows_per_cycle=4, acc_bits=20, max_k=64,
+                                             weight_depth=2, act_depth=4, acc_depth=4,
+                                             max_load=2),
 }
 #: Layers in K-passes (ACCUMULATE), and in passes of several N-tiles and tokens each (which
 #: pins the accumulator layout the decoder reads).
