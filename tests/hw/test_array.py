@@ -33,7 +33,8 @@ def _core_schedule(config, tiles, write_starts, vector_starts, *, descending=Fal
         payloads = weight_beat_payloads(config, encode_weight_codes(tile.weights).tolist())
         order = (orders[t] if orders else
                  range(beats - 1, -1, -1) if descending else range(beats))
-        writes += [(write_starts[t] + n, t, pack(wl, payloads[k])) for n, k in enumerate(order)]
+        writes += [(write_starts[t] + n, t, pack(wl, payloads[k]), k)
+                   for n, k in enumerate(order)]
         at = vector_starts[t]
         for n, vec in enumerate(tile.acts):
             at += vector_gaps[t][n] if vector_gaps and n else (1 if n else 0)
@@ -41,6 +42,7 @@ def _core_schedule(config, tiles, write_starts, vector_starts, *, descending=Fal
     results, stalls = [], []
     loaded = [0] * len(tiles)        # beats of each tile accepted so far
     switched = -1                    # last tile whose first vector was accepted
+    last_use = [-beats, -beats]      # the cycle of the last vector that used each bank
 
     async def bench(ctx):
         nonlocal switched
@@ -56,6 +58,11 @@ def _core_schedule(config, tiles, write_starts, vector_starts, *, descending=Fal
             ctx.set(dut.weights.payload.as_value(), w[2] if w else 0)
             ctx.set(dut.acts.valid, v is not None)
             ctx.set(dut.acts.payload.as_value(), v[2] if v else 0)
+            if w:
+                # The rule, exactly: beat k may go once its bank (tile t's: the first tile
+                # switches to bank 1) was last used at least k cycles ago.
+                free = cycle - last_use[(w[1] + 1) % 2] >= w[3]
+                assert ctx.get(dut.weights.ready) == free, f"ready wrong in cycle {cycle}"
             if w and not ctx.get(dut.weights.ready):
                 stalls.append(cycle)
             elif w:
@@ -64,6 +71,7 @@ def _core_schedule(config, tiles, write_starts, vector_starts, *, descending=Fal
             if v:
                 vectors.pop(0)
                 switched = max(switched, v[1])
+                last_use[(v[1] + 1) % 2] = cycle
             if ctx.get(dut.results.valid):
                 results.append((cycle, ctx.get(dut.results.payload.as_value())))
             await ctx.tick()
@@ -147,8 +155,8 @@ def test_core_hazard_rule_under_random_interleavings(rows, cols, lanes, rng):
     """Beats in random order, starting at random cycles from the previous tile's first vector
     on (often inside its burst of vectors), vectors with random gaps: whatever the
     interleaving, every tile's vectors see exactly its weights (the array holds back a beat
-    that would overwrite a bank still in use), and ``ready`` drops only for a beat k whose bank
-    was used fewer than k cycles before."""
+    that would overwrite a bank still in use), and ``ready`` is low exactly for a beat k whose
+    bank was used fewer than k cycles before (checked in every cycle by the bench)."""
     cfg = AcceleratorConfig(rows=rows, cols=cols, weight_rows_per_cycle=lanes)
     beats = cfg.tile_beats
     tiles = random_scenario(cfg, rng, n_tiles=24, max_tokens=5, extremes=False).tiles
@@ -157,7 +165,7 @@ def test_core_hazard_rule_under_random_interleavings(rows, cols, lanes, rng):
     # Tile t's beats become due between its predecessor's first vector (the earliest the bench
     # lets them go) and a few cycles later; its vectors once its beats are in, or later.
     write_starts, vector_starts, at = [], [], 0
-    for t in tiles:
+    for _ in tiles:
         write_starts.append(at + int(rng.integers(0, 3)))
         at = write_starts[-1] + beats + int(rng.integers(0, 3))
         vector_starts.append(at)

@@ -1,6 +1,7 @@
 # amaranth: UnusedElaboratable=no
 # SPDX-License-Identifier: BSD-2-Clause
-"""hw.weight_source: weight beats streamed from weight memory, in both formats, at several\nrows per cycle."""
+"""hw.weight_source: weight beats streamed from weight memory, in both formats, at several
+rows per cycle."""
 
 import itertools
 import random
