@@ -323,26 +323,31 @@ def test_reset_mid_matmul_returns_to_idle(rng):
     np.testing.assert_array_equal(after.decode(response), ref_acc(x2, w2))
 
 
-# (simulator, rows, cols, weight format, layer M x K x N): every shape on Verilator, the small
-# ones on Icarus too (Icarus runs a 16x16 array at a few hundred cycles per second).
+# (simulator, rows, cols, weight format, weight rows per cycle, layer M x K x N): every shape
+# on Verilator, the small ones on Icarus too (Icarus runs a 16x16 array at a few hundred cycles
+# per second).
 CASES = [
-    ("icarus", 2, 2, "2bit", (3, 9, 5)),
-    ("icarus", 4, 8, "1.6bit", (2, 13, 19)),
-    ("verilator", 2, 2, "1.6bit", (4, 7, 3)),
-    ("verilator", 4, 8, "2bit", (5, 21, 17)),
-    ("verilator", 8, 8, "1.6bit", (3, 30, 20)),
-    ("verilator", 16, 16, "2bit", (20, 40, 35)),
+    ("icarus", 2, 2, "2bit", 1, (3, 9, 5)),
+    ("icarus", 4, 8, "1.6bit", 1, (2, 13, 19)),
+    ("icarus", 3, 2, "2bit", 2, (1, 10, 5)),
+    ("icarus", 4, 4, "1.6bit", 4, (2, 13, 9)),
+    ("verilator", 2, 2, "1.6bit", 1, (4, 7, 3)),
+    ("verilator", 4, 8, "2bit", 1, (5, 21, 17)),
+    ("verilator", 8, 8, "1.6bit", 1, (3, 30, 20)),
+    ("verilator", 8, 4, "1.6bit", 2, (1, 30, 20)),
+    ("verilator", 16, 16, "2bit", 1, (20, 40, 35)),
+    ("verilator", 16, 16, "2bit", 4, (1, 40, 35)),
 ]
 
 
 @pytest.mark.cosim
-@pytest.mark.parametrize(("simulator", "rows", "cols", "weight_format", "shape"), CASES,
-                         ids=[f"{c[0]}-{c[1]}x{c[2]}-{c[3]}" for c in CASES])
-def test_accelerator_verilog_is_bit_exact(simulator, rows, cols, weight_format, shape, rng,
-                                          seed, waves, tmp_path):
+@pytest.mark.parametrize(("simulator", "rows", "cols", "weight_format", "lanes", "shape"), CASES,
+                         ids=[f"{c[0]}-{c[1]}x{c[2]}-{c[3]}-w{c[4]}" for c in CASES])
+def test_accelerator_verilog_is_bit_exact(simulator, rows, cols, weight_format, lanes, shape,
+                                          rng, seed, waves, tmp_path):
     cfg = AcceleratorConfig(rows=rows, cols=cols, weight_format=weight_format,
-                            weight_depth=512, act_depth=256, acc_depth=128, max_k=4096,
-                            acc_bits=24)
+                            weight_rows_per_cycle=lanes, weight_depth=512, act_depth=256,
+                            acc_depth=128, max_k=4096, acc_bits=24)
     m, k, n = shape
     layers = []
     for _ in range(2):      # two programs in one simulator process, on the same memories
