@@ -78,7 +78,8 @@ BREAK = "break"
 RESET = "reset"
 
 #: Small configurations: out-of-range shapes and addresses are frequent, both weight formats,
-#: a memory word of two stream words (``1x20``), narrow accumulators (ACCUMULATE overflows).
+#: a memory word of two stream words (``1x20``), narrow accumulators (ACCUMULATE overflows), a
+#: wide weight path whose rows per cycle do not divide rows (``w2``: padded tiles).
 CONFIGS = {
     "2x3-2bit": AcceleratorConfig(rows=2, cols=3, weight_depth=24, act_depth=12, acc_depth=8,
                                   max_k=32, acc_bits=14, max_load=3),
@@ -87,6 +88,9 @@ CONFIGS = {
                                     max_load=4),
     "1x20-2bit": AcceleratorConfig(rows=1, cols=20, weight_depth=16, act_depth=8, acc_depth=8,
                                    max_k=8, acc_bits=12, max_load=2),
+    "3x2-1.6bit-w2": AcceleratorConfig(rows=3, cols=2, weight_format="1.6bit",
+                                       weight_rows_per_cycle=2, weight_depth=4, act_depth=12,
+                                       acc_depth=8, max_k=24, acc_bits=14, max_load=3),
 }
 
 #: Share of the programs generated as malformed (the rest hold valid commands only).
