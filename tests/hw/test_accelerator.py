@@ -121,8 +121,12 @@ def test_tile_loop_cycles_are_exact(weight_format, rows, cols, lanes, m, k, n, r
     assert counters[Counter.COMPUTE] == layer_work(cfg, m=m, k=k, n=n).cycles
 
 
-def test_counters_count_macs_and_stalls(rng, seed):
-    cfg = small_config(rows=3, cols=2)
+@pytest.mark.parametrize(("weight_format", "lanes"), [("2bit", 1), ("2bit", 2), ("1.6bit", 2),
+                                                     ("2bit", 3)])
+def test_counters_count_macs_and_stalls(weight_format, lanes, rng, seed):
+    """MACS and ZERO_MACS count the tiles' rows only: at 2 rows per cycle the padding row of
+    each tile's second beat is no weight."""
+    cfg = small_config(rows=3, cols=2, weight_format=weight_format, weight_rows_per_cycle=lanes)
     x, w = random_layer(rng, 4, 7, 5)
     w[w == 1] = 0                                   # plenty of zeros
     _, counters = _counted_matmul(cfg, x, w, p_idle=0.3, p_stall=0.5, seed=seed)
