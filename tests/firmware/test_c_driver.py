@@ -104,6 +104,8 @@ def test_the_layers_have_every_kind_of_pass():
     ("1.6bit-a16", (3, 7, 6), 0.3, 0.3),
     ("2bit-a16-4x4", (5, 3, 8), 0.2, 0.0),
     ("1.6bit-a8-3x4", (3, 7, 6), 0.0, 0.3),
+    ("2bit-a8-3x2-wide2", (2, 9, 5), 0.2, 0.2),
+    ("1.6bit-a8-4x3-wide4", (1, 9, 7), 0.0, 0.3),
 ])
 def test_rtl_round_trip(name, shape, p_idle, p_stall, drivers, rng, seed):
     cfg, driver = CONFIGS[name], drivers[name]
