@@ -142,7 +142,8 @@ class FunctionalAccelerator:
         words = [from_stream_words(data[i * sub:(i + 1) * sub], bits) for i in range(count)]
         if not error and weights and cfg.weight_format == "2bit":
             for word in words:
-                codes = [(word >> (WEIGHT_CODE_BITS * j)) & 3 for j in range(cfg.cols)]
+                codes = [(word >> (WEIGHT_CODE_BITS * j)) & 3     # every lane's columns
+                         for j in range(cfg.cols * cfg.weight_rows_per_cycle)]
                 if ILLEGAL_WEIGHT_CODE in codes:
                     error = ErrorFlag.ILLEGAL_WEIGHT
                     break

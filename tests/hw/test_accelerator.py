@@ -189,6 +189,17 @@ def test_bad_commands_raise_sticky_flags(words, flag):
                                  ).errors == flag
 
 
+@pytest.mark.parametrize("lane", [0, 1, 2])
+def test_an_illegal_code_in_any_lane_is_refused(lane):
+    """At 3 rows per cycle a weight word holds three rows: the illegal code in any of them
+    raises ILLEGAL_WEIGHT and writes nothing, on the RTL as on the functional model."""
+    cfg = small_config(rows=3, cols=2, weight_rows_per_cycle=3)
+    bad = ILLEGAL_WEIGHT_CODE << (2 * (lane * cfg.cols + 1))      # column 1 of the lane
+    words = [*commands.load_weights(cfg, 0, [0x15, bad]), *commands.read_status()]
+    flags, _ = _status(cfg, words[:-len(commands.read_status())])
+    assert flags == ErrorFlag.ILLEGAL_WEIGHT
+
+
 def test_errors_leave_the_state_uncorrupted(rng):
     """After a good layer, a malformed stream (garbage, then commands that would overwrite
     the buffers) changes nothing: DRAIN answers with the error flags and no payload, and after
