@@ -114,6 +114,8 @@ class AcceleratorConfig:
         ``2bit``, five in ``1.6bit``). A tile occupies whole beats in weight memory
         (:attr:`tile_rows`; the rows beyond ``rows`` in its last beat are padding), so a value
         that divides ``rows`` wastes no memory. 1 (the default) is the original design.
+        ``weight_depth`` counts words, so the same depth holds W times the rows (divide it by
+        W to keep the capacity); the loader's staging buffer is as wide as the wider word.
 
     The partial-sum path inside the array is sized by bit growth rather than by ``acc_bits``:
     after ``r`` rows a partial sum needs :meth:`psum_bits` ``(r)`` bits.
