@@ -137,6 +137,8 @@ def render_header(config: AcceleratorConfig) -> str:
           for i, name in enumerate(WEIGHT_FORMATS)],
         f"#define ACCEL_WEIGHT_FORMAT {WEIGHT_FORMATS.index(cfg.weight_format)}u"
         f"  /* {cfg.weight_format} */",
+        f"#define ACCEL_WEIGHT_ROWS_PER_CYCLE {cfg.weight_rows_per_cycle}u",
+        f"#define ACCEL_TILE_ROWS {cfg.tile_rows}u",
         f"#define ACCEL_WEIGHT_ROWS_PER_WORD {cfg.weight_rows_per_word}u",
         f"#define ACCEL_WEIGHT_ROWS {cfg.weight_rows}u",
         f"#define ACCEL_WEIGHT_WORD_BITS {cfg.weight_word_bits}u",

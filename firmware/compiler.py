@@ -16,7 +16,8 @@ Weights and activations are compiled separately:
   ``weight_base``.
 
 Memory layout of one pass (``mt`` tokens, ``nt`` N-tiles, ``kt`` K-tiles): weight rows of tile
-(n, k) at ``((n * kt) + k) * rows`` (N-slice major), activation word ``m * kt + k``,
+(n, k) from row slot ``((n * kt) + k) * tile_rows`` (N-slice major; ``tile_rows`` is ``rows``
+rounded up to whole beats of ``weight_rows_per_cycle``), activation word ``m * kt + k``,
 accumulator word ``n * mt + m``. Every program records the configuration it was built for;
 :meth:`Program.check_config` refuses another.
 """
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from golden.contract.codecs import pack_act_words, pack_weight_rows
+from golden.contract.codecs import pack_act_words, pack_weight_tiles
 from golden.contract.config import AcceleratorConfig
 from golden.contract.isa import (
     CommandError,
@@ -94,10 +95,10 @@ def compile_weights(config: AcceleratorConfig, w_t) -> WeightImage:
     w_t = np.asarray(w_t)
     n, k = check_weights(config, w_t)
     k_tiles, n_tiles = config.k_tiles(k), config.n_tiles(n)
-    tile_capacity = config.weight_rows // config.rows     # tiles the weight memory holds
+    tile_capacity = config.weight_rows // config.tile_rows   # tiles the weight memory holds
     if tile_capacity == 0:
         raise CommandError(f"the weight memory ({config.weight_rows} rows) cannot hold one "
-                           f"tile of {config.rows} rows")
+                           f"tile of {config.tile_rows} rows")
     # One token of a K-chunk must fit the activation buffer; one token of an N-chunk the
     # accumulator buffer; a K-chunk x N-chunk block the weight memory.
     kt_chunk = min(k_tiles, config.act_depth, tile_capacity)
@@ -106,7 +107,7 @@ def compile_weights(config: AcceleratorConfig, w_t) -> WeightImage:
     words, blocks = [], []
     for nt0, nt1 in _chunks(n_tiles, nt_chunk):
         for kt0, kt1 in _chunks(k_tiles, kt_chunk):
-            block = pack_weight_rows(config, tiles[nt0:nt1, kt0:kt1].reshape(-1, config.cols))
+            block = pack_weight_tiles(config, tiles[nt0:nt1, kt0:kt1])
             blocks.append(Block(nt0, nt1, kt0, kt1, offset=len(words), words=len(block)))
             words += block
     return WeightImage(config=config, n=n, k=k, words=words, blocks=blocks)

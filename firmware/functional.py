@@ -26,7 +26,7 @@ from golden.contract.codecs import (
     WEIGHT_CODE_BITS,
     from_stream_words,
     unpack_act_words,
-    unpack_weight_rows,
+    unpack_weight_tiles,
 )
 from golden.contract.config import AcceleratorConfig
 from golden.contract.isa import (
@@ -142,7 +142,8 @@ class FunctionalAccelerator:
         words = [from_stream_words(data[i * sub:(i + 1) * sub], bits) for i in range(count)]
         if not error and weights and cfg.weight_format == "2bit":
             for word in words:
-                codes = [(word >> (WEIGHT_CODE_BITS * j)) & 3 for j in range(cfg.cols)]
+                codes = [(word >> (WEIGHT_CODE_BITS * j)) & 3     # every lane's columns
+                         for j in range(cfg.cols * cfg.weight_rows_per_cycle)]
                 if ILLEGAL_WEIGHT_CODE in codes:
                     error = ErrorFlag.ILLEGAL_WEIGHT
                     break
@@ -164,8 +165,8 @@ class FunctionalAccelerator:
         work = matmul_work(cfg, m=m, k_tiles=k_tiles, n_tiles=n_tiles,
                            accumulate=bool(flags & MatmulFlag.ACCUMULATE))
         n_words = -(-work.weight_rows // cfg.weight_rows_per_word)
-        weights = unpack_weight_rows(cfg, self.weights[w_addr:w_addr + n_words],
-                                     work.weight_rows, strict=False).astype(np.int64)
+        weights = unpack_weight_tiles(cfg, self.weights[w_addr:w_addr + n_words],
+                                      work.tiles, strict=False).astype(np.int64)
         weights = weights.reshape(n_tiles, k_tiles, cfg.rows, cfg.cols)
         acts = self.acts[a_addr:a_addr + m * k_tiles].reshape(m, k_tiles, cfg.rows)
         limit = 1 << (cfg.acc_bits - 1)

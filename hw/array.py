@@ -29,7 +29,7 @@ from .component import ConfiguredComponent
 from .pe import TERNARY, Arithmetic, ProcessingElement
 
 __all__ = ["ArrayProbes", "BufferedArray", "SystolicArray", "act_layout", "result_layout",
-           "weight_row_layout"]
+           "weight_beat_layout", "weight_beat_payloads", "write_skew"]
 
 
 @dataclass(frozen=True)
@@ -54,14 +54,40 @@ class ArrayProbes:
     skew: tuple[Signal, ...]
 
 
-def weight_row_layout(config: AcceleratorConfig,
-                      arithmetic: Arithmetic = TERNARY) -> data.StructLayout:
-    """One row of a weight tile: the codes of ``cols`` weights (2-bit ternary codes by default)
-    and the row they go to."""
+def weight_beat_layout(config: AcceleratorConfig,
+                       arithmetic: Arithmetic = TERNARY) -> data.StructLayout:
+    """One beat of a weight tile: ``W = weight_rows_per_cycle`` rows of ``cols`` weights
+    (2-bit ternary codes by default), ``codes[r][j]`` for row ``beat * W + r``, column j, and
+    the beat's place in its tile (``beat`` in ``0 .. tile_beats - 1``; at W = 1 the row). Rows
+    ``>= rows`` of the last beat, when W does not divide ``rows``, are ignored."""
     return data.StructLayout({
-        "row": unsigned(max(1, ceil_log2(config.rows))),
-        "codes": data.ArrayLayout(arithmetic.weight_shape(config), config.cols),
+        "beat": unsigned(max(1, ceil_log2(config.tile_beats))),
+        "codes": data.ArrayLayout(data.ArrayLayout(arithmetic.weight_shape(config), config.cols),
+                                  config.weight_rows_per_cycle),
     })
+
+
+def weight_beat_payloads(config: AcceleratorConfig, rows) -> list[dict]:
+    """The beats (payloads of :func:`weight_beat_layout`, in order) that load one tile:
+    ``rows[i][j]`` is the stored value of weight (i, j); the rows of the last beat beyond
+    ``rows`` are padded with 0."""
+    lanes = config.weight_rows_per_cycle
+    rows = [list(row) for row in rows]
+    if len(rows) != config.rows:
+        raise ValueError(f"a tile has rows={config.rows} rows, not {len(rows)}")
+    padded = rows + [[0] * config.cols] * (config.tile_rows - config.rows)
+    return [{"beat": k, "codes": padded[k * lanes:(k + 1) * lanes]}
+            for k in range(config.tile_beats)]
+
+
+def write_skew(config: AcceleratorConfig, row: int) -> int:
+    """Cycles by which a weight write to ``row`` is delayed on its way in, beyond the write
+    path's two edge stages: ``row - row // W`` (W = ``weight_rows_per_cycle``). Row i of beat
+    k = i // W is then written as if it came k cycles after the beat, unskewed, so the hazard
+    rule is per beat: beat k may be written once the last vector that used its bank entered
+    k cycles ago. 0 for every row at W = 1 (the write path of the original design); ``row``
+    at W = rows (a whole tile in one beat, skewed exactly like the activations: no hazard)."""
+    return row - row // config.weight_rows_per_cycle
 
 
 def act_layout(config: AcceleratorConfig, arithmetic: Arithmetic = TERNARY) -> data.StructLayout:
@@ -101,7 +127,7 @@ class _ArrayComponent(ConfiguredComponent):
         self._probes = None             # set by elaboration: the probes, or the core
         free_running = not self.backpressure
         super().__init__(config, {
-            "weights": In(stream.Signature(weight_row_layout(config, arithmetic))),
+            "weights": In(stream.Signature(weight_beat_layout(config, arithmetic))),
             "acts": In(stream.Signature(act_layout(config, arithmetic),
                                         always_ready=free_running)),
             "results": Out(stream.Signature(result_layout(config, arithmetic),
@@ -126,23 +152,25 @@ class _ArrayComponent(ConfiguredComponent):
 class SystolicArray(_ArrayComponent):
     """The free-running array core: it never stalls, so no enable fans out across the grid.
 
-    Weight loading is double-buffered. A beat on :attr:`weights` writes one row of the
-    *shadow* tile; an activation vector with ``swap`` set makes the shadow tile active for
-    itself and every later vector, and the former active tile becomes the shadow. Weight writes
-    and activations keep their issue order at every cell: a row written before a swapping
-    vector is used by it, a row written in the same cycle or later goes to the next tile.
+    Weight loading is double-buffered. A beat on :attr:`weights` writes ``W =
+    weight_rows_per_cycle`` rows of the *shadow* tile; an activation vector with ``swap`` set
+    makes the shadow tile active for itself and every later vector, and the former active tile
+    becomes the shadow. A beat written before a swapping vector is used by it, a beat written
+    in the same cycle or later goes to the next tile.
 
-    A write travels along its row with the same skew as the activations, so it only has to
-    wait (``weights.ready`` low) while the last vector that used the target bank has not yet
-    entered the row being written: row i can be rewritten i cycles after that vector. Rows
-    written in order right behind a switching vector never wait, so a tile of ``rows`` rows
-    loads while the previous one computes, and a tile switch costs ``max(vectors, rows)``
-    cycles for any shape: one vector per tile (decode) runs at the full weight bandwidth of one
-    row per cycle.
+    A write travels along its row with the same skew as the activations. Row i of a beat also
+    enters its row :func:`write_skew` ``= i - i // W`` cycles late, so the beat's rows behave
+    as if beat k had been written k cycles after its issue, unskewed: it only has to wait
+    (``weights.ready`` low) while the last vector that used the target bank entered fewer than
+    k cycles ago (at W = 1, row i waits i cycles: the original rule; at W = rows the write is
+    skewed exactly like the activations and never waits). Beats written in order right behind
+    a switching vector never wait, so a tile of ``tile_beats`` beats loads while the previous
+    one computes, and a tile switch costs ``max(vectors, tile_beats)`` cycles for any shape:
+    one vector per tile (decode) runs at the full weight bandwidth of one beat per cycle.
 
     Members
     -------
-    weights : In(stream.Signature(weight_row_layout(config, arithmetic)))
+    weights : In(stream.Signature(weight_beat_layout(config, arithmetic)))
     acts : In(stream.Signature(act_layout(config, arithmetic), always_ready=True))
     results : Out(stream.Signature(result_layout(config, arithmetic), always_ready=True))
         Valid exactly ``config.array_latency`` cycles after the activation vector. The consumer
@@ -210,11 +238,14 @@ class SystolicArray(_ArrayComponent):
         # --- weight loading into the shadow bank ---------------------------------------------
         # A write moves along its row one column per cycle, like the activations, so it meets
         # every cell of row i exactly i cycles ahead of (or behind) a vector issued with it.
+        # Row i of beat k = i // W is delayed write_skew(i) = i - k cycles more on its way in,
+        # so it reaches the row as an unskewed write issued k cycles after the beat would.
         # age[b]: cycles since the last vector that used bank b was accepted (saturating);
-        # row i of bank b may be rewritten once age >= i, i.e. right behind that vector. One
-        # comparator per bank against the incoming row number, both in parallel with the bank
+        # beat k of bank b may be written once age >= k, i.e. right behind that vector. One
+        # comparator per bank against the incoming beat number, both in parallel with the bank
         # choice (which depends on the activation input in the same cycle).
-        sat = rows
+        lanes, beats = cfg.weight_rows_per_cycle, cfg.tile_beats
+        sat = beats
         age = [Signal(range(sat + 1), init=sat, name=f"bank{b}_age") for b in range(2)]
         for b in range(2):
             used = accept & (tok_bank == b)
@@ -222,46 +253,62 @@ class SystolicArray(_ArrayComponent):
 
         shadow = Signal()                      # the bank a write accepted this cycle goes to
         m.d.comb += shadow.eq(~Mux(accept, tok_bank, cur_bank))
-        row = self.weights.p.row
-        row_free = [Signal(name=f"bank{b}_row_free") for b in range(2)]
-        m.d.comb += [row_free[b].eq(age[b] >= row) for b in range(2)]
-        m.d.comb += self.weights.ready.eq(Mux(shadow, row_free[1], row_free[0]))
+        beat = self.weights.p.beat
+        beat_free = [Signal(name=f"bank{b}_beat_free") for b in range(2)]
+        m.d.comb += [beat_free[b].eq(age[b] >= beat) for b in range(2)]
+        m.d.comb += self.weights.ready.eq(Mux(shadow, beat_free[1], beat_free[0]))
 
         # An accepted beat is written two cycles later, through two register stages (the
         # activations take the same two stages at the edge, so the hazard rule above is that of
-        # an unregistered write). Stage 1 registers the beat as it is, so the row number feeds
+        # an unregistered write). Stage 1 registers the beat as it is, so the beat number feeds
         # only the two comparators and ``ready`` only one flip-flop (``wr_valid``); stage 2
-        # decodes the row into every row's two write enables, each a flip-flop of its own, so
+        # decodes the beat into every row's two write enables, each a flip-flop of its own, so
         # the enable that enters row i is not a gate shared with every other row. The codes are
         # registered every cycle (no enable to fan out): only the cycles after an accepted beat
         # write, with its codes.
         wr_valid = Signal()
         wr_bank = Signal(reset_less=True)
-        wr_row = Signal.like(row, reset_less=True)
+        wr_beat = Signal.like(beat, reset_less=True)
         wr_codes = Signal.like(self.weights.p.codes, reset_less=True)
         wr_codes2 = Signal.like(wr_codes, reset_less=True)
         m.d.sync += [
             wr_valid.eq(self.weights.valid & self.weights.ready),
             wr_bank.eq(shadow),
-            wr_row.eq(row),
+            wr_beat.eq(beat),
             wr_codes.eq(self.weights.p.codes),
             wr_codes2.eq(wr_codes),
         ]
-        # Row i's write enable enters cell (i, 0) and is passed right by the cells; the codes
-        # of column j, shared by all rows, are delayed j cycles to meet it.
+        # Row i's write enable is delayed write_skew(i) cycles, enters cell (i, 0) and is
+        # passed right by the cells. The codes of lane r, column j are delayed j cycles to meet
+        # it, then go down one delay line per lane and column that every row of the lane taps
+        # at its own write_skew (so lanes, not rows, pay for the column skew).
         for i in range(rows):
             row_we = Signal(2, name=f"row_we_{i}")
-            m.d.sync += row_we.eq(Mux(wr_valid & (wr_row == i), Mux(wr_bank, 0b10, 0b01), 0))
+            m.d.sync += row_we.eq(Mux(wr_valid & (wr_beat == i // lanes),
+                                      Mux(wr_bank, 0b10, 0b01), 0))
+            for d in range(write_skew(cfg, i)):
+                # Write enables are control, not pipeline: they keep their reset.
+                we_d = Signal(2, name=f"skew_we_{i}_{d}")
+                m.d.sync += we_d.eq(row_we)
+                row_we = we_d
             m.d.comb += pes[i][0].w_we.eq(row_we)
-        for j in range(cols):
-            code = wr_codes2[j]
-            for d in range(j):
-                code_d = Signal(arith.weight_shape(cfg), name=f"skew_w_{j}_{d}",
-                                reset_less=True)
-                m.d.sync += code_d.eq(code)
-                code = code_d
-            for i in range(rows):
-                m.d.comb += pes[i][j].w_code.eq(code)
+        for r in range(lanes):
+            lane_rows = range(r, rows, lanes)
+            for j in range(cols):
+                code = wr_codes2[r][j]
+                for d in range(j):
+                    code_d = Signal(arith.weight_shape(cfg), name=f"skew_w_{r}_{j}_{d}",
+                                    reset_less=True)
+                    m.d.sync += code_d.eq(code)
+                    code = code_d
+                taps = [code]
+                for d in range(max(write_skew(cfg, i) for i in lane_rows)):
+                    code_d = Signal(arith.weight_shape(cfg), name=f"lane_w_{r}_{j}_{d}",
+                                    reset_less=True)
+                    m.d.sync += code_d.eq(taps[-1])
+                    taps.append(code_d)
+                for i in lane_rows:
+                    m.d.comb += pes[i][j].w_code.eq(taps[write_skew(cfg, i)])
 
         # --- results: column j leaves the grid j cycles late; delay the others to align ------
         for j in range(cols):
@@ -292,7 +339,7 @@ class BufferedArray(_ArrayComponent):
 
     Members
     -------
-    weights : In(stream.Signature(weight_row_layout(config, arithmetic)))
+    weights : In(stream.Signature(weight_beat_layout(config, arithmetic)))
     acts : In(stream.Signature(act_layout(config, arithmetic)))
     results : Out(stream.Signature(result_layout(config, arithmetic)))
     probes : ArrayProbes

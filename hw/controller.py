@@ -65,7 +65,7 @@ def _limits(config: AcceleratorConfig) -> dict[str, int]:
     """The largest value of each MATMUL size that can pass the checks (above it: BAD_SHAPE for
     ``k_limit``, an overrun for the others, whatever the other arguments are)."""
     cfg = config
-    tiles_per_rows = cfg.weight_rows // cfg.rows
+    tiles_per_rows = cfg.weight_rows // cfg.tile_rows
     return {
         "m": min(cfg.act_depth, cfg.acc_depth),                       # m * k, n * m >= m
         "k_limit": min(cfg.max_k // cfg.rows, _ARG_LIMIT),            # BAD_SHAPE above
@@ -237,13 +237,13 @@ class Controller(ConfiguredComponent):
         tiles_max = k_max * n_max
         rpw = cfg.weight_rows_per_word
         p_max = max(count_max + k_max * m_max, acc_addr_max + n_max * m_max,
-                    tiles_max * cfg.rows + addr_max * rpw, addr_max + count_max,
+                    tiles_max * cfg.tile_rows + addr_max * rpw, addr_max + count_max,
                     cfg.weight_rows, cfg.weight_depth, cfg.act_depth, cfg.acc_depth)  # bounds
         k_narrow = k_tiles[:k_bits]
         w_addr_narrow = w_addr[:addr_bits]
         tiles = Signal(range(tiles_max + 1))
         needs_w_rows = "w_rows" in matmul_args_layout(cfg).members
-        w_rows = Signal(range(tiles_max * cfg.rows + 1)) if needs_w_rows else None
+        w_rows = Signal(range(tiles_max * cfg.tile_rows + 1)) if needs_w_rows else None
         depth = Mux(is_op[Opcode.LOAD_WEIGHTS], cfg.weight_depth,
                     Mux(is_op[Opcode.LOAD_ACTS], cfg.act_depth, cfg.acc_depth))
         # (a, b, c or None to add to the product, bound or None, register to store it in)
@@ -251,7 +251,7 @@ class Controller(ConfiguredComponent):
             (k_narrow, mm_m, a_addr, cfg.act_depth, None),       # a_addr + m * k_tiles
             (n_tiles, mm_m, acc_addr, cfg.acc_depth, None),      # acc_addr + n_tiles * m
             (k_narrow, n_tiles, 0, None, tiles),                 # tiles
-            (tiles, cfg.rows, 0, None, w_rows),                  # weight rows
+            (tiles, cfg.tile_rows, 0, None, w_rows),             # weight-row slots
             (w_addr_narrow, rpw, None, cfg.weight_rows, None),   # + w_addr * rows per word
             (range_count, 1, range_addr, depth, None),  # a load's or DRAIN's range
         ]

@@ -3,8 +3,10 @@
 
 For ``n_tiles`` N-slices (outer) and ``k_tiles`` K-slices (inner), tile t = nt * k_tiles + kt:
 
-* the tile's ``rows`` weight rows are read from weight memory (consecutive rows, starting at
-  ``w_addr``) into the array's idle bank while the previous tile computes (double buffering);
+* the tile's ``rows`` weight rows are read from weight memory (consecutive row slots, starting
+  at word ``w_addr``), ``W = weight_rows_per_cycle`` rows per cycle (a beat, ``B =
+  tile_beats`` of them per tile), into the array's idle bank while the previous tile computes
+  (double buffering);
 * its ``m`` activation vectors issue back to back from the activation buffer (vector i of
   K-slice kt at ``a_addr + i * k_tiles + kt``), the first one switching tiles;
 * each result vector is added into the accumulator buffer at ``acc_addr + nt * m + i``
@@ -12,17 +14,18 @@ For ``n_tiles`` N-slices (outer) and ``k_tiles`` K-slices (inner), tile t = nt *
 
 The engine runs a fixed schedule, the one of :mod:`golden.contract.tileloop` (its constants
 are :data:`~golden.contract.tileloop.ENGINE_TIMING`): after one setup cycle, the first tile's
-rows are read in ``rows`` cycles; then every ``P = max(m, rows, 4)`` cycles a tile's vectors
-begin, and with them the next tile's rows. Since the schedule is known in advance, nothing
+beats are read in ``B`` cycles; then every ``P = max(m, B, 4)`` cycles a tile's vectors
+begin, and with them the next tile's beats. Since the schedule is known in advance, nothing
 waits on a handshake: every decision is a register computed a cycle ahead (down-counters with
 a registered "last" flag), every memory address comes straight from a register, and every
 block-RAM output lands in a register (:func:`~hw.component.registered_read`) before any logic.
 
 Three streams of events run at fixed distances from one another:
 
-* the weight rows and the activation vectors are read ``read`` = 2 cycles before they reach the
-  array, with equal delays, so the array's hazard rule holds by construction (a tile's rows are
-  read from its predecessor's first vector on, and all of them before its own first vector);
+* the weight beats and the activation vectors are read ``read`` = 2 cycles before they reach
+  the array, with equal delays, so the array's hazard rule holds by construction (a tile's
+  beats are read in order from its predecessor's first vector on, beat k at least k cycles
+  after the last vector that used its bank, and all of them before its own first vector);
 * the accumulator of a result is read ``array_latency`` cycles after its vector, two cycles
   before the result leaves the array; result plus accumulator is registered and written one
   cycle later. The next K-slice reads the same accumulator ``P >= 4`` cycles later, after the
@@ -31,7 +34,7 @@ Three streams of events run at fixed distances from one another:
   been counted on their way into the array.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
@@ -48,8 +51,9 @@ __all__ = ["MatmulEngine", "acc_word_layout", "act_word_layout", "matmul_args_la
 
 
 def max_tiles(config: AcceleratorConfig) -> int:
-    """An upper bound of tiles in one MATMUL: every tile needs ``rows`` weight rows."""
-    return max(1, config.weight_rows // config.rows)
+    """An upper bound of tiles in one MATMUL: every tile needs ``tile_rows`` weight-row
+    slots."""
+    return max(1, config.weight_rows // config.tile_rows)
 
 
 def matmul_args_layout(config: AcceleratorConfig) -> data.StructLayout:
@@ -147,6 +151,7 @@ class MatmulEngine(ConfiguredComponent):
         m = Module()
         cfg = self._config
         rows, cols = cfg.rows, cfg.cols
+        lanes, beats = cfg.weight_rows_per_cycle, cfg.tile_beats
         timing = ENGINE_TIMING
 
         m.submodules.array = array = SystolicArray(cfg)
@@ -166,10 +171,10 @@ class MatmulEngine(ConfiguredComponent):
         m_shape = args.m.shape()
         m_minus_one = Signal(m_shape)           # m - 1 and m == 1
         m_one = Signal()
-        period_minus_one = Signal(range(max(cfg.act_depth, rows, timing.min_period)))
+        period_minus_one = Signal(range(max(cfg.act_depth, beats, timing.min_period)))
         kt_minus_one = Signal.like(args.k_tiles)
         kt_one = Signal()
-        floor = max(rows, timing.min_period)    # the period when m is smaller
+        floor = max(beats, timing.min_period)   # the period when m is smaller
         with m.If(setup):
             m.d.sync += [
                 m_minus_one.eq(args.m - 1), m_one.eq(args.m == 1),
@@ -177,28 +182,28 @@ class MatmulEngine(ConfiguredComponent):
                 kt_minus_one.eq(args.k_tiles - 1), kt_one.eq(args.k_tiles == 1),
             ]
 
-        # --- the schedule: periods, vector bursts and weight-row bursts ---------------------
-        # The prologue reads the first tile's rows (rows cycles); period t (t = 0 .. tiles-1)
-        # issues tile t's m vectors and reads tile t+1's rows, from its first cycle on.
+        # --- the schedule: periods, vector bursts and weight-beat bursts --------------------
+        # The prologue reads the first tile's beats (tile_beats cycles); period t (t = 0 ..
+        # tiles-1) issues tile t's m vectors and reads tile t+1's beats, from its first cycle on.
         issuing = Signal()                      # from the prologue to the last vector
         in_periods = Signal()                   # the prologue is over
         period = _Countdown(period_minus_one.shape(), "period")   # cycles left in it
         periods = _Countdown(args.tiles.shape(), "periods")       # periods left after it
-        bursts = _Countdown(args.tiles.shape(), "bursts")         # row bursts left to begin
+        bursts = _Countdown(args.tiles.shape(), "bursts")         # beat bursts left to begin
         vectors = _Countdown(m_shape, "vectors")                  # vectors left in the burst
-        row_count = _Countdown(range(rows), "rows")               # rows left in the burst
+        beat_count = _Countdown(range(beats), "beats")            # beats left in the burst
         v_go = Signal()                         # a vector is read this cycle
         v_swap = Signal()                       # ... and it is its tile's first
-        w_go = Signal()                         # a weight row is read this cycle
+        w_go = Signal()                         # a weight beat is read this cycle
         next_period = issuing & period.last & (~in_periods | ~periods.last)
         last_vector = v_go & vectors.last & in_periods & periods.last   # of the whole MATMUL
 
         with m.If(setup):
             m.d.sync += [issuing.eq(1), in_periods.eq(0), w_go.eq(1)]
-            period.load(m, rows - 1, rows == 1)
+            period.load(m, beats - 1, beats == 1)
             periods.load(m, args.tiles - 1, args.tiles == 1)
             bursts.load(m, args.tiles - 1, args.tiles == 1)
-            row_count.load(m, rows - 1, rows == 1)
+            beat_count.load(m, beats - 1, beats == 1)
         with m.Elif(issuing):
             with m.If(period.last):
                 period.load(m, period_minus_one, 0)       # the period is at least 4
@@ -221,15 +226,15 @@ class MatmulEngine(ConfiguredComponent):
             with m.Elif(v_go):
                 vectors.step(m)
 
-            # Weight rows: a burst of `rows` from each period's first cycle but the last's.
+            # Weight beats: a burst of `tile_beats` from each period's first cycle but the last's.
             with m.If(next_period & ~bursts.last):
                 m.d.sync += w_go.eq(1)
-                row_count.load(m, rows - 1, rows == 1)
+                beat_count.load(m, beats - 1, beats == 1)
                 bursts.step(m)
-            with m.Elif(w_go & row_count.last):
+            with m.Elif(w_go & beat_count.last):
                 m.d.sync += w_go.eq(0)
             with m.Elif(w_go):
-                row_count.step(m)
+                beat_count.step(m)
 
         # --- activation addresses: vector i of K-slice kt at a_addr + i * k_tiles + kt ------
         a_ptr = Signal.like(args.a_addr)        # the address read with v_go
@@ -249,10 +254,10 @@ class MatmulEngine(ConfiguredComponent):
         m.d.comb += [self.a_rd.addr.eq(a_ptr), self.a_rd.en.eq(v_go), source.go.eq(w_go)]
         acts = registered_read(m, self.a_rd, name="acts")
 
-        # --- into the array: rows and vectors, both `read` cycles after their reads ----------
+        # --- into the array: beats and vectors, both `read` cycles after their reads ---------
         m.d.comb += [
-            array.weights.valid.eq(source.rows.valid),
-            array.weights.payload.eq(source.rows.payload),
+            array.weights.valid.eq(source.beats.valid),
+            array.weights.payload.eq(source.beats.payload),
             array.acts.valid.eq(_delayed(m, v_go, timing.read, "vector")),
             array.acts.p.swap.eq(_delayed(m, v_swap, timing.read, "swap")),
             array.acts.p.data.eq(acts),
@@ -310,25 +315,30 @@ class MatmulEngine(ConfiguredComponent):
         ]
 
         # --- MAC counters: zero weights counted per tile on the way in, used per vector ------
-        # A tile's count is complete 3 cycles after its last row entered the array, at most 3
+        # A tile's count is complete 3 cycles after its last beat entered the array, at most 3
         # cycles after its first vector entered; so each vector is counted 4 cycles after its
         # read. Two slots (tile parity) suffice: a slot is rewritten only after every vector of
         # the tile that used it has been counted.
-        groups = [list(range(j, min(j + 4, cols))) for j in range(0, cols, 4)]
+        row_in = source.beats
+        # The lanes of the last beat beyond `rows` are padding, not weights of the tile.
+        full = rows - (beats - 1) * lanes       # the lanes of the last beat that are rows
+        lane_ok = [Const(1) if r < full else row_in.p.beat != beats - 1 for r in range(lanes)]
+        cells = [(r, j) for r in range(lanes) for j in range(cols)]
+        groups = [cells[g:g + 4] for g in range(0, len(cells), 4)]
         group_zeros = [Signal(range(len(g) + 1), name=f"zeros_group{i}")
                        for i, g in enumerate(groups)]
-        row_in = source.rows
         for g, sig in zip(groups, group_zeros, strict=True):
             # A code with bit 0 clear is a zero weight (the illegal code never loads).
-            m.d.sync += sig.eq(sum(~row_in.p.codes[j].as_value()[0] for j in g))
-        row_zeros = Signal(range(cols + 1))
+            m.d.sync += sig.eq(sum(~row_in.p.codes[r][j].as_value()[0] & lane_ok[r]
+                                   for r, j in g))
+        row_zeros = Signal(range(lanes * cols + 1))
         m.d.sync += row_zeros.eq(sum(group_zeros))
         w_par = Signal()                        # the parity of the tile whose rows are read
         with m.If(setup):
             m.d.sync += w_par.eq(0)
-        with m.Elif(w_go & row_count.last):
+        with m.Elif(w_go & beat_count.last):
             m.d.sync += w_par.eq(~w_par)
-        end_of_tile = _delayed(m, Cat(w_go & row_count.last, w_par), timing.read + 2, "tile_end")
+        end_of_tile = _delayed(m, Cat(w_go & beat_count.last, w_par), timing.read + 2, "tile_end")
         counted = _delayed(m, row_in.valid, 2, "row_counted")
         tile_zeros = Signal(range(rows * cols + 1))
         slot_zeros = [Signal(range(rows * cols + 1), name=f"zeros_slot{s}") for s in range(2)]

@@ -115,7 +115,7 @@ class Loader(ConfiguredComponent):
         if cfg.weight_format == "2bit":
             m.d.comb += illegal_code.eq(Cat(
                 stored[WEIGHT_CODE_BITS * j:WEIGHT_CODE_BITS * (j + 1)] == ILLEGAL_WEIGHT_CODE
-                for j in range(cfg.cols)).any())
+                for j in range(cfg.cols * cfg.weight_rows_per_cycle)).any())     # every lane
         with m.If(check):
             m.d.sync += illegal.eq(illegal | illegal_code)
         take = self.data.valid & self.data.ready

@@ -1,16 +1,22 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""Weight memory reader: a stream of weight rows for the array, in either storage format.
+"""Weight memory reader: a stream of weight beats for the array, in either storage format.
 
-``2bit``: one memory word per row, ``cols`` 2-bit codes
+A beat is ``W = weight_rows_per_cycle`` rows (one at W = 1), the array's weight input per cycle.
+A memory word is W lanes side by side (lane r in bits ``[r * L, (r + 1) * L)``), and lane r
+gives row r of each beat:
+
+``2bit``: one memory word per beat; a lane holds ``cols`` 2-bit codes
 (:class:`~golden.contract.codecs.WeightCode`), column j in bits [2j, 2j+2).
 
-``1.6bit``: one memory word per five rows: byte j holds column j's weights of five consecutive
-rows as five trits ``t = w + 1``, first row most significant, stored as the 8-bit fraction
+``1.6bit``: one memory word per five beats: byte j of lane r holds column j's weights of rows
+r, r + W, ..., r + 4W of the word (row r of each of its five beats) as five trits
+``t = w + 1``, first row most significant, stored as the 8-bit fraction
 ``q = ceil(v * 256 / 243)`` of their base-3 value ``v``. Multiplying that fraction by 3 moves
 the next trit into the two bits above the byte, so each row costs one 10-bit add per column
 (``3q = q + 2q``) and no division, table or multiplier: row k of a word is the top of
 ``3 * x_k`` with ``x_0 = q`` and ``x_{k+1} = (3 * x_k) mod 256``. (The fixed-point trick is the
-one of llama.cpp's TQ1_0 format; it is exact for all 243 values, which the tests check.)
+one of llama.cpp's TQ1_0 format; it is exact for all 243 values, which the tests check.) Every
+lane decodes one row per cycle, so a wide word still costs one 10-bit add per byte per beat.
 """
 
 from amaranth.hdl import Module, Mux, Signal, unsigned
@@ -23,7 +29,7 @@ from golden.contract.codecs import WeightCode
 from golden.contract.config import AcceleratorConfig
 from golden.contract.tileloop import ENGINE_TIMING
 
-from .array import weight_row_layout
+from .array import weight_beat_layout
 from .component import ConfiguredComponent, registered_read
 
 __all__ = ["WeightRowSource", "trit_to_code"]
@@ -35,14 +41,14 @@ def trit_to_code(trit):
 
 
 class WeightRowSource(ConfiguredComponent):
-    """Reads weight rows from ``base`` on, one per ``go``, and emits each exactly
+    """Reads weight beats from ``base`` on, one per ``go``, and emits each exactly
     :attr:`~golden.contract.tileloop.EngineTiming.read` cycles later (the weight memory's read,
     then a register on its output).
 
-    The engine's schedule decides when rows are read, so the source has no backpressure: its
+    The engine's schedule decides when beats are read, so the source has no backpressure: its
     output is valid in the cycles the schedule gave it. A memory word is read at the first of
-    its rows (every row in ``2bit``, every fifth in ``1.6bit``); the register on the read port
-    holds it while the following rows of the word are decoded.
+    its beats (every beat in ``2bit``, every fifth in ``1.6bit``); the register on the read
+    port holds it while the following beats of the word are decoded.
 
     Members
     -------
@@ -51,12 +57,12 @@ class WeightRowSource(ConfiguredComponent):
     base : In(addr_width)
         Word address of the first row.
     go : In(1)
-        Read the next row.
+        Read the next beat.
     rd : In(ReadPort.Signature(...))
         Read port of the weight memory (driven by this component).
-    rows : Out(stream.Signature(weight_row_layout(config), always_ready=True))
-        The rows, ``read`` cycles after their ``go``; ``row`` counts 0..rows-1 and wraps, the
-        row's place in its tile.
+    beats : Out(stream.Signature(weight_beat_layout(config), always_ready=True))
+        The beats, ``read`` cycles after their ``go``; ``beat`` counts 0..tile_beats-1 and
+        wraps, the beat's place in its tile.
     """
 
     def __init__(self, config: AcceleratorConfig):
@@ -67,52 +73,54 @@ class WeightRowSource(ConfiguredComponent):
             "go": In(1),
             "rd": In(ReadPort.Signature(addr_width=addr_width,
                                         shape=unsigned(config.weight_word_bits))),
-            "rows": Out(stream.Signature(weight_row_layout(config), always_ready=True)),
+            "beats": Out(stream.Signature(weight_beat_layout(config), always_ready=True)),
         })
 
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
-        per_word = cfg.weight_rows_per_word
+        per_word = cfg.weight_beats_per_word
         latency = ENGINE_TIMING.read
 
         addr = Signal.like(self.base)
-        sub = Signal(range(per_word))              # row within the current word
-        tile_row = Signal(range(cfg.rows))
+        sub = Signal(range(per_word))              # beat within the current word
+        tile_beat = Signal(range(cfg.tile_beats))
         first = sub == 0
         m.d.comb += [self.rd.addr.eq(addr), self.rd.en.eq(self.go & first)]
         with m.If(self.start):
-            m.d.sync += [addr.eq(self.base), sub.eq(0), tile_row.eq(0)]
+            m.d.sync += [addr.eq(self.base), sub.eq(0), tile_beat.eq(0)]
         with m.Elif(self.go):
             m.d.sync += [
                 sub.eq(Mux(sub == per_word - 1, 0, sub + 1)),
-                tile_row.eq(Mux(tile_row == cfg.rows - 1, 0, tile_row + 1)),
+                tile_beat.eq(Mux(tile_beat == cfg.tile_beats - 1, 0, tile_beat + 1)),
             ]
             with m.If(first):
                 m.d.sync += addr.eq(addr + 1)
         word = registered_read(m, self.rd, name="word")
 
-        # The row's place in the tile and in its word travel with the read.
-        valid, row, row_first = self.go, tile_row, first
+        # The beat's place in the tile and in its word travel with the read.
+        valid, beat, beat_first = self.go, tile_beat, first
         for d in range(latency):
             valid_d = Signal(name=f"valid_{d + 1}")
-            row_d = Signal.like(tile_row, name=f"row_{d + 1}")
+            beat_d = Signal.like(tile_beat, name=f"beat_{d + 1}")
             first_d = Signal(name=f"first_{d + 1}")
-            m.d.sync += [valid_d.eq(valid), row_d.eq(row), first_d.eq(row_first)]
-            valid, row, row_first = valid_d, row_d, first_d
-        m.d.comb += [self.rows.valid.eq(valid), self.rows.p.row.eq(row)]
+            m.d.sync += [valid_d.eq(valid), beat_d.eq(beat), first_d.eq(beat_first)]
+            valid, beat, beat_first = valid_d, beat_d, first_d
+        m.d.comb += [self.beats.valid.eq(valid), self.beats.p.beat.eq(beat)]
 
         if cfg.weight_format == "2bit":
-            m.d.comb += self.rows.p.codes.as_value().eq(word)
+            m.d.comb += self.beats.p.codes.as_value().eq(word)
         else:
-            for j in range(cfg.cols):
-                frac = Signal(8, name=f"frac_{j}")     # the byte after the rows taken so far
-                x = Mux(row_first, word[8 * j:8 * j + 8], frac)
-                triple = Signal(10, name=f"triple_{j}")
-                m.d.comb += [
-                    triple.eq(x + (x << 1)),
-                    self.rows.p.codes[j].eq(trit_to_code(triple[8:10])),
-                ]
-                with m.If(valid):
-                    m.d.sync += frac.eq(triple[:8])
+            for r in range(cfg.weight_rows_per_cycle):
+                for j in range(cfg.cols):
+                    frac = Signal(8, name=f"frac_{r}_{j}")  # the byte after the rows taken
+                    lsb = 8 * (r * cfg.cols + j)
+                    x = Mux(beat_first, word[lsb:lsb + 8], frac)
+                    triple = Signal(10, name=f"triple_{r}_{j}")
+                    m.d.comb += [
+                        triple.eq(x + (x << 1)),
+                        self.beats.p.codes[r][j].eq(trit_to_code(triple[8:10])),
+                    ]
+                    with m.If(valid):
+                        m.d.sync += frac.eq(triple[:8])
         return m

@@ -60,7 +60,7 @@ from amaranth.lib.memory import Memory
 from golden.contract.config import AcceleratorConfig
 from golden.contract.isa import CLEAR_MAGIC, COMMAND_HEADER, ClearFlag, Opcode
 from hw.accelerator import Accelerator
-from hw.array import SystolicArray
+from hw.array import SystolicArray, write_skew
 from hw.component import registered_read
 from hw.controller import Controller
 from hw.engine import MatmulEngine, acc_word_layout, act_word_layout
@@ -164,26 +164,27 @@ class ArrayHarness(Elaboratable):
         target = Signal(name="model_target")      # the bank a write of this cycle goes to
         m.d.comb += target.eq(~Mux(accept, used, cur))
         wrote = dut.weights.valid & dut.weights.ready
+        lanes = cfg.weight_rows_per_cycle
         for b in range(2):
-            for i in range(rows):
-                with m.If(wrote & (target == b) & (dut.weights.p.row == i)):
-                    m.d.sync += [tile[b][i][j].eq(dut.weights.p.codes[j].as_value())
+            for i in range(rows):          # row i is lane i % W of beat i // W
+                with m.If(wrote & (target == b) & (dut.weights.p.beat == i // lanes)):
+                    m.d.sync += [tile[b][i][j].eq(dut.weights.p.codes[i % lanes][j].as_value())
                                  for j in range(cols)]
 
         # Invariants (true of every reachable state, asserted so that k-induction can use
         # them): the array's active bank and the bank its edge register holds are the model's,
         # and a cell's bank register holds the model's code once the last write to its row has
-        # reached it.
+        # reached it (write_skew(i) cycles later in row i).
         m.d.comb += [Assert(cur_bank == cur, "active bank is the model's"),
                      Assert(probes.pes[0, 0].bank_in == cur, "edge bank is the model's")]
-        sat = self._LANDS + cols
+        sat = self._LANDS + cols + max(write_skew(cfg, i) for i in range(rows))
         for b in range(2):
             for i in range(rows):
                 since = Signal(range(sat + 1), init=sat, name=f"model_since_w{b}_{i}")
-                hit = wrote & (target == b) & (dut.weights.p.row == i)
+                hit = wrote & (target == b) & (dut.weights.p.beat == i // lanes)
                 m.d.sync += since.eq(Mux(hit, 1, Mux(since == sat, sat, since + 1)))
                 for j in range(cols):
-                    with m.If(since >= self._LANDS + j):
+                    with m.If(since >= self._LANDS + j + write_skew(cfg, i)):
                         m.d.comb += Assert(probes.pes[i, j].w_banks[b].as_value()
                                            == tile[b][i][j], "landed weights are the model's")
 
@@ -207,10 +208,10 @@ class ArrayHarness(Elaboratable):
                 m.d.comb += Assert(dut.results.p[j] == expect[j],
                                    f"column {j} is the dot product with its tile")
 
-        # Reachability: a write that had to wait (the hazard: with two rows, row 1 is free
+        # Reachability: a write that had to wait (the hazard: with two beats, beat 1 is free
         # again from the cycle after its vector, so no write ever waits), and a result of the
         # second bank with every column nonzero.
-        if rows > 2:
+        if cfg.tile_beats > 2:
             m.d.comb += Cover(dut.weights.valid & ~dut.weights.ready)
         nonzero = 1
         for j in range(cols):
@@ -441,7 +442,7 @@ class AccumulatorHarness(Elaboratable):
                   for name in args.shape().members}
         for name, value in fields.items():
             m.d.comb += args[name].eq(value)
-        w_rows = fields["tiles"] * cfg.rows
+        w_rows = fields["tiles"] * cfg.tile_rows
         m.d.comb += Assume((args.m >= 1) & (args.k_tiles >= 1) & (n_tiles >= 1)
                            & (args.tiles == args.k_tiles * n_tiles)
                            & (args.a_addr + args.m * args.k_tiles <= cfg.act_depth)
@@ -566,22 +567,26 @@ class Check:
     bugs: dict[str, str] = field(default_factory=dict)
 
 
-def _array_check(rows: int, cols: int, depth: int, cover_depth: int) -> Check:
+def _array_check(rows: int, cols: int, depth: int, cover_depth: int, lanes: int = 1) -> Check:
     """k-induction of length ``depth``: with the harness's invariants it closes once ``depth``
-    spans a vector's latency and a write's way to the last column."""
+    spans a vector's latency and a write's way to the last column (and down its skew, with
+    ``lanes`` = weight_rows_per_cycle > 1)."""
     cfg = AcceleratorConfig(rows=rows, cols=cols, act_bits=2, acc_bits=8, max_k=4,
-                            weight_depth=4, act_depth=4, acc_depth=4)
+                            weight_depth=4, act_depth=4, acc_depth=4,
+                            weight_rows_per_cycle=lanes)
+    wide = f"_w{lanes}" if lanes > 1 else ""
     return Check(
-        name=f"array_{rows}x{cols}",
+        name=f"array_{rows}x{cols}{wide}",
         prop="every result is the dot product of its vector with the tile it was issued "
              "against, for any interleaving of weight writes and vectors (the hazard rule)",
-        config=f"{rows}x{cols}, 2-bit activations",
+        config=f"{rows}x{cols}, 2-bit activations"
+               + (f", {lanes} weight rows per cycle" if lanes > 1 else ""),
         build=lambda bug: ArrayHarness(cfg, {None: SystolicArray,
                                              "no_hazard": _ArrayIgnoringHazard}[bug]),
         mode="prove", depth=depth, cover_depth=cover_depth,
-        # With two rows no write ever waits, so dropping the hazard rule changes nothing there.
+        # With two beats no write ever waits, so dropping the hazard rule changes nothing there.
         bugs={"no_hazard": "weights.ready tied high (writes overtake the vectors using a bank)"}
-        if rows > 2 else {},
+        if cfg.tile_beats > 2 else {},
     )
 
 
@@ -661,6 +666,11 @@ CHECKS: dict[str, Check] = {c.name: c for c in [
     _array_check(2, 2, depth=12, cover_depth=12),
     _array_check(3, 2, depth=14, cover_depth=12),
     _array_check(4, 4, depth=20, cover_depth=16),       # k = 14 is too short for 4x4
+    # The wide weight path: beats not dividing rows, a whole tile per beat, and three beats
+    # per tile (the per-beat hazard rule is reachable, and its planted bug).
+    _array_check(3, 2, depth=16, cover_depth=12, lanes=2),
+    _array_check(3, 2, depth=20, cover_depth=12, lanes=3),
+    _array_check(5, 1, depth=18, cover_depth=14, lanes=2),
     *_controller_checks(mode="bmc", depth=20, clear_depth=20),
     # The response stream's registers hold by themselves: k-induction closes (already at
     # k = 2); the base case is as deep as the BMC run, so the planted bugs are reached.

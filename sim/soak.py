@@ -78,7 +78,8 @@ BREAK = "break"
 RESET = "reset"
 
 #: Small configurations: out-of-range shapes and addresses are frequent, both weight formats,
-#: a memory word of two stream words (``1x20``), narrow accumulators (ACCUMULATE overflows).
+#: a memory word of two stream words (``1x20``), narrow accumulators (ACCUMULATE overflows), a
+#: wide weight path whose rows per cycle do not divide rows (``w2``: padded tiles).
 CONFIGS = {
     "2x3-2bit": AcceleratorConfig(rows=2, cols=3, weight_depth=24, act_depth=12, acc_depth=8,
                                   max_k=32, acc_bits=14, max_load=3),
@@ -87,6 +88,9 @@ CONFIGS = {
                                     max_load=4),
     "1x20-2bit": AcceleratorConfig(rows=1, cols=20, weight_depth=16, act_depth=8, acc_depth=8,
                                    max_k=8, acc_bits=12, max_load=2),
+    "3x2-1.6bit-w2": AcceleratorConfig(rows=3, cols=2, weight_format="1.6bit",
+                                       weight_rows_per_cycle=2, weight_depth=4, act_depth=12,
+                                       acc_depth=8, max_k=24, acc_bits=14, max_load=3),
 }
 
 #: Share of the programs generated as malformed (the rest hold valid commands only).
@@ -154,11 +158,11 @@ def valid_command(config: AcceleratorConfig, rng: random.Random) -> list[int]:
         return commands.load_acts(cfg, rng.randrange(cfg.act_depth - count + 1),
                                   _act_words(cfg, rng, count))
     if kind in (3, 4):
-        tiles = cfg.weight_rows // cfg.rows
+        tiles = cfg.weight_rows // cfg.tile_rows
         k_tiles = rng.randint(1, min(cfg.max_k // cfg.rows, cfg.act_depth, tiles))
         n_tiles = rng.randint(1, min(cfg.acc_depth, tiles // k_tiles))
         m = rng.randint(1, min(cfg.act_depth // k_tiles, cfg.acc_depth // n_tiles))
-        w_rows = n_tiles * k_tiles * cfg.rows
+        w_rows = n_tiles * k_tiles * cfg.tile_rows
         w_addr = rng.randrange((cfg.weight_rows - w_rows) // cfg.weight_rows_per_word + 1)
         args = {"w_addr": w_addr, "a_addr": rng.randrange(cfg.act_depth - m * k_tiles + 1),
                 "acc_addr": rng.randrange(cfg.acc_depth - m * n_tiles + 1), "m": m,
@@ -257,7 +261,7 @@ def _overflow_steps(config: AcceleratorConfig, rng: random.Random) -> list[list[
         cfg, np.full((cfg.act_depth, cfg.rows), cfg.act_min)))
     weights = commands.load_weights(cfg, 0, pack_weight_rows(
         cfg, -np.ones((cfg.weight_rows, cfg.cols), np.int8)))
-    k_tiles = min(cfg.max_k // cfg.rows, cfg.act_depth, cfg.weight_rows // cfg.rows)
+    k_tiles = min(cfg.max_k // cfg.rows, cfg.act_depth, cfg.weight_rows // cfg.tile_rows)
     steps = [list(acts[c.start:c.start + c.length]) for c in split_commands(cfg, acts)]
     steps += [list(weights[c.start:c.start + c.length]) for c in split_commands(cfg, weights)]
     for i in range(rng.randint(2, 6)):

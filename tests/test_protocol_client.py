@@ -91,9 +91,9 @@ def test_the_device_describes_itself_as_documented():
     answer = responses(run(command("READ_STATUS"), 2 + len(STATUS)))
     assert len(answer) == 1 and answer[0][0] == OP["READ_STATUS"]
     fields = dict(zip(STATUS, answer[0][2], strict=True))
-    assert fields["errors"] == 0 and fields["version"] == 2
+    assert fields["errors"] == 0 and fields["version"] == 3
     for name in ("rows", "cols", "act_bits", "acc_bits", "weight_depth", "act_depth",
-                 "acc_depth", "max_k", "max_load"):
+                 "acc_depth", "max_k", "max_load", "weight_rows_per_cycle"):
         assert fields[name] == getattr(CONFIG, name), name
 
 

@@ -204,32 +204,40 @@ static int weight_at(const block *b, size_t row, size_t col) {
     return (col < b->n && row < b->k) ? b->w_t[col * b->k + row] : 0;
 }
 
-/* Weight-memory word `index` of a block: rows of the tiles (n, k) in N-slice-major order,
- * tile row i holding weight (kt * rows + i) of columns nt * cols + j
- * (golden.contract.codecs.pack_weight_rows of firmware.tiling.tile_weights). */
+/* Weight-memory word `index` of a block: the tiles (n, k) in N-slice-major order, each taking
+ * ACCEL_TILE_ROWS row slots (ACCEL_ROWS rounded up to whole beats of
+ * ACCEL_WEIGHT_ROWS_PER_CYCLE rows; the rest zero), tile row i holding weight (kt * rows + i) of
+ * columns nt * cols + j. Slot `sub` of the word goes to lane sub % W (W rows per cycle): in
+ * 2bit the word is one beat, lane r = row r; in 1.6bit five beats, lane r's byte of column j
+ * holding the word's rows r, r + W, ..., r + 4W, first most significant
+ * (golden.contract.codecs.pack_weight_tiles of firmware.tiling.tile_weights). */
 static void weight_word(const void *ctx, size_t index, uint32_t *word) {
     const block *b = ctx;
-    size_t kn = b->kt1 - b->kt0, rows = (b->nt1 - b->nt0) * kn * ACCEL_ROWS;
-    uint32_t trits[ACCEL_COLS];     /* 1.6bit: base-3 value of each column's five trits */
+    size_t kn = b->kt1 - b->kt0, rows = (b->nt1 - b->nt0) * kn * ACCEL_TILE_ROWS;
+    /* 1.6bit: base-3 value of each lane's and column's five trits */
+    uint32_t trits[ACCEL_WEIGHT_ROWS_PER_CYCLE * ACCEL_COLS];
     memset(word, 0, ACCEL_WEIGHT_STREAM_WORDS * sizeof *word);
     memset(trits, 0, sizeof trits);
     for (unsigned sub = 0; sub < ACCEL_WEIGHT_ROWS_PER_WORD; sub++) {
-        size_t r = index * ACCEL_WEIGHT_ROWS_PER_WORD + sub;     /* row within the block */
-        size_t tile = r / ACCEL_ROWS, i = r % ACCEL_ROWS;
+        size_t r = index * ACCEL_WEIGHT_ROWS_PER_WORD + sub;     /* row slot within the block */
+        size_t tile = r / ACCEL_TILE_ROWS, i = r % ACCEL_TILE_ROWS;
         size_t nt = b->nt0 + tile / kn, kt = b->kt0 + tile % kn;
+        unsigned lane = sub % ACCEL_WEIGHT_ROWS_PER_CYCLE;
         for (unsigned j = 0; j < ACCEL_COLS; j++) {
-            int w = r < rows ? weight_at(b, kt * ACCEL_ROWS + i, nt * ACCEL_COLS + j) : 0;
+            unsigned col = lane * ACCEL_COLS + j;               /* column of the whole word */
+            int w = r < rows && i < ACCEL_ROWS
+                ? weight_at(b, kt * ACCEL_ROWS + i, nt * ACCEL_COLS + j) : 0;
 #if ACCEL_WEIGHT_FORMAT == ACCEL_FORMAT_2BIT
-            put_bits(word, 2u * j, 2u, (uint32_t)w & 3u);    /* the code is w & 0b11 */
+            put_bits(word, 2u * col, 2u, (uint32_t)w & 3u);  /* the code is w & 0b11 */
 #else
-            trits[j] = trits[j] * 3u + (uint32_t)(w + 1);     /* first row most significant */
+            trits[col] = trits[col] * 3u + (uint32_t)(w + 1); /* first row most significant */
 #endif
         }
     }
 #if ACCEL_WEIGHT_FORMAT != ACCEL_FORMAT_2BIT
     /* Five trits per byte: the byte ceil(v * 256 / 243) of their base-3 value v. */
-    for (unsigned j = 0; j < ACCEL_COLS; j++)
-        put_bits(word, 8u * j, 8u, (trits[j] * 256u + 242u) / 243u);
+    for (unsigned c = 0; c < ACCEL_WEIGHT_ROWS_PER_CYCLE * ACCEL_COLS; c++)
+        put_bits(word, 8u * c, 8u, (trits[c] * 256u + 242u) / 243u);
 #else
     (void)trits;
 #endif
@@ -250,7 +258,7 @@ static void act_word(const void *ctx, size_t index, uint32_t *word) {
 }
 
 int accel_plan_layer(accel_plan *plan, size_t m, size_t k, size_t n) {
-    size_t tile_capacity = ACCEL_WEIGHT_ROWS / ACCEL_ROWS;     /* tiles the memory holds */
+    size_t tile_capacity = ACCEL_WEIGHT_ROWS / ACCEL_TILE_ROWS;   /* tiles the memory holds */
     memset(plan, 0, sizeof *plan);
     if (m == 0 || k == 0 || n == 0 || k > ACCEL_MAX_K)
         return ACCEL_E_ARG;
@@ -300,7 +308,7 @@ int accel_layer(accel_stream *s, const accel_act_t *x_q, size_t m, size_t k,
             b.nt1 = min_size(b.nt0 + p.nt_chunk, p.n_tiles);
             for (b.kt0 = 0; b.kt0 < p.k_tiles; b.kt0 += p.kt_chunk) {
                 size_t kn = (b.kt1 = min_size(b.kt0 + p.kt_chunk, p.k_tiles)) - b.kt0;
-                size_t rows = (b.nt1 - b.nt0) * kn * ACCEL_ROWS;
+                size_t rows = (b.nt1 - b.nt0) * kn * ACCEL_TILE_ROWS;
                 load(s, ACCEL_OP_LOAD_WEIGHTS, 0, CEIL_DIV(rows, ACCEL_WEIGHT_ROWS_PER_WORD),
                      ACCEL_WEIGHT_STREAM_WORDS, weight_word, &b);
                 load(s, ACCEL_OP_LOAD_ACTS, 0, (m1 - m0) * kn, ACCEL_ACT_STREAM_WORDS,

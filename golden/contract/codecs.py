@@ -40,11 +40,13 @@ __all__ = [
     "pack_binary",
     "pack_ternary",
     "pack_weight_rows",
+    "pack_weight_tiles",
     "to_stream_words",
     "unpack_act_words",
     "unpack_binary",
     "unpack_ternary",
     "unpack_weight_rows",
+    "unpack_weight_tiles",
 ]
 
 WEIGHT_CODE_BITS = 2
@@ -167,15 +169,26 @@ def _words_to_fields(words: list[int], cols: int, bits: int) -> np.ndarray:
 def pack_weight_rows(config: AcceleratorConfig, rows) -> list[int]:
     """Ternary weight rows (n, cols) -> weight memory words (ints) in ``config.weight_format``.
 
-    ``2bit``: one word per row, column j's code in bits [2j, 2j+2). ``1.6bit``: one word per
-    five rows (padded with zero weights), column j's byte in bits [8j, 8j+8).
+    The rows are weight-row slots in order (:func:`pack_weight_tiles` lays tiles out in them).
+    A word holds ``W = weight_rows_per_cycle`` lanes (:attr:`AcceleratorConfig.weight_word_bits`):
+
+    * ``2bit``: one word per beat of W rows (padded with zero weights), row r of the beat in
+      lane r, column j's code in bits [2j, 2j+2) of the lane;
+    * ``1.6bit``: one word per five beats (5W rows, padded), lane r holding rows r, r + W,
+      ..., r + 4W of the word as one byte per column (bits [8j, 8j+8) of the lane), the first
+      of them most significant: every lane decodes one row per cycle, so the word gives one
+      beat per cycle for five cycles.
+
+    At W = 1 both are the original formats (one row per word; five rows per word).
     """
     rows = _check_rows(config, rows)
+    lanes = config.weight_rows_per_cycle
+    pad = -len(rows) % config.weight_rows_per_word
+    rows = np.concatenate([rows, np.zeros((pad, config.cols), np.int64)])
+    beats = rows.reshape(-1, lanes * config.cols)      # lane r of a beat: columns [r*cols, ...)
     if config.weight_format == "2bit":
-        return _fields_to_words(encode_weight_codes(rows), WEIGHT_CODE_BITS)
-    pad = -len(rows) % 5
-    trits = np.concatenate([rows, np.zeros((pad, config.cols), np.int64)]) + 1
-    groups = trits.reshape(-1, 5, config.cols)
+        return _fields_to_words(encode_weight_codes(beats), WEIGHT_CODE_BITS)
+    groups = beats.reshape(-1, 5, lanes * config.cols) + 1
     values = np.einsum("gkc,k->gc", groups, _TRIT_POWERS)
     return _fields_to_words(_trit_byte(values), 8)
 
@@ -189,15 +202,16 @@ def unpack_weight_rows(config: AcceleratorConfig, words, n_rows: int, *,
     the hardware does: the illegal code as zero, any byte by the same x3 extraction.
     """
     words = [int(w) for w in words]
-    cols = config.cols
+    cols, lanes = config.cols, config.weight_rows_per_cycle
+    width = lanes * cols                    # the columns of all lanes side by side
     if config.weight_format == "2bit":
-        codes = _words_to_fields(words, cols, WEIGHT_CODE_BITS)
+        codes = _words_to_fields(words, width, WEIGHT_CODE_BITS)
         if not strict:
             codes[codes == ILLEGAL_WEIGHT_CODE] = 0
-        rows = decode_weight_codes(codes)
+        beats = decode_weight_codes(codes)
     else:
-        qs = _words_to_fields(words, cols, 8)
-        trits = np.zeros((len(words), 5, cols), dtype=np.int64)
+        qs = _words_to_fields(words, width, 8)
+        trits = np.zeros((len(words), 5, width), dtype=np.int64)
         x = qs.copy()
         for k in range(5):
             triple = 3 * x
@@ -207,13 +221,37 @@ def unpack_weight_rows(config: AcceleratorConfig, words, n_rows: int, *,
         bad = _trit_byte(values) != qs
         if strict and bad.any():
             g, j = (int(i) for i in np.argwhere(bad)[0])
-            raise ValueError(f"weight memory word {g}, column {j}: byte {int(qs[g, j])} is not "
-                             f"a valid five-trit code")
-        rows = (trits.reshape(-1, cols) - 1).astype(np.int8)
+            raise ValueError(f"weight memory word {g}, lane {j // cols}, column {j % cols}: "
+                             f"byte {int(qs[g, j])} is not a valid five-trit code")
+        beats = (trits.reshape(-1, width) - 1).astype(np.int8)
+    rows = beats.reshape(-1, cols)
     if n_rows > len(rows):
         raise ValueError(f"{len(words)} weight memory words hold {len(rows)} rows, "
                          f"not {n_rows}")
     return rows[:n_rows]
+
+
+def pack_weight_tiles(config: AcceleratorConfig, tiles) -> list[int]:
+    """Weight tiles (..., rows, cols), in order -> weight memory words: each tile's rows
+    padded with zero rows to :attr:`AcceleratorConfig.tile_rows` (whole beats), then
+    :func:`pack_weight_rows`. The layout the MATMUL engine reads (tile t of a MATMUL from
+    row slot ``w_addr * weight_rows_per_word + t * tile_rows``)."""
+    tiles = _as_int_array(tiles, "weight tiles")
+    if tiles.ndim < 2 or tiles.shape[-2:] != (config.rows, config.cols):
+        raise ValueError(f"weight tiles must have shape (..., rows={config.rows}, "
+                         f"cols={config.cols}), not {tiles.shape}")
+    tiles = tiles.reshape(-1, config.rows, config.cols)
+    padded = np.zeros((len(tiles), config.tile_rows, config.cols), np.int64)
+    padded[:, :config.rows] = tiles
+    return pack_weight_rows(config, padded.reshape(-1, config.cols))
+
+
+def unpack_weight_tiles(config: AcceleratorConfig, words, n_tiles: int, *,
+                        strict: bool = True) -> np.ndarray:
+    """Inverse of :func:`pack_weight_tiles`: the first ``n_tiles`` tiles (int8, (n_tiles,
+    rows, cols)), their padding dropped."""
+    rows = unpack_weight_rows(config, words, n_tiles * config.tile_rows, strict=strict)
+    return rows.reshape(n_tiles, config.tile_rows, config.cols)[:, :config.rows]
 
 
 # --- activation words and stream words -------------------------------------------------------

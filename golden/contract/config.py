@@ -23,9 +23,9 @@ WORD_BITS = 32
 MAX_DEPTH = 1 << 24
 #: Largest :attr:`AcceleratorConfig.max_load` (memory words staged for one load).
 MAX_LOAD = 4096
-#: Weight memory formats: 2-bit codes, one row per word; or five trits per byte ("1.6bit"),
-#: five rows per word (word = one byte per column, each byte holding that column's weights of
-#: five consecutive rows).
+#: Weight memory formats: 2-bit codes ("2bit"); or five trits per byte ("1.6bit"), each byte
+#: holding one column's weights of five rows. A word holds ``weight_rows_per_cycle`` lanes of
+#: either (see :attr:`AcceleratorConfig.weight_rows_per_word`).
 WEIGHT_FORMATS = ("2bit", "1.6bit")
 
 
@@ -107,6 +107,15 @@ class AcceleratorConfig:
         buffer of this depth and written only once it is whole and its CRC checks, so a
         load is all-or-nothing; it also bounds the longest command, which is what the
         resynchronization rule of :mod:`golden.contract.isa` relies on.
+    weight_rows_per_cycle : int
+        Weight rows that enter the array per cycle (a *beat*), 1 to ``rows``: a tile loads in
+        :attr:`tile_beats` = ``ceil(rows / weight_rows_per_cycle)`` cycles, so at ``rows`` a
+        whole tile loads in one. The weight memory word grows with it (one beat per word in
+        ``2bit``, five in ``1.6bit``). A tile occupies whole beats in weight memory
+        (:attr:`tile_rows`; the rows beyond ``rows`` in its last beat are padding), so a value
+        that divides ``rows`` wastes no memory. 1 (the default) is the original design.
+        ``weight_depth`` counts words, so the same depth holds W times the rows (divide it by
+        W to keep the capacity); the loader's staging buffer is as wide as the wider word.
 
     The partial-sum path inside the array is sized by bit growth rather than by ``acc_bits``:
     after ``r`` rows a partial sum needs :meth:`psum_bits` ``(r)`` bits.
@@ -123,6 +132,7 @@ class AcceleratorConfig:
     acc_depth: int = 1024
     weight_format: str = field(default="2bit", metadata={"choices": WEIGHT_FORMATS})
     max_load: int = 64
+    weight_rows_per_cycle: int = 1
 
     def __post_init__(self):
         _check_int("rows", self.rows, lo=1, hi=1024)
@@ -135,6 +145,13 @@ class AcceleratorConfig:
         for name in ("weight_depth", "act_depth", "acc_depth"):
             _check_int(name, getattr(self, name), lo=1, hi=MAX_DEPTH)
         _check_int("max_load", self.max_load, lo=1, hi=MAX_LOAD)
+        if (isinstance(self.weight_rows_per_cycle, bool)
+                or not isinstance(self.weight_rows_per_cycle, int)
+                or not 1 <= self.weight_rows_per_cycle <= self.rows):
+            raise ValueError(
+                f"weight_rows_per_cycle must be an integer from 1 to rows={self.rows} (the "
+                f"weight rows that enter the array per cycle; at rows a whole tile loads in one "
+                f"cycle), not {self.weight_rows_per_cycle!r}")
         if self.weight_format not in WEIGHT_FORMATS:
             raise ValueError(f"weight_format must be one of {', '.join(WEIGHT_FORMATS)}, "
                              f"not {self.weight_format!r}")
@@ -190,12 +207,36 @@ class AcceleratorConfig:
     # --- memories and their words on the streams -------------------------------------------
 
     @property
-    def weight_rows_per_word(self) -> int:
+    def tile_beats(self) -> int:
+        """Cycles (beats of :attr:`weight_rows_per_cycle` rows) that load one weight tile:
+        ``ceil(rows / weight_rows_per_cycle)``."""
+        return -(-self.rows // self.weight_rows_per_cycle)
+
+    @property
+    def tile_rows(self) -> int:
+        """Weight-row slots one tile occupies in weight memory: ``rows`` rounded up to whole
+        beats (the slots beyond ``rows`` hold zero weights that never enter the array)."""
+        return self.tile_beats * self.weight_rows_per_cycle
+
+    @property
+    def weight_beats_per_word(self) -> int:
+        """Beats in one weight memory word: 1 (``2bit``) or 5 (``1.6bit``, decoded one beat
+        per cycle)."""
         return 5 if self.weight_format == "1.6bit" else 1
 
     @property
+    def weight_rows_per_word(self) -> int:
+        """Weight-row slots in one weight memory word: :attr:`weight_beats_per_word` beats of
+        :attr:`weight_rows_per_cycle` rows."""
+        return self.weight_beats_per_word * self.weight_rows_per_cycle
+
+    @property
     def weight_word_bits(self) -> int:
-        return (8 if self.weight_format == "1.6bit" else 2) * self.cols
+        """A word is ``weight_rows_per_cycle`` lanes, lane r in bits ``[r * L, (r + 1) * L)``
+        with L = 2 x cols (``2bit``: row r of the beat) or 8 x cols (``1.6bit``: one byte per
+        column holding rows r, r + W, r + 2W, r + 3W, r + 4W of the word's 5W rows, W =
+        ``weight_rows_per_cycle``; :func:`golden.contract.codecs.pack_weight_rows`)."""
+        return (8 if self.weight_format == "1.6bit" else 2) * self.cols * self.weight_rows_per_cycle
 
     @property
     def act_word_bits(self) -> int:
@@ -220,7 +261,7 @@ class AcceleratorConfig:
 
     @property
     def weight_rows(self) -> int:
-        """Weight rows the weight memory holds."""
+        """Weight-row slots the weight memory holds (a tile takes :attr:`tile_rows`)."""
         return self.weight_depth * self.weight_rows_per_word
 
     @property

@@ -241,8 +241,9 @@ class Counter(enum.IntEnum):
 COUNTER_BITS = 48
 COUNTER_WORDS = 2 * len(Counter)
 #: The command-set version, the second word of READ_STATUS. 2: CRC words, staged loads,
-#: SYNC, ACC_OVERFLOW and the self-describing status.
-VERSION = 2
+#: SYNC, ACC_OVERFLOW and the self-describing status. 3: the status describes
+#: ``weight_rows_per_cycle`` too (it sets the weight memory's word and tile layout).
+VERSION = 3
 #: Words of CRC after every command but NOP, and after every response.
 CRC_WORDS = 1
 #: The CRC word is CRC-32 of IEEE 802.3 (:func:`crc32_words`): this reflected polynomial,
@@ -368,7 +369,7 @@ class Description:
 #: The configuration fields READ_STATUS reports, in order, after the flags and the version.
 #: The weight format is its index in :data:`~golden.contract.config.WEIGHT_FORMATS`.
 _DESCRIBED = ("rows", "cols", "act_bits", "acc_bits", "weight_format", "weight_depth",
-              "act_depth", "acc_depth", "max_k", "max_load")
+              "act_depth", "acc_depth", "max_k", "max_load", "weight_rows_per_cycle")
 #: READ_STATUS payload words: error flags, version, then the fields of :data:`_DESCRIBED`.
 STATUS_WORDS = 2 + len(_DESCRIBED)
 STATUS_FIELDS = ("errors", "version", *_DESCRIBED)
@@ -460,14 +461,14 @@ def matmul_error(config: AcceleratorConfig, *, w_addr: int, a_addr: int, acc_add
                  k_tiles: int, n_tiles: int) -> ErrorFlag:
     """The flag a MATMUL raises (or 0): a zero or oversized shape, then a buffer overrun.
 
-    The tiles of the product occupy ``n_tiles * k_tiles * rows`` weight rows from word
+    The tiles of the product occupy ``n_tiles * k_tiles * tile_rows`` weight-row slots from word
     ``w_addr``, ``m * k_tiles`` activation words from ``a_addr`` and ``n_tiles * m``
     accumulator words from ``acc_addr`` (:mod:`golden.contract.tileloop`)."""
     shape = (m, k_tiles, n_tiles)
     if (not all(arg_in_range(v) for v in shape) or 0 in shape
             or k_tiles > config.max_k // config.rows):
         return ErrorFlag.BAD_SHAPE
-    weight_rows = n_tiles * k_tiles * config.rows
+    weight_rows = n_tiles * k_tiles * config.tile_rows
     if not (all(arg_in_range(v) for v in (w_addr, a_addr, acc_addr))
             and w_addr * config.weight_rows_per_word + weight_rows <= config.weight_rows
             and a_addr + m * k_tiles <= config.act_depth

@@ -10,34 +10,39 @@ A MATMUL (:attr:`golden.contract.isa.Opcode.MATMUL`) of ``m`` tokens runs ``n_ti
 k_tiles`` weight tiles of ``rows`` (a K-slice) by ``cols`` (an N-slice), N-slices outer,
 K-slices inner, tile ``t = nt * k_tiles + kt``:
 
-* the tile's ``rows`` weight rows are read from consecutive weight rows starting at ``w_addr``
-  (one row per cycle), into the array's idle bank while the previous tile computes;
+* the tile's ``rows`` weight rows are read from consecutive weight-row slots starting at word
+  ``w_addr``, :attr:`~golden.contract.config.AcceleratorConfig.weight_rows_per_cycle` ``= W``
+  rows per cycle (a *beat*), into the array's idle bank while the previous tile computes; a
+  tile takes ``B = ceil(R / W)`` beats and occupies ``B * W`` row slots
+  (:attr:`~golden.contract.config.AcceleratorConfig.tile_rows`);
 * its ``m`` activation vectors issue back to back, vector ``i`` of K-slice ``kt`` from
   activation word ``a_addr + i * k_tiles + kt``;
 * ``array_latency`` cycles later each result vector is added into accumulator word
   ``acc_addr + nt * m + i`` (written, not added, on the first K-slice unless ACCUMULATE).
 
-With ``R = rows``, ``C = cols``, ``T = k_tiles * n_tiles`` tiles and the period
-``P = max(M, R, 4)``, the engine is a fixed schedule (:data:`ENGINE_TIMING`, whose fields the
-RTL reads):
+With ``R = rows``, ``C = cols``, ``T = k_tiles * n_tiles`` tiles, ``B = ceil(R / W)`` beats per
+tile and the period ``P = max(M, B, 4)``, the engine is a fixed schedule
+(:data:`ENGINE_TIMING`, whose fields the RTL reads):
 
 * one cycle after the start derives the loop's bounds from the arguments (``setup``);
-* the first tile's ``R`` rows are read in ``R`` cycles;
+* the first tile's ``B`` beats are read in ``B`` cycles;
 * each tile then occupies the array for ``P`` cycles: ``M`` vectors back to back, or, when
-  ``M < R``, the ``R`` cycles it takes to read the next tile (loading overlaps computing, so
+  ``M < B``, the ``B`` cycles it takes to read the next tile (loading overlaps computing, so
   this is the only cost); and never fewer than ``min_period`` = 4 cycles, the depth of an
-  accumulator's read-modify-write, so that the next K-slice reads a sum already written (this
-  only matters for arrays of fewer than 4 rows, at M < 4);
+  accumulator's read-modify-write, so that the next K-slice reads a sum already written (at
+  ``W = 1`` this only matters for arrays of fewer than 4 rows, at M < 4; with a wide weight
+  path it is what bounds decode: at ``B < 4`` a tile costs 4 cycles);
 * the last tile's ``M`` vectors are followed by the memories' registered read (``read``: 2
   cycles), the array's latency ``R + C + 1`` and the accumulator write (``write``: 1 cycle)::
 
-    cycles = setup + R + (T - 1) * P + M + read + (R + C + 1) + write
-           = R + (T - 1) * P + M + (R + C + 1) + 4
+    cycles = setup + B + (T - 1) * P + M + read + (R + C + 1) + write
+           = B + (T - 1) * P + M + (R + C + 1) + 4
 
 No schedule on this hardware beats ``T * P`` (:attr:`MatmulWork.bound_cycles`): every tile
-needs ``M`` vector slots and ``R`` weight-row slots, and each resource delivers one per cycle.
-Prefill (``M >= R``) is bound by the array, ``R * C`` MACs per cycle; decode (``M < R``) by the
-weight memory, ``C`` weights per cycle, each used by ``M`` tokens.
+needs ``M`` vector slots and ``B`` weight-beat slots, each resource delivers one per cycle, and
+a tile's accumulators need ``min_period`` cycles. Prefill (``M >= B``) is bound by the array,
+``R * C`` MACs per cycle; decode (``M < B``) by the weight memory, ``W * C`` weights per cycle,
+each used by ``M`` tokens (and, once ``B < 4``, by ``min_period``).
 """
 
 from __future__ import annotations
@@ -77,6 +82,8 @@ class MatmulWork:
 
     rows: int
     cols: int
+    beats: int           # weight beats per tile: ceil(rows / weight_rows_per_cycle)
+    tile_rows: int       # weight-row slots per tile: beats * weight_rows_per_cycle
     m: int
     k_tiles: int
     n_tiles: int
@@ -89,14 +96,14 @@ class MatmulWork:
 
     @property
     def period(self) -> int:
-        """Cycles each tile occupies the array: ``max(m, rows, min_period)``."""
-        return max(self.m, self.rows, ENGINE_TIMING.min_period)
+        """Cycles each tile occupies the array: ``max(m, beats, min_period)``."""
+        return max(self.m, self.beats, ENGINE_TIMING.min_period)
 
     @property
     def cycles(self) -> int:
         """The COMPUTE cycles of the MATMUL (exact against the RTL)."""
         t = ENGINE_TIMING
-        return (t.setup + self.rows + (self.tiles - 1) * self.period + self.m + t.read
+        return (t.setup + self.beats + (self.tiles - 1) * self.period + self.m + t.read
                 + self.latency + t.write)
 
     @property
@@ -105,10 +112,12 @@ class MatmulWork:
         return self.tiles * self.period
 
     @property
-    def bound_macs_per_cycle(self) -> int:
-        """MACs per cycle the binding resource allows: the array (``rows * cols``) when
-        ``m >= rows``, else the weight memory (``m * cols``: a row per cycle, used m times)."""
-        return self.rows * self.cols if self.m >= self.rows else self.m * self.cols
+    def bound_macs_per_cycle(self) -> float:
+        """MACs per cycle the binding resource allows (padding included): ``rows * cols *
+        m / period``, the array's ``rows * cols`` when ``m >= period``; else a tile's ``m``
+        vectors per period, the period set by the weight memory (``beats``) or by
+        ``min_period``."""
+        return self.rows * self.cols * min(self.m, self.period) / self.period
 
     @property
     def vectors(self) -> int:
@@ -117,8 +126,9 @@ class MatmulWork:
 
     @property
     def weight_rows(self) -> int:
-        """Weight rows read from weight memory into the array."""
-        return self.tiles * self.rows
+        """Weight-row slots read from weight memory (``tile_rows`` per tile: the rows of the
+        tiles and the padding of their last beats)."""
+        return self.tiles * self.tile_rows
 
     @property
     def weight_reads(self) -> int:
@@ -149,7 +159,8 @@ def matmul_work(config: AcceleratorConfig, *, m: int, k_tiles: int, n_tiles: int
                 accumulate: bool = False) -> MatmulWork:
     """The work of ``MATMUL(m, k_tiles, n_tiles)`` on ``config``'s array."""
     check_positive(m=m, k_tiles=k_tiles, n_tiles=n_tiles)
-    return MatmulWork(rows=config.rows, cols=config.cols, m=m, k_tiles=k_tiles,
+    return MatmulWork(rows=config.rows, cols=config.cols, beats=config.tile_beats,
+                      tile_rows=config.tile_rows, m=m, k_tiles=k_tiles,
                       n_tiles=n_tiles, accumulate=bool(accumulate),
                       latency=config.array_latency)
 

@@ -15,9 +15,11 @@ raises the share of the once-per-MATMUL pipeline fill and drain (a pessimistic f
 Figures (:mod:`golden.contract.tileloop`): ``utilization`` = useful MACs per cycle / (rows *
 cols); ``bound`` = the MACs per cycle the binding resource allows
 (:attr:`~golden.contract.tileloop.MatmulWork.bound_macs_per_cycle`: rows * cols, the array, for
-prefill; M * cols for decode, the weight memory delivering one row of cols weights per cycle,
-each used by M tokens); ``bound_fraction`` = achieved / bound. Results go to
-build/bench/array.json.
+prefill; for decode M vectors per tile period, the weight memory delivering
+``--weight-rows-per-cycle`` rows of cols weights per cycle, or the accumulator's 4-cycle
+read-modify-write, whichever is slower); ``bound_fraction`` = achieved / bound. Every
+configuration field is an option (``make bench BENCH_ARGS="--weight-rows-per-cycle 16"`` shows
+decode with the whole tile loaded per cycle). Results go to build/bench/array.json.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ def _run(config, name, m, k, n, n_full, phase, rng, simulator, work_dir):
     bound = work.bound_macs_per_cycle
     return {
         "layer": name, "phase": phase, "weight_format": config.weight_format,
+        "weight_rows_per_cycle": config.weight_rows_per_cycle,
         "m": m, "k": k, "n": n, "n_full": n_full,
         "cycles": cycles, "model_cycles": work.cycles,
         "model_gap": (cycles - work.cycles) / work.cycles,

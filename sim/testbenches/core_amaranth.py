@@ -2,9 +2,9 @@
 """Run tiles through :class:`hw.array.SystolicArray` (any element type) in amaranth.sim.
 
 The free-running core has no backpressure: its activation and result streams are always
-ready. Tile t's rows are written (in order, as ``weights.ready`` allows) right after tile
-t-1's first vector, and its vectors follow once all rows are in, with random idle cycles
-between vectors.
+ready. Tile t's beats (``weight_rows_per_cycle`` rows each) are written (in order, as
+``weights.ready`` allows) right after tile t-1's first vector, and its vectors follow once all
+beats are in, with random idle cycles between vectors.
 """
 
 from __future__ import annotations
@@ -13,7 +13,13 @@ import random
 
 from amaranth.hdl import Shape
 
-from hw.array import SystolicArray, act_layout, result_layout, weight_row_layout
+from hw.array import (
+    SystolicArray,
+    act_layout,
+    result_layout,
+    weight_beat_layout,
+    weight_beat_payloads,
+)
 
 from .scenario import pack
 from .streams import Clock, collect, put, simulate
@@ -29,7 +35,7 @@ def rtl_core_amaranth(config, arithmetic, tiles, *, p_idle: float = 0.0, seed: i
     elements, one list of ``cols`` per vector, in order, and the latency of each vector
     (cycles from its acceptance to its result)."""
     dut = SystolicArray(config, arithmetic=arithmetic)
-    wl, al = weight_row_layout(config, arithmetic), act_layout(config, arithmetic)
+    wl, al = weight_beat_layout(config, arithmetic), act_layout(config, arithmetic)
     width = Shape.cast(result_layout(config, arithmetic).elem_shape).width
     rng = random.Random(seed)
     clock = Clock(max_cycles, "the array core")
@@ -41,9 +47,8 @@ def rtl_core_amaranth(config, arithmetic, tiles, *, p_idle: float = 0.0, seed: i
         for t, (rows, _) in enumerate(tiles):
             while state["switched"] < t:
                 await ctx.tick()
-            for i, codes in enumerate(rows):
-                await put(ctx, dut.weights, pack(wl, {"row": i, "codes": codes}), rng=rng,
-                          p_idle=0.0, clock=clock)
+            for beat in weight_beat_payloads(config, rows):
+                await put(ctx, dut.weights, pack(wl, beat), rng=rng, p_idle=0.0, clock=clock)
             state["loaded"] = t + 1
 
     async def act_writer(ctx):

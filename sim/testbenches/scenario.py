@@ -18,7 +18,7 @@ import torch
 from golden.bitlinear import int_matmul
 from golden.contract.codecs import encode_weight_codes
 from golden.contract.config import AcceleratorConfig
-from hw.array import act_layout, result_layout, weight_row_layout
+from hw.array import act_layout, result_layout, weight_beat_layout, weight_beat_payloads
 
 __all__ = ["ArrayScenario", "ArrayTile", "pack", "random_scenario", "unpack_results"]
 
@@ -56,14 +56,15 @@ class ArrayTile:
 class ArrayScenario:
     config: AcceleratorConfig
     tiles: list[ArrayTile]
-    #: Order in which each tile's rows are written (any order is legal).
-    row_orders: list[list[int]] = field(default_factory=list)
+    #: Order in which each tile's beats (``weight_rows_per_cycle`` rows each) are written
+    #: (any order is legal).
+    beat_orders: list[list[int]] = field(default_factory=list)
 
     def weight_beats(self, t: int) -> list[int]:
-        layout = weight_row_layout(self.config)
+        layout = weight_beat_layout(self.config)
         codes = encode_weight_codes(self.tiles[t].weights)
-        return [pack(layout, {"row": i, "codes": [int(c) for c in codes[i]]})
-                for i in self.row_orders[t]]
+        beats = weight_beat_payloads(self.config, [[int(c) for c in row] for row in codes])
+        return [pack(layout, beats[k]) for k in self.beat_orders[t]]
 
     def act_beats(self, t: int) -> list[int]:
         layout = act_layout(self.config)
@@ -112,6 +113,6 @@ def random_scenario(config: AcceleratorConfig, rng: np.random.Generator, *, n_ti
         tokens = int(rng.integers(1, max_tokens + 1))
         acts = rng.integers(lo, hi + 1, size=(tokens, rows)).astype(np.int8)
         tiles.append(ArrayTile(weights, acts))
-    orders = [list(rng.permutation(rows)) for _ in tiles]
+    orders = [list(rng.permutation(config.tile_beats)) for _ in tiles]
     return ArrayScenario(config, tiles, [[int(i) for i in o] for o in orders])
 

@@ -38,6 +38,13 @@ CONFIGS = {
     "1.6bit-a8-3x4": AcceleratorConfig(rows=3, cols=4, weight_format="1.6bit", acc_bits=16,
                                        max_k=64, weight_depth=3, act_depth=5, acc_depth=5,
                                        max_load=2),
+    "2bit-a8-3x2-wide2": AcceleratorConfig(rows=3, cols=2, weight_rows_per_cycle=2,
+                                           acc_bits=20, max_k=256, weight_depth=6,
+                                           act_depth=4, acc_depth=4, max_load=3),
+    "1.6bit-a8-4x3-wide4": AcceleratorConfig(rows=4, cols=3, weight_format="1.6bit",
+                                             weight_rows_per_cycle=4, acc_bits=20, max_k=64,
+                                             weight_depth=2, act_depth=4, acc_depth=4,
+                                             max_load=2),
 }
 #: Layers in K-passes (ACCUMULATE), and in passes of several N-tiles and tokens each (which
 #: pins the accumulator layout the decoder reads).
@@ -97,6 +104,8 @@ def test_the_layers_have_every_kind_of_pass():
     ("1.6bit-a16", (3, 7, 6), 0.3, 0.3),
     ("2bit-a16-4x4", (5, 3, 8), 0.2, 0.0),
     ("1.6bit-a8-3x4", (3, 7, 6), 0.0, 0.3),
+    ("2bit-a8-3x2-wide2", (2, 9, 5), 0.2, 0.2),
+    ("1.6bit-a8-4x3-wide4", (1, 9, 7), 0.0, 0.3),
 ])
 def test_rtl_round_trip(name, shape, p_idle, p_stall, drivers, rng, seed):
     cfg, driver = CONFIGS[name], drivers[name]

@@ -42,14 +42,18 @@ def run_layer(cfg, x, w, *, p_idle=0.0, p_stall=0.0, seed=0):
 
 
 @pytest.mark.parametrize("weight_format", ["2bit", "1.6bit"])
-@pytest.mark.parametrize(("rows", "cols", "m", "k", "n"), [
-    (2, 2, 3, 5, 3),          # K, N not multiples of the array
-    (4, 8, 2, 9, 17),
-    (3, 1, 1, 7, 2),
-    (1, 3, 1, 4, 5),          # one row, one token: back-to-back updates of one accumulator
+@pytest.mark.parametrize(("rows", "cols", "lanes", "m", "k", "n"), [
+    (2, 2, 1, 3, 5, 3),       # K, N not multiples of the array
+    (4, 8, 1, 2, 9, 17),
+    (3, 1, 1, 1, 7, 2),
+    (1, 3, 1, 1, 4, 5),       # one row, one token: back-to-back updates of one accumulator
+    (4, 8, 2, 2, 9, 17),      # two rows per cycle
+    (3, 2, 2, 1, 7, 5),       # two rows per cycle, not dividing rows: padded tiles
+    (4, 4, 4, 1, 13, 6),      # a whole tile per cycle
 ])
-def test_accelerator_layer_is_bit_exact(weight_format, rows, cols, m, k, n, rng, seed):
-    cfg = small_config(rows=rows, cols=cols, weight_format=weight_format)
+def test_accelerator_layer_is_bit_exact(weight_format, rows, cols, lanes, m, k, n, rng, seed):
+    cfg = small_config(rows=rows, cols=cols, weight_format=weight_format,
+                       weight_rows_per_cycle=lanes)
     x, w = random_layer(rng, m, k, n)
     acc = run_layer(cfg, x, w, p_idle=0.3, p_stall=0.4, seed=seed)
     np.testing.assert_array_equal(acc, ref_acc(x, w))
@@ -104,17 +108,25 @@ def _counted_matmul(cfg, x, w, **kw):
 
 
 @pytest.mark.parametrize("weight_format", ["2bit", "1.6bit"])
-@pytest.mark.parametrize(("rows", "cols", "m", "k", "n"), [
-    (2, 3, 1, 7, 8), (2, 3, 5, 4, 5), (4, 2, 9, 6, 2), (3, 3, 2, 9, 3), (4, 4, 4, 8, 8)])
-def test_tile_loop_cycles_are_exact(weight_format, rows, cols, m, k, n, rng):
-    cfg = small_config(rows=rows, cols=cols, weight_format=weight_format)
+@pytest.mark.parametrize(("rows", "cols", "lanes", "m", "k", "n"), [
+    (2, 3, 1, 1, 7, 8), (2, 3, 1, 5, 4, 5), (4, 2, 1, 9, 6, 2), (3, 3, 1, 2, 9, 3),
+    (4, 4, 1, 4, 8, 8),
+    (4, 4, 2, 1, 16, 8), (4, 4, 4, 1, 16, 8), (3, 2, 2, 1, 9, 4), (3, 2, 3, 2, 9, 4),
+    (2, 3, 2, 1, 7, 8), (8, 4, 2, 1, 24, 8), (8, 4, 8, 3, 24, 8)])
+def test_tile_loop_cycles_are_exact(weight_format, rows, cols, lanes, m, k, n, rng):
+    cfg = small_config(rows=rows, cols=cols, weight_format=weight_format,
+                       weight_rows_per_cycle=lanes)
     x, w = random_layer(rng, m, k, n)
     _, counters = _counted_matmul(cfg, x, w)
     assert counters[Counter.COMPUTE] == layer_work(cfg, m=m, k=k, n=n).cycles
 
 
-def test_counters_count_macs_and_stalls(rng, seed):
-    cfg = small_config(rows=3, cols=2)
+@pytest.mark.parametrize(("weight_format", "lanes"), [("2bit", 1), ("2bit", 2), ("1.6bit", 2),
+                                                     ("2bit", 3)])
+def test_counters_count_macs_and_stalls(weight_format, lanes, rng, seed):
+    """MACS and ZERO_MACS count the tiles' rows only: at 2 rows per cycle the padding row of
+    each tile's second beat is no weight."""
+    cfg = small_config(rows=3, cols=2, weight_format=weight_format, weight_rows_per_cycle=lanes)
     x, w = random_layer(rng, 4, 7, 5)
     w[w == 1] = 0                                   # plenty of zeros
     _, counters = _counted_matmul(cfg, x, w, p_idle=0.3, p_stall=0.5, seed=seed)
@@ -175,6 +187,17 @@ def test_bad_commands_raise_sticky_flags(words, flag):
     assert flags == flag
     assert parse_response_header(response[-response_words(small_config(), Opcode.READ_STATUS)]
                                  ).errors == flag
+
+
+@pytest.mark.parametrize("lane", [0, 1, 2])
+def test_an_illegal_code_in_any_lane_is_refused(lane):
+    """At 3 rows per cycle a weight word holds three rows: the illegal code in any of them
+    raises ILLEGAL_WEIGHT and writes nothing, on the RTL as on the functional model."""
+    cfg = small_config(rows=3, cols=2, weight_rows_per_cycle=3)
+    bad = ILLEGAL_WEIGHT_CODE << (2 * (lane * cfg.cols + 1))      # column 1 of the lane
+    words = [*commands.load_weights(cfg, 0, [0x15, bad]), *commands.read_status()]
+    flags, _ = _status(cfg, words[:-len(commands.read_status())])
+    assert flags == ErrorFlag.ILLEGAL_WEIGHT
 
 
 def test_errors_leave_the_state_uncorrupted(rng):
@@ -315,26 +338,31 @@ def test_reset_mid_matmul_returns_to_idle(rng):
     np.testing.assert_array_equal(after.decode(response), ref_acc(x2, w2))
 
 
-# (simulator, rows, cols, weight format, layer M x K x N): every shape on Verilator, the small
-# ones on Icarus too (Icarus runs a 16x16 array at a few hundred cycles per second).
+# (simulator, rows, cols, weight format, weight rows per cycle, layer M x K x N): every shape
+# on Verilator, the small ones on Icarus too (Icarus runs a 16x16 array at a few hundred cycles
+# per second).
 CASES = [
-    ("icarus", 2, 2, "2bit", (3, 9, 5)),
-    ("icarus", 4, 8, "1.6bit", (2, 13, 19)),
-    ("verilator", 2, 2, "1.6bit", (4, 7, 3)),
-    ("verilator", 4, 8, "2bit", (5, 21, 17)),
-    ("verilator", 8, 8, "1.6bit", (3, 30, 20)),
-    ("verilator", 16, 16, "2bit", (20, 40, 35)),
+    ("icarus", 2, 2, "2bit", 1, (3, 9, 5)),
+    ("icarus", 4, 8, "1.6bit", 1, (2, 13, 19)),
+    ("icarus", 3, 2, "2bit", 2, (1, 10, 5)),
+    ("icarus", 4, 4, "1.6bit", 4, (2, 13, 9)),
+    ("verilator", 2, 2, "1.6bit", 1, (4, 7, 3)),
+    ("verilator", 4, 8, "2bit", 1, (5, 21, 17)),
+    ("verilator", 8, 8, "1.6bit", 1, (3, 30, 20)),
+    ("verilator", 8, 4, "1.6bit", 2, (1, 30, 20)),
+    ("verilator", 16, 16, "2bit", 1, (20, 40, 35)),
+    ("verilator", 16, 16, "2bit", 4, (1, 40, 35)),
 ]
 
 
 @pytest.mark.cosim
-@pytest.mark.parametrize(("simulator", "rows", "cols", "weight_format", "shape"), CASES,
-                         ids=[f"{c[0]}-{c[1]}x{c[2]}-{c[3]}" for c in CASES])
-def test_accelerator_verilog_is_bit_exact(simulator, rows, cols, weight_format, shape, rng,
-                                          seed, waves, tmp_path):
+@pytest.mark.parametrize(("simulator", "rows", "cols", "weight_format", "lanes", "shape"), CASES,
+                         ids=[f"{c[0]}-{c[1]}x{c[2]}-{c[3]}-w{c[4]}" for c in CASES])
+def test_accelerator_verilog_is_bit_exact(simulator, rows, cols, weight_format, lanes, shape,
+                                          rng, seed, waves, tmp_path):
     cfg = AcceleratorConfig(rows=rows, cols=cols, weight_format=weight_format,
-                            weight_depth=512, act_depth=256, acc_depth=128, max_k=4096,
-                            acc_bits=24)
+                            weight_rows_per_cycle=lanes, weight_depth=512, act_depth=256,
+                            acc_depth=128, max_k=4096, acc_bits=24)
     m, k, n = shape
     layers = []
     for _ in range(2):      # two programs in one simulator process, on the same memories
@@ -365,7 +393,11 @@ def _edge_value(pick, limits):
                       acc_bits=20, max_load=3, weight_format="1.6bit"),
     AcceleratorConfig(rows=4, cols=1, weight_depth=3, act_depth=5, acc_depth=1, max_k=2,
                       acc_bits=20, max_load=1),
-], ids=["2x3", "3x2-1.6bit", "4x1-tiny"])
+    AcceleratorConfig(rows=3, cols=2, weight_depth=20, act_depth=30, acc_depth=7, max_k=64,
+                      acc_bits=20, max_load=3, weight_format="1.6bit", weight_rows_per_cycle=2),
+    AcceleratorConfig(rows=4, cols=2, weight_depth=9, act_depth=12, acc_depth=6, max_k=64,
+                      acc_bits=20, max_load=2, weight_rows_per_cycle=4),
+], ids=["2x3", "3x2-1.6bit", "4x1-tiny", "3x2-1.6bit-wide2", "4x2-wide4"])
 def test_checks_at_the_limits_match_the_functional_model(cfg, seed):
     """MATMUL, DRAIN and loads with arguments at, around and far beyond every limit (the
     controller keeps narrow arguments and computes the extents serially), each followed by

@@ -44,9 +44,21 @@ class _EngineHarness(Elaboratable):
         return m
 
 
-@pytest.mark.parametrize(("m", "k", "n"), [(1, 5, 7), (4, 6, 3), (3, 2, 2)])
-def test_engine_computes_and_accumulates(m, k, n, rng):
-    cfg = small_config()
+#: (rows, cols, weight_rows_per_cycle): square and non-square arrays at one row per cycle, a
+#: few (dividing rows or not) and a whole tile per cycle.
+SETTINGS = [(2, 3, 1), (2, 3, 2), (4, 4, 1), (4, 4, 2), (4, 4, 4), (3, 2, 1), (3, 2, 2),
+            (3, 2, 3), (8, 4, 1), (8, 4, 2), (8, 4, 8)]
+
+
+@pytest.mark.parametrize("weight_format", ["2bit", "1.6bit"])
+@pytest.mark.parametrize(("rows", "cols", "lanes"), SETTINGS)
+@pytest.mark.parametrize(("m", "k", "n"), [(1, 21, 7), (5, 6, 3)])
+def test_engine_computes_and_accumulates(weight_format, rows, cols, lanes, m, k, n, rng):
+    """Bit-exact against golden, and busy for exactly the tile loop's cycles
+    (:attr:`~golden.contract.tileloop.MatmulWork.cycles`), at every setting of the wide
+    weight path, in both weight formats."""
+    cfg = small_config(rows=rows, cols=cols, weight_rows_per_cycle=lanes,
+                       weight_format=weight_format)
     x, w = random_layer(rng, m, k, n)
     k_tiles, n_tiles = cfg.k_tiles(k), cfg.n_tiles(n)
     h = _EngineHarness(cfg, compile_weights(cfg, w).words,

@@ -36,7 +36,13 @@ def test_ice40_netlist_is_bit_exact(design, rng, tmp_path):
     import torch
 
     from golden.mac import int_mac_columns
-    from hw.array import SystolicArray, act_layout, result_layout, weight_row_layout
+    from hw.array import (
+        SystolicArray,
+        act_layout,
+        result_layout,
+        weight_beat_layout,
+        weight_beat_payloads,
+    )
     from hw.fpga import cell_models, synthesize
     from hw.verilog import convert
     from sim.testbenches.core_cocotb import rtl_core_cocotb
@@ -50,7 +56,7 @@ def test_ice40_netlist_is_bit_exact(design, rng, tmp_path):
     netlist = cell_models("ice40") + (tmp_path / "dut.netlist.v").read_text()
 
     lo, hi = (-1, 1) if design == "ternary" else (cfg.act_min, cfg.act_max)
-    wl, al = weight_row_layout(cfg, arith), act_layout(cfg, arith)
+    wl, al = weight_beat_layout(cfg, arith), act_layout(cfg, arith)
     tiles, beats = [], []
     for t in range(4):
         w = rng.integers(lo, hi + 1, (cfg.rows, cfg.cols))
@@ -59,7 +65,7 @@ def test_ice40_netlist_is_bit_exact(design, rng, tmp_path):
             w[:], x[:] = hi, cfg.act_min
         tiles.append((w, x))
         codes = (w & 0b11) if design == "ternary" else w
-        beats.append(([pack(wl, {"row": i, "codes": codes[i].tolist()}) for i in range(cfg.rows)],
+        beats.append(([pack(wl, b) for b in weight_beat_payloads(cfg, codes.tolist())],
                       [pack(al, {"data": v.tolist(), "swap": int(n == 0)})
                        for n, v in enumerate(x)]))
     raw = rtl_core_cocotb(netlist, toplevel="dut", tiles=beats, n_results=12,

@@ -1,6 +1,7 @@
 # amaranth: UnusedElaboratable=no
 # SPDX-License-Identifier: BSD-2-Clause
-"""hw.weight_source: weight rows streamed from weight memory, in both formats."""
+"""hw.weight_source: weight beats streamed from weight memory, in both formats, at several
+rows per cycle."""
 
 import itertools
 import random
@@ -33,18 +34,28 @@ class _SourceHarness(Elaboratable):
 
 
 @pytest.mark.parametrize("weight_format", ["2bit", "1.6bit"])
-def test_weight_source_streams_every_row(weight_format, rng, seed):
-    cfg = small_config(rows=3, cols=5, weight_format=weight_format)
+@pytest.mark.parametrize(("rows", "cols", "lanes"), [(3, 5, 1), (3, 5, 2), (3, 5, 3),
+                                                     (8, 4, 4), (2, 3, 2)])
+def test_weight_source_streams_every_beat(weight_format, rows, cols, lanes, rng, seed):
+    """Beats of ``weight_rows_per_cycle`` rows from any word on, at random ``go`` cycles;
+    in 1.6bit every lane and column decodes all 243 five-trit combinations."""
+    cfg = small_config(rows=rows, cols=cols, weight_format=weight_format,
+                       weight_rows_per_cycle=lanes)
     if weight_format == "1.6bit":
-        # All 243 trit combinations of a five-row group, spread over the columns.
+        # All 243 trit combinations of a five-row group, spread over the lanes and columns:
+        # combination c of word g sits in lane r, column j with c = (g * lanes + r) * cols + j,
+        # i.e. in rows s * lanes + r (s = 0..4) of the word.
         combos = np.array(list(itertools.product([-1, 0, 1], repeat=5)), dtype=np.int8)
-        combos = np.concatenate([combos, np.zeros((-len(combos) % cfg.cols, 5), np.int8)])
-        rows = combos.reshape(-1, cfg.cols, 5).transpose(0, 2, 1).reshape(-1, cfg.cols)
+        width = lanes * cols
+        combos = np.concatenate([combos, np.zeros((-len(combos) % width, 5), np.int8)])
+        words = combos.reshape(-1, lanes, cols, 5)              # (g, r, j, s)
+        all_rows = words.transpose(0, 3, 1, 2).reshape(-1, cols)  # row (g, s, r) of column j
     else:
-        rows = rng.integers(-1, 2, size=(40, cfg.cols)).astype(np.int8)
-    words = pack_weight_rows(cfg, rows)
-    assert np.array_equal(unpack_weight_rows(cfg, words, len(rows)), rows)
-    base, count = 3, len(rows) - 2          # from word 3, stopping inside the last word
+        all_rows = rng.integers(-1, 2, size=(40 * lanes, cols)).astype(np.int8)
+    words = pack_weight_rows(cfg, all_rows)
+    assert np.array_equal(unpack_weight_rows(cfg, words, len(all_rows)), all_rows)
+    beats = all_rows.reshape(-1, lanes, cols)
+    base, count = 3, len(beats) - 2         # from word 3, stopping inside the last word
     h = _SourceHarness(cfg, [0] * base + words)
     prng = random.Random(seed)
     got = []
@@ -62,18 +73,18 @@ def test_weight_source_streams_every_row(weight_format, rng, seed):
             ctx.set(src.go, go)
             if go:
                 asked.append(cycle)
-            _, _, valid, payload = await ctx.tick().sample(src.rows.valid, src.rows.payload)
+            _, _, valid, payload = await ctx.tick().sample(src.beats.valid, src.beats.payload)
             if valid:
-                assert cycle - ENGINE_TIMING.read in asked, "a row nobody asked for"
-                got.append((payload.row, [c.value for c in payload.codes]))
+                assert cycle - ENGINE_TIMING.read in asked, "a beat nobody asked for"
+                got.append((payload.beat, [[c.value for c in lane] for lane in payload.codes]))
             cycle += 1
         ctx.set(src.go, 0)
         for _ in range(5):
-            assert not ctx.get(src.rows.valid), "rows beyond count"
+            assert not ctx.get(src.beats.valid), "beats beyond count"
             await ctx.tick()
 
     simulate(h, bench)
-    assert [r for r, _ in got] == [i % cfg.rows for i in range(count)]
+    assert [b for b, _ in got] == [i % cfg.tile_beats for i in range(count)]
     codes = np.array([c for _, c in got], dtype=np.int64)
     decoded = np.where(codes == 3, -1, codes)
-    np.testing.assert_array_equal(decoded, rows[:count])
+    np.testing.assert_array_equal(decoded, beats[:count])

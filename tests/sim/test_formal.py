@@ -26,7 +26,7 @@ def test_planted_bug_is_caught(name, bug, tmp_path):
     assert record["check"] == "FAIL", record
 
 
-@pytest.mark.parametrize("name", ["array_3x2", "controller_sticky"])
+@pytest.mark.parametrize("name", ["array_3x2", "array_5x1_w2", "controller_sticky"])
 def test_design_passes(name, tmp_path):
     record = run_check(CHECKS[name], root=tmp_path)
     assert (record["check"], record["cover"]) == ("PASS", "PASS"), record

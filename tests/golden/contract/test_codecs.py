@@ -17,11 +17,13 @@ from golden.contract.codecs import (
     pack_binary,
     pack_ternary,
     pack_weight_rows,
+    pack_weight_tiles,
     to_stream_words,
     unpack_act_words,
     unpack_binary,
     unpack_ternary,
     unpack_weight_rows,
+    unpack_weight_tiles,
 )
 from golden.contract.config import AcceleratorConfig
 
@@ -61,6 +63,39 @@ def test_weight_rows_round_trip(weight_format, rng):
     words = pack_weight_rows(cfg, rows)
     assert len(words) == (13 if weight_format == "2bit" else 3)
     np.testing.assert_array_equal(unpack_weight_rows(cfg, words, 13), rows)
+
+
+@pytest.mark.parametrize("weight_format", ["2bit", "1.6bit"])
+@pytest.mark.parametrize("lanes", [2, 3])
+def test_wide_weight_words_are_lanes_of_narrow_ones(weight_format, lanes, rng):
+    """A word of W rows per cycle is W words of the one-row-per-cycle format side by side:
+    lane r holds row r of each beat (2bit: one beat per word; 1.6bit: five beats per word, the
+    byte of lane r holding rows r, r + W, ..., r + 4W)."""
+    wide = AcceleratorConfig(rows=3, cols=5, weight_format=weight_format,
+                             weight_rows_per_cycle=lanes)
+    narrow = AcceleratorConfig(rows=3, cols=5, weight_format=weight_format)
+    rows = rng.integers(-1, 2, size=(4 * wide.weight_rows_per_word, 5)).astype(np.int8)
+    words = pack_weight_rows(wide, rows)
+    assert len(words) == 4 and all(w < 1 << wide.weight_word_bits for w in words)
+    np.testing.assert_array_equal(unpack_weight_rows(wide, words, len(rows)), rows)
+    bits = narrow.weight_word_bits
+    for g, word in enumerate(words):
+        block = rows[g * wide.weight_rows_per_word:(g + 1) * wide.weight_rows_per_word]
+        for r in range(lanes):
+            (lane,) = pack_weight_rows(narrow, block[r::lanes])
+            assert (word >> (r * bits)) & ((1 << bits) - 1) == lane
+
+
+@pytest.mark.parametrize("weight_format", ["2bit", "1.6bit"])
+def test_weight_tiles_take_whole_beats(weight_format, rng):
+    cfg = AcceleratorConfig(rows=3, cols=2, weight_format=weight_format,
+                            weight_rows_per_cycle=2)        # 2 beats, 4 row slots per tile
+    tiles = rng.integers(-1, 2, size=(5, 3, 2)).astype(np.int8)
+    words = pack_weight_tiles(cfg, tiles)
+    slots = unpack_weight_rows(cfg, words, 5 * 4).reshape(5, 4, 2)
+    np.testing.assert_array_equal(slots[:, :3], tiles)
+    assert not slots[:, 3].any()                            # the padding row
+    np.testing.assert_array_equal(unpack_weight_tiles(cfg, words, 5), tiles)
 
 
 def test_every_five_trit_group_decodes():

@@ -24,6 +24,24 @@ def test_bad_field_is_named(field, value, message):
         AcceleratorConfig(**{field: value})
 
 
+@pytest.mark.parametrize("value", [0, 5, -1, 2.0, True])
+def test_weight_rows_per_cycle_is_from_one_to_rows(value):
+    with pytest.raises(ValueError, match=rf"^weight_rows_per_cycle must be an integer from 1 to "
+                                         rf"rows=4 .*, not {value!r}$"):
+        AcceleratorConfig(rows=4, cols=2, weight_rows_per_cycle=value)
+
+
+@pytest.mark.parametrize(("rows", "lanes", "beats", "tile_rows"), [
+    (16, 1, 16, 16), (16, 4, 4, 16), (16, 16, 1, 16), (3, 2, 2, 4), (8, 3, 3, 9)])
+def test_wide_weight_path_geometry(rows, lanes, beats, tile_rows):
+    for fmt, per_word, lane_bits in (("2bit", 1, 2), ("1.6bit", 5, 8)):
+        cfg = AcceleratorConfig(rows=rows, cols=4, weight_rows_per_cycle=lanes,
+                                weight_format=fmt)
+        assert (cfg.tile_beats, cfg.tile_rows) == (beats, tile_rows)
+        assert cfg.weight_rows_per_word == per_word * lanes
+        assert cfg.weight_word_bits == lane_bits * 4 * lanes
+
+
 def test_accumulator_that_could_overflow_is_refused():
     # 128 * 6912 = 884736 needs 21 bits (REFERENCE.md section 1: K = 6912 needs 21 bits).
     AcceleratorConfig(acc_bits=21, max_k=6912)

@@ -137,7 +137,7 @@ def test_payloads():
     cfg = AcceleratorConfig(rows=4, cols=8, weight_format="1.6bit")
     payload = status_payload(cfg, ErrorFlag.OVERRUN)
     assert len(payload) == STATUS_WORDS
-    assert payload == [2, VERSION, 4, 8, 8, 32, 1, 32768, 32768, 1024, 65536, 64]
+    assert payload == [2, VERSION, 4, 8, 8, 32, 1, 32768, 32768, 1024, 65536, 64, 1]
     assert parse_status(payload).config == cfg
     assert parse_status(payload).errors == ErrorFlag.OVERRUN
     with pytest.raises(CommandError, match=r"cols=8 \(program: 4\), weight_format='1.6bit' "
@@ -145,7 +145,7 @@ def test_payloads():
         parse_status(payload).check(AcceleratorConfig(rows=4, cols=4))
     with pytest.raises(CommandError, match="weight format 7, which this host does not know"):
         parse_status([*payload[:6], 7, *payload[7:]])
-    with pytest.raises(CommandError, match="version 9; this host speaks version 2"):
+    with pytest.raises(CommandError, match=f"version 9; this host speaks version {VERSION}"):
         parse_status([payload[0], 9, *payload[2:]]).check(cfg)
     values = dict.fromkeys(Counter, 0) | {Counter.MACS: (1 << COUNTER_BITS) + 5,
                                           Counter.CYCLES: 1 << 40}

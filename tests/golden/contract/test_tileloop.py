@@ -45,8 +45,28 @@ def test_the_binding_resource():
     assert decode.bound_cycles == 160 * 4 * 16
 
 
-def test_program_work_sums_the_commands(rng):
-    cfg = AcceleratorConfig(rows=4, cols=4)
+def test_the_wide_weight_path_shortens_the_tile_load():
+    """A tile loads in ceil(rows / weight_rows_per_cycle) cycles; the period never drops below
+    the accumulator's 4-cycle read-modify-write."""
+    def work(lanes, rows=16, **kw):
+        cfg = AcceleratorConfig(rows=rows, cols=16, weight_rows_per_cycle=lanes)
+        return layer_work(cfg, **kw)
+    decode = {lanes: work(lanes, m=1, k=2560, n=64) for lanes in (1, 2, 4, 8, 16)}
+    assert [w.period for w in decode.values()] == [16, 8, 4, 4, 4]
+    assert [w.bound_macs_per_cycle for w in decode.values()] == [16, 32, 64, 64, 64]
+    # setup + B + (T - 1) * P + M + read + latency + write
+    assert decode[4].cycles == 1 + 4 + 639 * 4 + 1 + 2 + 33 + 1
+    assert decode[16].cycles == 1 + 1 + 639 * 4 + 1 + 2 + 33 + 1
+    # Prefill is bound by the array whatever the weight path.
+    assert work(1, m=64, k=2560, n=64).cycles - work(16, m=64, k=2560, n=64).cycles == 15
+    # Not dividing rows: 3 rows at 2 per cycle take 2 beats and 4 row slots per tile.
+    odd = layer_work(AcceleratorConfig(rows=3, cols=2, weight_rows_per_cycle=2), m=5, k=9, n=4)
+    assert (odd.beats, odd.tile_rows, odd.period, odd.weight_rows) == (2, 4, 5, 6 * 4)
+
+
+@pytest.mark.parametrize("lanes", [1, 3, 4])
+def test_program_work_sums_the_commands(lanes, rng):
+    cfg = AcceleratorConfig(rows=4, cols=4, weight_rows_per_cycle=lanes)
     x = rng.integers(-128, 128, size=(3, 10)).astype(np.int8)
     w = rng.integers(-1, 2, size=(7, 10)).astype(np.int8)
     work = program_work(cfg, compile_layer(cfg, x, w).words)
