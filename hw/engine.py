@@ -171,14 +171,15 @@ class MatmulEngine(ConfiguredComponent):
         m_shape = args.m.shape()
         m_minus_one = Signal(m_shape)           # m - 1 and m == 1
         m_one = Signal()
-        period_minus_one = Signal(range(max(cfg.act_depth, beats, timing.min_period)))
+        period_minus_one = Signal(range(max(cfg.act_depth, beats)))   # max(m, beats) - 1
+        period_one = Signal()                   # ... and the period is 1
         kt_minus_one = Signal.like(args.k_tiles)
         kt_one = Signal()
-        floor = max(beats, timing.min_period)   # the period when m is smaller
         with m.If(setup):
             m.d.sync += [
                 m_minus_one.eq(args.m - 1), m_one.eq(args.m == 1),
-                period_minus_one.eq(Mux(args.m > floor, args.m - 1, floor - 1)),
+                period_minus_one.eq(Mux(args.m > beats, args.m - 1, beats - 1)),
+                period_one.eq((args.m == 1) & (beats == 1)),
                 kt_minus_one.eq(args.k_tiles - 1), kt_one.eq(args.k_tiles == 1),
             ]
 
@@ -206,7 +207,7 @@ class MatmulEngine(ConfiguredComponent):
             beat_count.load(m, beats - 1, beats == 1)
         with m.Elif(issuing):
             with m.If(period.last):
-                period.load(m, period_minus_one, 0)       # the period is at least 4
+                period.load(m, period_minus_one, period_one)
             with m.Else():
                 period.step(m)
             with m.If(next_period):
@@ -292,21 +293,47 @@ class MatmulEngine(ConfiguredComponent):
         m.d.comb += [self.acc_rd.addr.eq(acc_ptr), self.acc_rd.en.eq(acc_go)]
 
         # The result arrives `read` cycles after its accumulator's read, with the read data.
+        # Its K-slice predecessor's sum may still be in flight: the memory returns a word
+        # written by the end of the cycle before the read, so the sums of the last 3 reads
+        # (`read` + `write` cycles: at the adder, in `sums`, being written) are not in it. Each
+        # read's address is compared, in its own cycle, with those 3 earlier reads' (whatever
+        # the distance: bubbles are invalid stages), the most recent match wins, and the
+        # choice travels as one-hot bits; a cycle before the addition the chosen sum (or 0, on
+        # a first K-slice) is registered in `bypass`, so the adder's operand is a 2:1 mux
+        # selected by a register, one LUT in front of the carry chain as the gating was.
         meta_layout = data.StructLayout({"valid": 1, "addr": unsigned(len(acc_ptr)),
-                                         "first": 1})
+                                         "bypass": 1,     # the operand is `bypass`, not memory
+                                         "near": 1,       # ... the sum at the adder now
+                                         "mid": 1,        # ... the sum in `sums`
+                                         "far": 1})       # ... the sum written last cycle
         meta = Signal(meta_layout)
-        m.d.comb += [meta.valid.eq(acc_go), meta.addr.eq(acc_ptr),
-                     meta.first.eq(first_slice & ~args.accumulate)]
-        due = _delayed(m, meta, timing.read, "acc_meta")
-        sums = Signal(acc_word_layout(cfg))
+        meta_1 = _delayed(m, meta, 1, "acc_meta")       # the read of one cycle ago
+        due = _delayed(m, meta_1, 1, "acc_due")         # at the adder
+        written = _delayed(m, due, 1, "acc_written")    # being written
+        first = first_slice & ~args.accumulate
+        hits = [s.valid & (s.addr == acc_ptr) for s in (meta_1, due, written)]
+        m.d.comb += [
+            meta.valid.eq(acc_go), meta.addr.eq(acc_ptr),
+            meta.bypass.eq(first | hits[0] | hits[1] | hits[2]),
+            meta.near.eq(~first & hits[0]),
+            meta.mid.eq(~first & ~hits[0] & hits[1]),
+            meta.far.eq(~first & ~hits[0] & ~hits[1] & hits[2]),
+        ]
+        sums = Signal(acc_word_layout(cfg))             # the sum being written
+        sums_1 = Signal(acc_word_layout(cfg))           # the sum written last cycle
+        bypass = Signal(acc_word_layout(cfg))           # the operand from in flight, or 0
+        use_bypass = Signal()
         wrapped = Signal(cols)
-        written = Signal(meta_layout)
+        m.d.sync += [sums_1.eq(sums), use_bypass.eq(meta_1.bypass)]
         for j in range(cols):
             # One bit more than the accumulator: the sum wrapped if its top two bits differ.
             total = Signal(signed(cfg.acc_bits + 1), name=f"acc_sum_{j}")
-            m.d.comb += total.eq(Mux(due.first, 0, self.acc_rd.data[j]) + array.results.p[j])
+            m.d.comb += total.eq(Mux(use_bypass, bypass[j], self.acc_rd.data[j])
+                                 + array.results.p[j])
             m.d.sync += [sums[j].eq(total), wrapped[j].eq(total[-1] ^ total[-2])]
-        m.d.sync += written.eq(due)
+            # The adder's output goes through one mux level here, like `wrapped`'s xor.
+            held = Mux(meta_1.mid, sums[j], Mux(meta_1.far, sums_1[j], 0))
+            m.d.sync += bypass[j].eq(Mux(meta_1.near, total, held))
         m.d.comb += [
             self.acc_wr.addr.eq(written.addr),
             self.acc_wr.data.eq(sums),

@@ -67,12 +67,9 @@ class EngineTiming:
     read: int
     #: From a result leaving the array to its sum written into the accumulator buffer.
     write: int
-    #: The shortest period of a tile: an accumulator read ``read`` cycles ahead of its result,
-    #: added, then written must be written before the next K-slice reads it.
-    min_period: int
 
 
-ENGINE_TIMING = EngineTiming(setup=1, read=2, write=1, min_period=4)
+ENGINE_TIMING = EngineTiming(setup=1, read=2, write=1)
 
 
 @dataclass(frozen=True)
@@ -96,8 +93,8 @@ class MatmulWork:
 
     @property
     def period(self) -> int:
-        """Cycles each tile occupies the array: ``max(m, beats, min_period)``."""
-        return max(self.m, self.beats, ENGINE_TIMING.min_period)
+        """Cycles each tile occupies the array: ``max(m, beats)``."""
+        return max(self.m, self.beats)
 
     @property
     def cycles(self) -> int:

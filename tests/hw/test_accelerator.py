@@ -50,6 +50,8 @@ def run_layer(cfg, x, w, *, p_idle=0.0, p_stall=0.0, seed=0):
     (4, 8, 2, 2, 9, 17),      # two rows per cycle
     (3, 2, 2, 1, 7, 5),       # two rows per cycle, not dividing rows: padded tiles
     (4, 4, 4, 1, 13, 6),      # a whole tile per cycle
+    (3, 2, 3, 2, 9, 5),       # ... an accumulator back every 2 cycles, its sum in flight
+    (2, 3, 1, 3, 7, 4),       # ... every 3 cycles
 ])
 def test_accelerator_layer_is_bit_exact(weight_format, rows, cols, lanes, m, k, n, rng, seed):
     cfg = small_config(rows=rows, cols=cols, weight_format=weight_format,
@@ -112,13 +114,25 @@ def _counted_matmul(cfg, x, w, **kw):
     (2, 3, 1, 1, 7, 8), (2, 3, 1, 5, 4, 5), (4, 2, 1, 9, 6, 2), (3, 3, 1, 2, 9, 3),
     (4, 4, 1, 4, 8, 8),
     (4, 4, 2, 1, 16, 8), (4, 4, 4, 1, 16, 8), (3, 2, 2, 1, 9, 4), (3, 2, 3, 2, 9, 4),
-    (2, 3, 2, 1, 7, 8), (8, 4, 2, 1, 24, 8), (8, 4, 8, 3, 24, 8)])
+    (2, 3, 2, 1, 7, 8), (8, 4, 2, 1, 24, 8), (8, 4, 8, 3, 24, 8),
+    # Periods of 1 to 3 cycles: M = 1, 2, 3 tokens x B = 3, 2, 1 beats, 3 K-slices.
+    (3, 2, 1, 1, 9, 4), (3, 2, 1, 2, 9, 4), (3, 2, 1, 3, 9, 4), (3, 2, 2, 2, 9, 4),
+    (3, 2, 2, 3, 9, 4), (3, 2, 3, 1, 9, 4), (3, 2, 3, 3, 9, 4), (2, 3, 2, 2, 7, 8),
+    (2, 3, 2, 3, 7, 8), (4, 4, 4, 2, 16, 8), (4, 4, 4, 3, 16, 8)])
 def test_tile_loop_cycles_are_exact(weight_format, rows, cols, lanes, m, k, n, rng):
+    """COMPUTE is the tile loop's cycles; MACS and ZERO_MACS count every vector against its
+    own tile (a counter slot is not overwritten before its tile's last vector is counted,
+    also at periods shorter than the 4-cycle count delay)."""
     cfg = small_config(rows=rows, cols=cols, weight_format=weight_format,
                        weight_rows_per_cycle=lanes)
     x, w = random_layer(rng, m, k, n)
     _, counters = _counted_matmul(cfg, x, w)
+    k_tiles, n_tiles = cfg.k_tiles(k), cfg.n_tiles(n)
+    tiles = np.zeros((n_tiles * cols, k_tiles * rows), np.int8)
+    tiles[:n, :k] = w
     assert counters[Counter.COMPUTE] == layer_work(cfg, m=m, k=k, n=n).cycles
+    assert counters[Counter.MACS] == m * k_tiles * n_tiles * rows * cols
+    assert counters[Counter.ZERO_MACS] == m * int((tiles == 0).sum())
 
 
 @pytest.mark.parametrize(("weight_format", "lanes"), [("2bit", 1), ("2bit", 2), ("1.6bit", 2),
@@ -248,12 +262,15 @@ def test_loads_are_all_or_nothing(rng):
     assert run.response == FunctionalAccelerator(cfg).run(words)
 
 
-def test_accumulating_past_acc_bits_raises_acc_overflow():
+@pytest.mark.parametrize("lanes", [1, 2, 4])
+def test_accumulating_past_acc_bits_raises_acc_overflow(lanes):
     """Two ACCUMULATE passes whose sum leaves the accumulator's range: ACC_OVERFLOW, and the
-    functional model says the same."""
+    functional model says the same. The sum leaves it at the last K-slice, whose accumulator
+    comes back 4, 2 and 1 cycles after the previous K-slice's (forwarded, at 2 and 1)."""
     k = 16
     cfg = AcceleratorConfig(rows=4, cols=1, max_k=k, acc_bits=AcceleratorConfig().psum_bits(k),
-                            weight_depth=16, act_depth=8, acc_depth=4)
+                            weight_depth=16, act_depth=8, acc_depth=4,
+                            weight_rows_per_cycle=lanes)
     x = np.full((1, k), -128, dtype=np.int8)
     w = -np.ones((1, k), dtype=np.int8)                       # each pass: +2048 = 2**11
     prog = compile_layer(cfg, x, w)

@@ -45,18 +45,20 @@ class _EngineHarness(Elaboratable):
 
 
 #: (rows, cols, weight_rows_per_cycle): square and non-square arrays at one row per cycle, a
-#: few (dividing rows or not) and a whole tile per cycle.
+#: few (dividing rows or not) and a whole tile per cycle; tiles of 1, 2 and 3 beats (B).
 SETTINGS = [(2, 3, 1), (2, 3, 2), (4, 4, 1), (4, 4, 2), (4, 4, 4), (3, 2, 1), (3, 2, 2),
             (3, 2, 3), (8, 4, 1), (8, 4, 2), (8, 4, 8)]
 
 
 @pytest.mark.parametrize("weight_format", ["2bit", "1.6bit"])
 @pytest.mark.parametrize(("rows", "cols", "lanes"), SETTINGS)
-@pytest.mark.parametrize(("m", "k", "n"), [(1, 21, 7), (5, 6, 3)])
+@pytest.mark.parametrize(("m", "k", "n"), [(1, 21, 7), (2, 21, 5), (3, 21, 5), (5, 6, 3)])
 def test_engine_computes_and_accumulates(weight_format, rows, cols, lanes, m, k, n, rng):
     """Bit-exact against golden, and busy for exactly the tile loop's cycles
     (:attr:`~golden.contract.tileloop.MatmulWork.cycles`), at every setting of the wide
-    weight path, in both weight formats."""
+    weight path, in both weight formats. With M = 1, 2, 3 tokens, B = 1, 2, 3 beats and at
+    least 3 K-slices, the same accumulator comes back every ``max(M, B)`` = 1, 2, 3 cycles,
+    while its previous sum is still in flight (forwarded, not read from the buffer)."""
     cfg = small_config(rows=rows, cols=cols, weight_rows_per_cycle=lanes,
                        weight_format=weight_format)
     x, w = random_layer(rng, m, k, n)
@@ -89,3 +91,63 @@ def test_engine_computes_and_accumulates(weight_format, rows, cols, lanes, m, k,
     got = np.array([acc[i] for i in range(m * n_tiles)], dtype=np.int64)
     got = got.reshape(n_tiles, m, cfg.cols).transpose(1, 0, 2).reshape(m, -1)[:, :n]
     np.testing.assert_array_equal(got, 2 * ref_acc(x, w))
+
+
+def _wrap(value, bits):
+    return (value + (1 << (bits - 1))) % (1 << bits) - (1 << (bits - 1))
+
+
+@pytest.mark.parametrize(("rows", "cols", "lanes", "m"), [
+    (4, 1, 4, 1), (3, 2, 3, 2), (2, 3, 1, 1), (3, 2, 1, 1), (3, 2, 3, 3), (4, 4, 4, 2),
+    (4, 4, 2, 4)])
+def test_engine_wraps_and_flags_overflow(rows, cols, lanes, m, rng):
+    """ACCUMULATE past ``acc_bits``, the accumulator of each K-slice coming back 1 to 4 cycles
+    after the previous one: ``overflow`` pulses once for every word written with a sum out of
+    range, and the buffer holds the sums wrapped to ``acc_bits``, also where a wrapped sum was
+    forwarded to the next K-slice."""
+    k_tiles, n_tiles = 4, 2
+    k, n = k_tiles * rows, n_tiles * cols
+    cfg = small_config(rows=rows, cols=cols, weight_rows_per_cycle=lanes, max_k=k,
+                       acc_bits=small_config().psum_bits(k))
+    bits = cfg.acc_bits
+    x = np.where(np.arange(m)[:, None] % 2 == 0, -128, 127) * np.ones((m, k), np.int64)
+    x = x.astype(np.int8)
+    w = np.where(rng.random((n, k)) < 0.9, -1, 0).astype(np.int8)   # sums grow every pass
+    h = _EngineHarness(cfg, compile_weights(cfg, w).words,
+                       pack_act_words(cfg, tile_acts(cfg, x).reshape(-1, cfg.rows)))
+    # The reference: word nt * m + i, written once per K-slice, in K-slice order.
+    slices = np.einsum("mtr,ntr->mnt", x.astype(np.int64).reshape(m, k_tiles, rows),
+                       w.astype(np.int64).reshape(n, k_tiles, rows))
+    ref = np.zeros((m, n), np.int64)
+    passes, expected = 4, []
+    for p in range(passes):
+        flagged = 0
+        for kt in range(k_tiles):
+            total = (ref if p or kt else 0) + slices[:, :, kt]
+            out = (total < -(1 << (bits - 1))) | (total >= 1 << (bits - 1))
+            flagged += int(out.reshape(m, n_tiles, cols).any(axis=2).sum())
+            ref = _wrap(total, bits)
+        expected.append((flagged, ref.copy()))
+    assert expected[0][0] == 0 and sum(f for f, _ in expected) > 0    # it does overflow
+
+    async def bench(ctx):
+        eng = h.engine
+        args = {"w_addr": 0, "a_addr": 0, "acc_addr": 0, "m": m, "k_tiles": k_tiles,
+                "tiles": k_tiles * n_tiles}
+        for p, (flagged, want) in enumerate(expected):
+            for name, value in {**args, "accumulate": int(p > 0)}.items():
+                ctx.set(getattr(eng.args, name), value)
+            ctx.set(eng.start, 1)
+            await ctx.tick()
+            ctx.set(eng.start, 0)
+            pulses = 0
+            while ctx.get(eng.busy):
+                pulses += ctx.get(eng.overflow)
+                await ctx.tick()
+            got = np.array([[int(v) for v in ctx.get(h.acc_mem.data[i])]
+                            for i in range(m * n_tiles)], dtype=np.int64)
+            got = got.reshape(n_tiles, m, cols).transpose(1, 0, 2).reshape(m, n)
+            np.testing.assert_array_equal(got, want, err_msg=f"pass {p}")
+            assert pulses == flagged, f"pass {p}"
+
+    simulate(h, bench)

@@ -29,10 +29,16 @@ def test_cycles_and_counts_by_hand():
     assert matmul_work(cfg, m=2, k_tiles=3, n_tiles=2, accumulate=True).acc_reads == 48
 
 
-def test_the_period_is_at_least_the_read_modify_write():
-    # 2 rows, 1 token: the period would be 2, but an accumulator's read-modify-write takes 4.
+def test_the_period_has_no_floor():
+    """The accumulator's read-modify-write (4 cycles) does not bound the period: a K-slice
+    whose accumulator is still in flight takes the sum forwarded. 2 rows, 1 token: 2 cycles;
+    a whole tile per cycle: 1 cycle per tile."""
     w = layer_work(AcceleratorConfig(rows=2, cols=3, max_k=64, acc_bits=20), m=1, k=6, n=3)
-    assert w.period == 4 and w.bound_cycles == 3 * 4
+    assert w.period == 2 and w.bound_cycles == 3 * 2
+    wide = AcceleratorConfig(rows=2, cols=3, max_k=64, acc_bits=20, weight_rows_per_cycle=2)
+    for m in (1, 2, 3):
+        w = layer_work(wide, m=m, k=6, n=3)
+        assert w.period == m and w.cycles == 1 + 1 + 2 * m + m + 2 + 6 + 1
 
 
 def test_the_binding_resource():
@@ -46,17 +52,17 @@ def test_the_binding_resource():
 
 
 def test_the_wide_weight_path_shortens_the_tile_load():
-    """A tile loads in ceil(rows / weight_rows_per_cycle) cycles; the period never drops below
-    the accumulator's 4-cycle read-modify-write."""
+    """A tile loads in ceil(rows / weight_rows_per_cycle) cycles, and decode's period is that:
+    down to one cycle per tile with the whole tile per cycle."""
     def work(lanes, rows=16, **kw):
         cfg = AcceleratorConfig(rows=rows, cols=16, weight_rows_per_cycle=lanes)
         return layer_work(cfg, **kw)
     decode = {lanes: work(lanes, m=1, k=2560, n=64) for lanes in (1, 2, 4, 8, 16)}
-    assert [w.period for w in decode.values()] == [16, 8, 4, 4, 4]
-    assert [w.bound_macs_per_cycle for w in decode.values()] == [16, 32, 64, 64, 64]
+    assert [w.period for w in decode.values()] == [16, 8, 4, 2, 1]
+    assert [w.bound_macs_per_cycle for w in decode.values()] == [16, 32, 64, 128, 256]
     # setup + B + (T - 1) * P + M + read + latency + write
     assert decode[4].cycles == 1 + 4 + 639 * 4 + 1 + 2 + 33 + 1
-    assert decode[16].cycles == 1 + 1 + 639 * 4 + 1 + 2 + 33 + 1
+    assert decode[16].cycles == 1 + 1 + 639 * 1 + 1 + 2 + 33 + 1
     # Prefill is bound by the array whatever the weight path.
     assert work(1, m=64, k=2560, n=64).cycles - work(16, m=64, k=2560, n=64).cycles == 15
     # Not dividing rows: 3 rows at 2 per cycle take 2 beats and 4 row slots per tile.
