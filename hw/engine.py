@@ -14,11 +14,12 @@ For ``n_tiles`` N-slices (outer) and ``k_tiles`` K-slices (inner), tile t = nt *
 
 The engine runs a fixed schedule, the one of :mod:`golden.contract.tileloop` (its constants
 are :data:`~golden.contract.tileloop.ENGINE_TIMING`): after one setup cycle, the first tile's
-beats are read in ``B`` cycles; then every ``P = max(m, B, 4)`` cycles a tile's vectors
-begin, and with them the next tile's beats. Since the schedule is known in advance, nothing
-waits on a handshake: every decision is a register computed a cycle ahead (down-counters with
-a registered "last" flag), every memory address comes straight from a register, and every
-block-RAM output lands in a register (:func:`~hw.component.registered_read`) before any logic.
+beats are read in ``B`` cycles; then every ``P = max(m, B)`` cycles (down to 1) a tile's
+vectors begin, and with them the next tile's beats. Since the schedule is known in advance,
+nothing waits on a handshake: every decision is a register computed a cycle ahead
+(down-counters with a registered "last" flag), every memory address comes straight from a
+register, and every block-RAM output lands in a register
+(:func:`~hw.component.registered_read`) before any logic.
 
 Three streams of events run at fixed distances from one another:
 
@@ -28,10 +29,19 @@ Three streams of events run at fixed distances from one another:
   after the last vector that used its bank, and all of them before its own first vector);
 * the accumulator of a result is read ``array_latency`` cycles after its vector, two cycles
   before the result leaves the array; result plus accumulator is registered and written one
-  cycle later. The next K-slice reads the same accumulator ``P >= 4`` cycles later, after the
-  write, so no bypass is needed;
+  cycle later. The next K-slice reads the same accumulator ``P`` or more cycles later: at 4 or
+  more the buffer holds the sum; at 1 to 3 the sum is still in flight (at the adder, in the
+  write register, or being written) and is forwarded. Each read's address is compared with
+  those of the 3 reads before it, whatever the schedule (a period that is stretched only
+  moves the match to an older read, or out of the window), the most recent match wins, and
+  the chosen sum (or 0 on a first K-slice) is registered a cycle before the addition, so the
+  adder's operand is a 2:1 mux selected by a register;
 * the MAC counters count each vector 4 cycles after its read, once its tile's zero weights have
-  been counted on their way into the array.
+  been counted on their way into the array, from one of two slots by tile parity. A slot is
+  complete 5 cycles after its tile's last beat is read, which is before the tile's first
+  vector, so in time for that vector's count; it is rewritten 5 cycles after the last beat of
+  tile t + 2 is read, which comes after tile t's last vector (tile t + 2 is read in period
+  t + 1), so after that vector's count: for any period, 1 cycle or stretched.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
@@ -344,8 +354,8 @@ class MatmulEngine(ConfiguredComponent):
         # --- MAC counters: zero weights counted per tile on the way in, used per vector ------
         # A tile's count is complete 3 cycles after its last beat entered the array, at most 3
         # cycles after its first vector entered; so each vector is counted 4 cycles after its
-        # read. Two slots (tile parity) suffice: a slot is rewritten only after every vector of
-        # the tile that used it has been counted.
+        # read. Two slots (tile parity) suffice at any period, 1 included: a slot is rewritten
+        # only after every vector of the tile that used it has been counted (module docstring).
         row_in = source.beats
         # The lanes of the last beat beyond `rows` are padding, not weights of the tile.
         full = rows - (beats - 1) * lanes       # the lanes of the last beat that are rows

@@ -21,17 +21,16 @@ K-slices inner, tile ``t = nt * k_tiles + kt``:
   ``acc_addr + nt * m + i`` (written, not added, on the first K-slice unless ACCUMULATE).
 
 With ``R = rows``, ``C = cols``, ``T = k_tiles * n_tiles`` tiles, ``B = ceil(R / W)`` beats per
-tile and the period ``P = max(M, B, 4)``, the engine is a fixed schedule
+tile and the period ``P = max(M, B)``, the engine is a fixed schedule
 (:data:`ENGINE_TIMING`, whose fields the RTL reads):
 
 * one cycle after the start derives the loop's bounds from the arguments (``setup``);
 * the first tile's ``B`` beats are read in ``B`` cycles;
 * each tile then occupies the array for ``P`` cycles: ``M`` vectors back to back, or, when
   ``M < B``, the ``B`` cycles it takes to read the next tile (loading overlaps computing, so
-  this is the only cost); and never fewer than ``min_period`` = 4 cycles, the depth of an
-  accumulator's read-modify-write, so that the next K-slice reads a sum already written (at
-  ``W = 1`` this only matters for arrays of fewer than 4 rows, at M < 4; with a wide weight
-  path it is what bounds decode: at ``B < 4`` a tile costs 4 cycles);
+  this is the only cost); down to 1 cycle per tile (``M = 1``, ``W = R``). The accumulator's
+  read-modify-write (read, add, write: 4 cycles) sets no floor: a K-slice whose accumulator
+  comes back before its previous sum is written takes that sum forwarded (:mod:`hw.engine`);
 * the last tile's ``M`` vectors are followed by the memories' registered read (``read``: 2
   cycles), the array's latency ``R + C + 1`` and the accumulator write (``write``: 1 cycle)::
 
@@ -39,10 +38,10 @@ tile and the period ``P = max(M, B, 4)``, the engine is a fixed schedule
            = B + (T - 1) * P + M + (R + C + 1) + 4
 
 No schedule on this hardware beats ``T * P`` (:attr:`MatmulWork.bound_cycles`): every tile
-needs ``M`` vector slots and ``B`` weight-beat slots, each resource delivers one per cycle, and
-a tile's accumulators need ``min_period`` cycles. Prefill (``M >= B``) is bound by the array,
-``R * C`` MACs per cycle; decode (``M < B``) by the weight memory, ``W * C`` weights per cycle,
-each used by ``M`` tokens (and, once ``B < 4``, by ``min_period``).
+needs ``M`` vector slots and ``B`` weight-beat slots, and each resource delivers one per cycle.
+Prefill (``M >= B``) is bound by the array, ``R * C`` MACs per cycle; decode (``M < B``) by the
+weight memory, ``W * C`` weights per cycle, each used by ``M`` tokens (the whole array at
+``W = R``, where ``B = 1``).
 """
 
 from __future__ import annotations
@@ -112,8 +111,7 @@ class MatmulWork:
     def bound_macs_per_cycle(self) -> float:
         """MACs per cycle the binding resource allows (padding included): ``rows * cols *
         m / period``, the array's ``rows * cols`` when ``m >= period``; else a tile's ``m``
-        vectors per period, the period set by the weight memory (``beats``) or by
-        ``min_period``."""
+        vectors per period, the period set by the weight memory (``beats``)."""
         return self.rows * self.cols * min(self.m, self.period) / self.period
 
     @property

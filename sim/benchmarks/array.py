@@ -16,10 +16,9 @@ Figures (:mod:`golden.contract.tileloop`): ``utilization`` = useful MACs per cyc
 cols); ``bound`` = the MACs per cycle the binding resource allows
 (:attr:`~golden.contract.tileloop.MatmulWork.bound_macs_per_cycle`: rows * cols, the array, for
 prefill; for decode M vectors per tile period, the weight memory delivering
-``--weight-rows-per-cycle`` rows of cols weights per cycle, or the accumulator's 4-cycle
-read-modify-write, whichever is slower); ``bound_fraction`` = achieved / bound. Every
-configuration field is an option (``make bench BENCH_ARGS="--weight-rows-per-cycle 16"`` shows
-decode with the whole tile loaded per cycle). Results go to build/bench/array.json.
+``--weight-rows-per-cycle`` rows of cols weights per cycle); ``bound_fraction`` = achieved /
+bound. Every configuration field is an option (``make bench BENCH_ARGS="--weight-rows-per-cycle
+16"`` shows decode with the whole tile loaded per cycle). Results go to build/bench/array.json.
 """
 
 from __future__ import annotations
