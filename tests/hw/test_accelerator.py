@@ -369,6 +369,7 @@ CASES = [
     ("verilator", 8, 4, "1.6bit", 2, (1, 30, 20)),
     ("verilator", 16, 16, "2bit", 1, (20, 40, 35)),
     ("verilator", 16, 16, "2bit", 4, (1, 40, 35)),
+    ("verilator", 4, 4, "1.6bit", 4, (1, 13, 9)),     # one tile per cycle: sums forwarded
 ]
 
 
