@@ -6,7 +6,7 @@ cycle model with the weights streamed from external memory (:mod:`golden.contrac
 
     python -m sim.benchmarks.decode --mem-gbps 19.2 --clock-mhz 200
     python -m sim.benchmarks.decode --mem-gbps 19.2 --clock-mhz 250 --rows 32 --cols 16 \\
-        --weight-rows-per-cycle 32 --bits 1.6
+        --weight-rows-per-cycle 32 --weight-format 1.6bit
 
 One token runs the 7 BitLinears of each of the 30 layers once at M = 1; each layer's MATMUL
 takes the longer of its array-side schedule and the time its weight bytes take to arrive, plus
@@ -42,27 +42,26 @@ def main(argv=None) -> int:
                         help="from a burst's address to its first beat (default 100)")
     parser.add_argument("--outstanding", type=int, default=8, help="bursts in flight")
     parser.add_argument("--burst-bytes", type=int, default=4096)
-    parser.add_argument("--bits", type=float, choices=(2.0, 1.6), default=2.0,
-                        help="stored bits per weight: 2 (2bit) or 1.6 (1.6bit)")
     parser.add_argument("--model", choices=sorted(MODELS), default="2B-4T")
     AcceleratorConfig.add_arguments(parser)
     args = parser.parse_args(argv)
     config = AcceleratorConfig.from_args(args, parser)
+    bits = 8 / 5 if config.weight_format == "1.6bit" else 2.0
     try:
         mem = MemorySystem.from_rates(gbytes_per_s=args.mem_gbps, clock_mhz=args.clock_mhz,
                                       latency_ns=args.latency_ns, outstanding=args.outstanding,
                                       burst_bytes=args.burst_bytes)
         p = decode_projection(config, MODELS[args.model], mem=mem, clock_mhz=args.clock_mhz,
-                              bits_per_weight=args.bits)
+                              bits_per_weight=bits)
     except ValueError as e:
         parser.error(str(e))
     model = MODELS[args.model]
     print(f"{model.name} decode on a {config.rows}x{config.cols} array, "
-          f"{getattr(config, 'weight_rows_per_cycle', 1)} weight row(s) per cycle, "
+          f"{config.weight_rows_per_cycle} weight row(s) per cycle, "
           f"{args.clock_mhz:g} MHz, {args.mem_gbps:g} GB/s ({p['bytes_per_cycle']:.1f} B/cycle, "
           f"{p['sustained_bytes_per_cycle']:.1f} sustained with {args.outstanding} bursts of "
-          f"{args.burst_bytes} B), latency {p['latency_cycles']} cycles, {args.bits:g} "
-          f"bits/weight")
+          f"{args.burst_bytes} B), latency {p['latency_cycles']} cycles, {bits:g} "
+          f"bits/weight ({config.weight_format})")
     print(f"{'layer':>10} {'N':>6} {'K':>6} {'tiles':>7} {'MB':>7} {'array cyc':>10} "
           f"{'memory cyc':>11} {'cycles':>10}")
     for layer in p["layers"]:
