@@ -324,11 +324,17 @@ class CocotbBackend(Backend):
         path.write_bytes(data)
         self._axi_request({"ext_write": str(path), "addr": addr})
 
-    def set_axi_pauses(self, *, p_ar: float = 0.0, p_r: float = 0.0, seed: int = 0) -> None:
-        """Random pauses on the external memory's AR and R channels (probability per cycle)."""
+    def set_axi_pauses(self, *, p_ar: float = 0.0, p_r: float = 0.0, seed: int = 0,
+                       r_every: int = 0) -> None:
+        """Random pauses on the external memory's AR and R channels (probability per cycle);
+        with ``r_every`` > 1, R is instead served in one cycle of every ``r_every`` (a memory
+        of exactly ``1 / r_every`` words per cycle)."""
         for name, p in (("p_ar", p_ar), ("p_r", p_r)):
             _probability(name, p)
-        self._axi_request({"axi_pauses": {"p_ar": p_ar, "p_r": p_r, "seed": seed}})
+        if isinstance(r_every, bool) or not isinstance(r_every, int) or r_every < 0:
+            raise ValueError(f"r_every must be a non-negative integer, not {r_every!r}")
+        self._axi_request({"axi_pauses": {"p_ar": p_ar, "p_r": p_r, "seed": seed,
+                                          "r_every": r_every}})
 
     def inject_axi_fault(self, kind: str, *, burst: int = 0, beat: int = 0) -> None:
         """Alter the R beats of the ``burst``-th burst from now: ``"decerr"`` (beat ``beat``

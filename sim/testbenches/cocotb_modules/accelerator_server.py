@@ -11,7 +11,8 @@ copies the +sink file to the request's response file and answers one JSON line. 
 With weights in external memory (``$ACCEL_SERVER_AXI_BYTES`` set: the memory's size), an
 AxiRamRead of cocotbext-axi serves the harness's ``m_axi`` port, and three more requests act
 on it: ``{"ext_write": file, "addr": a}`` writes the file's bytes at byte ``a``;
-``{"axi_pauses": {"p_ar": p, "p_r": p, "seed": s}}`` sets random pauses on AR and R;
+``{"axi_pauses": {"p_ar": p, "p_r": p, "seed": s, "r_every": n}}`` sets random pauses on AR
+and R (or R served one cycle in ``n``);
 ``{"axi_fault": {"kind": k, "burst": n, "beat": b}}`` alters the R beats of the n-th burst
 from then on (DECERR, a truncated burst...: :class:`~.axi_reader.FaultyR`). A read past the
 memory's end is answered with SLVERR. Each answers ``{"ok": true}``.
@@ -36,9 +37,13 @@ from .drivers import reset
 _INPUTS = ("src_len", "p_idle", "p_stall", "seed", "max_cycles")
 
 
-def _pauses(rng, p):
+def _pauses(rng, p, every=0):
+    """Random pauses with probability ``p``; or, with ``every`` > 1, a pause in every cycle
+    but one of each ``every`` (a memory of exactly 1 / every beats per cycle)."""
+    cycle = 0
     while True:
-        yield p > 0 and rng.random() < p
+        cycle += 1
+        yield cycle % every != 0 if every > 1 else p > 0 and rng.random() < p
 
 
 class ExternalMemory:
@@ -70,7 +75,8 @@ class ExternalMemory:
             spec = request["axi_pauses"]
             rng = random.Random(spec.get("seed", 0))
             self.ram.ar_channel.set_pause_generator(_pauses(rng, spec.get("p_ar", 0.0)))
-            self.faulty.set_pause_generator(_pauses(rng, spec.get("p_r", 0.0)))
+            self.faulty.set_pause_generator(_pauses(rng, spec.get("p_r", 0.0),
+                                                    spec.get("r_every", 0)))
         elif "axi_fault" in request:
             spec = request["axi_fault"]
             self.faulty.arm(spec["kind"], burst=spec.get("burst", 0), beat=spec.get("beat", 0))
