@@ -172,7 +172,7 @@ def test_compute_counter_against_the_cycle_model(rtl, rng):
     extra = set()
     for m, k, n in [(8, 2 * cfg.rows, 2 * cfg.cols), (12, 3 * cfg.rows, cfg.cols),
                     (4, 4 * cfg.rows, 2 * cfg.cols)]:
-        x, w, program = _layer(rng, cfg, m, k, n, 0x4000, rtl)
+        _, _, program = _layer(rng, cfg, m, k, n, 0x4000, rtl)
         work = matmul_work(cfg, m=m, k_tiles=cfg.k_tiles(k), n_tiles=cfg.n_tiles(n))
         compute = _compute(cfg, program, rtl.run(program))
         extra.add(compute - work.cycles)
@@ -185,7 +185,7 @@ def test_compute_counter_against_the_cycle_model(rtl, rng):
     every = 2
     rtl.set_axi_pauses(r_every=every)
     m, k, n = 1, 4 * cfg.rows, 4 * cfg.cols
-    x, w, program = _layer(rng, cfg, m, k, n, 0x8000, rtl)
+    _, _, program = _layer(rng, cfg, m, k, n, 0x8000, rtl)
     work = matmul_work(cfg, m=m, k_tiles=cfg.k_tiles(k), n_tiles=cfg.n_tiles(n))
     compute = _compute(cfg, program, rtl.run(program))
     words = work.tiles * cfg.tile_beats
