@@ -89,11 +89,14 @@ class ExternalMemory:
 async def serve(dut):
     src, sink = Path(os.environ["ACCEL_SERVER_SRC"]), Path(os.environ["ACCEL_SERVER_SINK"])
     dut.start.value = 0
-    # The memory drives R and ARREADY from before the reset: undriven, they would fill the
-    # reader's registers with X.
     axi_bytes = int(os.environ.get("ACCEL_SERVER_AXI_BYTES", "0"))
-    memory = ExternalMemory(dut, axi_bytes) if axi_bytes else None
+    if axi_bytes:
+        # Driven from before the reset: undriven, they would fill the reader's registers
+        # with X (Icarus). The memory itself is attached after the reset.
+        dut.m_axi_rvalid.value = 0
+        dut.m_axi_arready.value = 0
     await reset(dut, start_clock=False)          # the harness makes its own clock (10 ns)
+    memory = ExternalMemory(dut, axi_bytes) if axi_bytes else None
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.connect(os.environ["ACCEL_SERVER_SOCKET"])
         requests, replies = sock.makefile("r"), sock.makefile("w")
