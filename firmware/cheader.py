@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from golden.contract import codecs, isa
-from golden.contract.config import WEIGHT_FORMATS, AcceleratorConfig
+from golden.contract.config import WEIGHT_FORMATS, WEIGHT_MEMORIES, AcceleratorConfig
 from golden.contract.paths import build_root
 
 __all__ = ["render_header"]
@@ -138,6 +138,14 @@ def render_header(config: AcceleratorConfig) -> str:
         f"#define ACCEL_WEIGHT_FORMAT {WEIGHT_FORMATS.index(cfg.weight_format)}u"
         f"  /* {cfg.weight_format} */",
         f"#define ACCEL_WEIGHT_ROWS_PER_CYCLE {cfg.weight_rows_per_cycle}u",
+        *[f"#define ACCEL_WEIGHT_MEMORY_{name.upper()} {i}u"
+          for i, name in enumerate(WEIGHT_MEMORIES)],
+        f"#define ACCEL_WEIGHT_MEMORY {WEIGHT_MEMORIES.index(cfg.weight_memory)}u"
+        f"  /* {cfg.weight_memory}: with axi, MATMUL's w_addr is a byte address */",
+        f"#define ACCEL_AXI_ADDR_WIDTH {cfg.axi_addr_width}u",
+        f"#define ACCEL_AXI_MAX_BURST {cfg.axi_max_burst}u",
+        f"#define ACCEL_AXI_OUTSTANDING {cfg.axi_outstanding}u",
+        f"#define ACCEL_WEIGHT_WORD_BYTES {-(-cfg.weight_word_bits // 8)}u",
         f"#define ACCEL_TILE_ROWS {cfg.tile_rows}u",
         f"#define ACCEL_WEIGHT_ROWS_PER_WORD {cfg.weight_rows_per_word}u",
         f"#define ACCEL_WEIGHT_ROWS {cfg.weight_rows}u",

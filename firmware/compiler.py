@@ -20,6 +20,12 @@ Memory layout of one pass (``mt`` tokens, ``nt`` N-tiles, ``kt`` K-tiles): weigh
 rounded up to whole beats of ``weight_rows_per_cycle``), activation word ``m * kt + k``,
 accumulator word ``n * mt + m``. Every program records the configuration it was built for;
 :meth:`Program.check_config` refuses another.
+
+With ``weight_memory = "axi"`` the image lives in external memory: :meth:`WeightImage.to_bytes`
+is its byte image (each word ``weight_word_bytes``, little-endian, in the order of the on-chip
+image), the host writes it at a byte address (the backend's ``write_external``), and
+:func:`compile_matmul` with ``weight_base`` = that byte address emits MATMULs whose ``w_addr``
+is the byte address of each block (there are no inline weight loads).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from golden.contract.isa import (
     CommandError,
     Counter,
     Opcode,
+    matmul_error,
     parse_counters,
     parse_response,
     response_words,
@@ -83,6 +90,13 @@ class WeightImage:
     @property
     def n_tiles(self) -> int:
         return self.config.n_tiles(self.n)
+
+    def to_bytes(self) -> bytes:
+        """The image as bytes of external memory (``weight_memory = "axi"``): each word
+        ``weight_word_bytes`` long, little-endian; block ``b`` starts at byte ``b.offset *
+        weight_word_bytes``."""
+        size = -(-self.config.weight_word_bits // 8)
+        return b"".join(int(w).to_bytes(size, "little") for w in self.words)
 
 
 def _chunks(total: int, size: int) -> list[tuple[int, int]]:
@@ -191,7 +205,10 @@ def compile_matmul(image: WeightImage, x_q, *, weight_base: int | None = None,
     """Commands computing ``x_q @ w_t.T`` for activations (M, K) and a weight image.
 
     ``weight_base=None``: each pass loads its weight block at address 0. Otherwise the image
-    must be resident at ``weight_base`` (see :func:`firmware.runtime`).
+    must be resident at ``weight_base`` (see :func:`firmware.runtime`): a weight-memory word,
+    or with ``weight_memory = "axi"`` the byte address in external memory where
+    :meth:`WeightImage.to_bytes` was written (required then: there is no weight memory to
+    load).
     """
     if not isinstance(image, WeightImage):
         raise CommandError(f"image must be a WeightImage (from compile_weights), not "
@@ -202,7 +219,12 @@ def compile_matmul(image: WeightImage, x_q, *, weight_base: int | None = None,
     if k != image.k:
         raise CommandError(f"shape mismatch: activations are (M={m}, K={k}) but the weights "
                            f"are (N={image.n}, K={image.k}); the K dimensions must agree")
-    if weight_base is not None and weight_base + len(image.words) > config.weight_depth:
+    if config.axi and weight_base is None:
+        raise CommandError("weights in external memory (weight_memory='axi') cannot be loaded "
+                           "inline: write image.to_bytes() into the external memory and give "
+                           "its byte address as weight_base")
+    if (not config.axi and weight_base is not None
+            and weight_base + len(image.words) > config.weight_depth):
         raise CommandError(f"a weight image of {len(image.words)} words at {weight_base} "
                            f"runs past the weight memory ({config.weight_depth} words)")
     acts = tile_acts(config, x_q)
@@ -220,12 +242,19 @@ def compile_matmul(image: WeightImage, x_q, *, weight_base: int | None = None,
                 block_words = image.words[block.offset:block.offset + block.words]
                 words += commands.load_weights(config, 0, block_words)
                 w_addr = 0
+            elif config.axi:
+                w_addr = weight_base + block.offset * config.weight_word_bytes
             else:
                 w_addr = weight_base + block.offset
+            shape = {"m": m1 - m0, "k_tiles": block.kt1 - block.kt0, "n_tiles": nt1 - nt0}
+            error = matmul_error(config, w_addr=w_addr, a_addr=0, acc_addr=0, **shape)
+            if error:
+                where = "byte address" if config.axi else "word address"
+                raise CommandError(f"the MATMUL of block {block} at weight {where} {w_addr} "
+                                   f"({w_addr:#x}) would raise {error.name}")
             words += commands.load_acts(config, 0, pack_act_words(
                 config, acts[m0:m1, block.kt0:block.kt1].reshape(-1, config.rows)))
-            words += commands.matmul(w_addr=w_addr, a_addr=0, acc_addr=0, m=m1 - m0,
-                                     k_tiles=block.kt1 - block.kt0, n_tiles=nt1 - nt0,
+            words += commands.matmul(w_addr=w_addr, a_addr=0, acc_addr=0, **shape,
                                      accumulate=block.kt0 > 0)
         if measure and i == len(passes) - 1:
             # Counters right after the last MATMUL: they cover every MATMUL of the program.

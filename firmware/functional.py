@@ -15,6 +15,13 @@ misframed stream behaves as it does on the RTL.
 Timing is not modelled cycle by cycle: READ_COUNTERS reports the counters that do not depend on
 stream timing (COMPUTE, MACS from :class:`golden.contract.tileloop.MatmulWork`, ZERO_MACS from
 the weights) and zeros for the others.
+
+With ``weight_memory = "axi"`` the MATMULs read their weights from :attr:`external`, a byte
+image of the external memory the host provides (:meth:`write_external`); a read past its end
+is what SLVERR is on the bus: MEMORY_ERROR, and the MATMUL's accumulators are left as they
+were (the RTL's are undefined then). COMPUTE is still the tile loop's
+:attr:`~golden.contract.tileloop.MatmulWork.cycles`: the schedule without memory stalls (the
+RTL adds the cycles it waits for weights, at least the memory's latency before the first tile).
 """
 
 from __future__ import annotations
@@ -62,17 +69,42 @@ def _signed(values: np.ndarray, bits: int) -> np.ndarray:
 class FunctionalAccelerator:
     """One accelerator instance; its memories persist from one :meth:`run` to the next."""
 
-    def __init__(self, config: AcceleratorConfig):
+    def __init__(self, config: AcceleratorConfig, *, external_bytes: int = 1 << 20):
         if not isinstance(config, AcceleratorConfig):
             raise TypeError(f"config must be an AcceleratorConfig, not {type(config).__name__}")
         self.config = config
-        self.weights = [0] * config.weight_depth
+        self.weights = [] if config.axi else [0] * config.weight_depth
+        #: The external memory (``weight_memory = "axi"``): bytes, read by the MATMULs.
+        self.external = bytearray(external_bytes if config.axi else 0)
         self.acts = np.zeros((config.act_depth, config.rows), dtype=np.int64)
         self.acc = np.zeros((config.acc_depth, config.cols), dtype=np.int64)
         self.errors = ErrorFlag(0)
         self.counters = dict.fromkeys(Counter, 0)
         #: Words of a command that has not fully arrived.
         self.pending: list[int] = []
+
+    def write_external(self, addr: int, data: bytes) -> None:
+        """Write ``data`` into the external memory at byte ``addr``."""
+        data = bytes(data)
+        if not self.config.axi:
+            raise ValueError("this accelerator has no external memory (weight_memory is "
+                             f"{self.config.weight_memory!r})")
+        if not 0 <= addr <= len(self.external) - len(data):
+            raise ValueError(f"{len(data)} bytes at {addr:#x} do not fit the external memory "
+                             f"of {len(self.external)} bytes")
+        self.external[addr:addr + len(data)] = data
+
+    def _weight_words(self, w_addr: int, count: int) -> list[int] | None:
+        """``count`` weight words from ``w_addr`` (a word address on chip, a byte address in
+        external memory); None for a read past the external memory (SLVERR)."""
+        cfg = self.config
+        if not cfg.axi:
+            return self.weights[w_addr:w_addr + count]
+        size = cfg.weight_word_bytes
+        if w_addr + count * size > len(self.external):
+            return None
+        raw = self.external[w_addr:w_addr + count * size]
+        return [int.from_bytes(raw[i:i + size], "little") for i in range(0, len(raw), size)]
 
     def reset(self) -> None:
         """What the reset input does: flags, counters and a partly received command are
@@ -165,8 +197,11 @@ class FunctionalAccelerator:
         work = matmul_work(cfg, m=m, k_tiles=k_tiles, n_tiles=n_tiles,
                            accumulate=bool(flags & MatmulFlag.ACCUMULATE))
         n_words = -(-work.weight_rows // cfg.weight_rows_per_word)
-        weights = unpack_weight_tiles(cfg, self.weights[w_addr:w_addr + n_words],
-                                      work.tiles, strict=False).astype(np.int64)
+        words = self._weight_words(w_addr, n_words)
+        if words is None:
+            self.errors |= ErrorFlag.MEMORY_ERROR
+            return
+        weights = unpack_weight_tiles(cfg, words, work.tiles, strict=False).astype(np.int64)
         weights = weights.reshape(n_tiles, k_tiles, cfg.rows, cfg.cols)
         acts = self.acts[a_addr:a_addr + m * k_tiles].reshape(m, k_tiles, cfg.rows)
         limit = 1 << (cfg.acc_bits - 1)

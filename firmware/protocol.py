@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from golden.contract import isa
-from golden.contract.config import WEIGHT_FORMATS, AcceleratorConfig
+from golden.contract.config import WEIGHT_FORMATS, WEIGHT_MEMORIES, AcceleratorConfig
 from golden.contract.paths import repo_root
 
 from . import commands
@@ -133,6 +133,15 @@ def render_protocol() -> str:
         f"| `errors` | out | {len(isa.ErrorFlag)} | the sticky error flags (below) |",
         "| `busy` | out | 1 | a command is in progress |",
         "",
+        "With `weight_memory` = axi (weights in external memory) the module also has an AXI4 "
+        "read manager port, `m_axi_arid`, `m_axi_araddr` (`axi_addr_width` bits), "
+        "`m_axi_arlen`, `m_axi_arsize`, `m_axi_arburst` (INCR), `m_axi_arvalid`, "
+        "`m_axi_arready`, `m_axi_rid`, `m_axi_rdata` (the weight word), `m_axi_rresp`, "
+        "`m_axi_rlast`, `m_axi_rvalid`, `m_axi_rready` (held high); MATMUL's `w_addr` is then "
+        "a byte address in that memory, a multiple of the weight word's bytes, where the "
+        "MATMUL's tiles lie as in weight memory; LOAD_WEIGHTS raises OVERRUN (there is no "
+        "weight memory).",
+        "",
         "Both streams follow the AXI4-Stream rule (they are `amaranth.lib.stream` streams): a "
         "word moves in a cycle where `valid` and `ready` are both high; a sender keeps `valid` "
         "high and the payload unchanged until the word is taken; `valid` never waits for "
@@ -234,7 +243,9 @@ def render_protocol() -> str:
               "| word | field | default configuration |", "|---|---|---|",
               *(f"| {i} | {name} | {value} |" for i, (name, value) in enumerate(status.items())),
               "",
-              "`weight_format` is an index into (" + ", ".join(WEIGHT_FORMATS) + "). A host "
+              "`weight_format` is an index into (" + ", ".join(WEIGHT_FORMATS) + "), "
+              "`weight_memory` into (" + ", ".join(WEIGHT_MEMORIES) + "); the AXI fields "
+              "matter only with `weight_memory` = axi. A host "
               "checks these against the configuration its program was built for before running "
               "it (`firmware.runtime.Backend.check_device`).",
               "",

@@ -104,12 +104,18 @@ class FunctionalBackend(Backend):
 
     name = "functional"
 
-    def __init__(self, config: AcceleratorConfig):
+    def __init__(self, config: AcceleratorConfig, *, axi_memory_bytes: int = 1 << 20):
         super().__init__(config)
-        self.model = FunctionalAccelerator(config)
+        self.model = FunctionalAccelerator(config, external_bytes=axi_memory_bytes)
+        self.axi_memory_bytes = len(self.model.external)
 
     def exchange(self, words):
         return self.model.run(words)
+
+    def write_external(self, addr: int, data: bytes) -> None:
+        """Write ``data`` into the external memory at byte ``addr`` (``weight_memory =
+        "axi"``)."""
+        self.model.write_external(addr, data)
 
 
 @dataclass
@@ -164,7 +170,11 @@ class Runtime:
 
     def _place(self, key: str, image: WeightImage) -> int | None:
         """Weight-memory address of a resident image, loading it if needed; None when the
-        backend forgets its memories or the image does not fit beside the resident ones."""
+        backend forgets its memories or the image does not fit beside the resident ones.
+        With weights in external memory (``weight_memory = "axi"``) the image's byte address
+        there, written once through the backend's ``write_external``."""
+        if self.config.axi:
+            return self._place_external(key, image)
         if not self.backend.persistent:
             return None
         if self._resident is None:
@@ -175,6 +185,24 @@ class Runtime:
         if base is not None:
             self.backend.execute(load_weights(self.config, base, image.words), 0)
         return base
+
+    def _place_external(self, key: str, image: WeightImage) -> int:
+        write = getattr(self.backend, "write_external", None)
+        if write is None:
+            raise CommandError(f"the {self.backend.name} backend has no external memory for "
+                               f"weight_memory='axi'")
+        size = self.config.weight_word_bytes
+        if self._resident is None:
+            self._resident = ResidentPlacement(self.backend.axi_memory_bytes // size)
+        known = key in self._resident
+        base = self._resident.place(key, len(image.words))
+        if base is None:
+            raise CommandError(f"a weight image of {len(image.words)} words does not fit the "
+                               f"external memory ({self.backend.axi_memory_bytes} bytes) beside "
+                               f"the {self._resident.used} words placed before it")
+        if not known:
+            write(base * size, image.to_bytes())
+        return base * size
 
     def matmul(self, x_q, w_t) -> np.ndarray:
         """``x_q @ w_t.T`` on the backend: int8 activations (M, K), ternary weights (N, K) ->

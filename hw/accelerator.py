@@ -16,6 +16,10 @@ The command set, the header formats, the CRC, the checks and the error flags are
 :class:`~hw.engine.MatmulEngine` (the tile loop, the array inside),
 :class:`~hw.responder.Responder` (the response stream) and :class:`~hw.counters.Counters`
 (performance counters). This module only instantiates the memories and wires the blocks.
+
+With ``weight_memory = "axi"`` there is no weight memory: an :class:`~hw.axi.AxiWeightReader`
+feeds the engine, and its AXI4 read channels are the ports ``m_axi`` (``m_axi_araddr``... in
+the generated Verilog, see :func:`hw.verilog.convert`).
 """
 
 from amaranth.hdl import Module, Mux, unsigned
@@ -26,6 +30,7 @@ from amaranth.lib.wiring import In, Out
 from golden.contract.config import WORD_BITS, AcceleratorConfig
 from golden.contract.isa import ErrorFlag
 
+from .axi import AxiReadSignature, AxiWeightReader
 from .component import ConfiguredComponent, registered_read
 from .controller import Controller
 from .counters import Counters
@@ -49,10 +54,17 @@ class Accelerator(ConfiguredComponent):
         The sticky error flags (also reported by READ_STATUS and in every response header).
     busy : Out(1)
         A command is in progress.
+    m_axi : Out(AxiReadSignature(addr_width=axi_addr_width, data_width=weight_word_bits))
+        ``weight_memory = "axi"`` only: the weight reader's AXI4 read channels.
     """
 
     def __init__(self, config: AcceleratorConfig):
+        axi = {}
+        if config.axi:
+            axi = {"m_axi": Out(AxiReadSignature(addr_width=config.axi_addr_width,
+                                                 data_width=config.weight_word_bits))}
         super().__init__(config, {
+            **axi,
             "cmd": In(stream.Signature(unsigned(WORD_BITS))),
             "resp": Out(stream.Signature(unsigned(WORD_BITS))),
             "errors": Out(len(ErrorFlag)),
@@ -63,8 +75,9 @@ class Accelerator(ConfiguredComponent):
         m = Module()
         cfg = self._config
 
-        m.submodules.weight_mem = wmem = Memory(shape=unsigned(cfg.weight_word_bits),
-                                                depth=cfg.weight_depth, init=[])
+        if not cfg.axi:
+            m.submodules.weight_mem = wmem = Memory(shape=unsigned(cfg.weight_word_bits),
+                                                    depth=cfg.weight_depth, init=[])
         m.submodules.act_mem = amem = Memory(shape=act_word_layout(cfg), depth=cfg.act_depth,
                                              init=[])
         m.submodules.acc_mem = accmem = Memory(shape=acc_word_layout(cfg),
@@ -88,9 +101,25 @@ class Accelerator(ConfiguredComponent):
             responder.crc_check.eq(controller.crc_check),
         ]
         wiring.connect(m, controller.respond, responder.job)
-        wiring.connect(m, loader.w_wr, wmem.write_port())
+        if cfg.axi:
+            # No weight memory: the loader's weight port stays unconnected (the controller
+            # refuses every LOAD_WEIGHTS), and the reader feeds the engine.
+            m.submodules.weight_reader = reader = AxiWeightReader(
+                data_width=cfg.weight_word_bits, addr_width=cfg.axi_addr_width,
+                max_burst=cfg.axi_max_burst, max_outstanding=cfg.axi_outstanding)
+            wiring.connect(m, wiring.flipped(self.m_axi), reader.m_axi)
+            wiring.connect(m, engine.w_request, reader.requests)
+            wiring.connect(m, reader.beats, engine.w_words)
+            m.d.comb += [
+                engine.w_available.eq(reader.available),
+                engine.w_error.eq(reader.error),
+                reader.clear.eq(engine.w_clear),
+                controller.matmul_mem_error.eq(engine.mem_error),
+            ]
+        else:
+            wiring.connect(m, loader.w_wr, wmem.write_port())
+            wiring.connect(m, engine.w_rd, wmem.read_port())
         wiring.connect(m, loader.a_wr, amem.write_port())
-        wiring.connect(m, engine.w_rd, wmem.read_port())
         wiring.connect(m, engine.a_rd, amem.read_port())
         wiring.connect(m, engine.acc_wr, acc_wr)
         acc_data = registered_read(m, acc_rd, name="acc_data")

@@ -104,6 +104,10 @@ class AxiReadSignature(wiring.Signature):
         ARID / RID bits (default 1).
     """
 
+    #: The ports of a member of this signature are named ``<member>_<signal>`` by
+    #: :func:`hw.verilog.convert`, whatever separator the rest of the design's ports use.
+    port_separator = "_"
+
     def __init__(self, *, addr_width: int, data_width: int, id_width: int = 1):
         if addr_width not in (32, 64):
             raise ValueError(f"addr_width must be 32 or 64, not {addr_width!r}")
@@ -197,6 +201,9 @@ class AxiWeightReader(wiring.Component):
         Clear ``error`` and ``error_code``.
     busy : Out(1)
         A request is waiting or being split, a burst is outstanding, or beats are buffered.
+    available : Out(range(buffer_depth + 1))
+        Beats that ``beats`` will deliver without waiting (committed, a register): a consumer
+        with a fixed schedule takes a run of beats once this many are there. 0 once halted.
     bytes_read : Out(counter_bits)
         Bytes of every R beat received (discarded ones included): the bus traffic.
     bursts : Out(counter_bits)
@@ -235,6 +242,7 @@ class AxiWeightReader(wiring.Component):
             "error_code": Out(ReadError),
             "clear": In(1),
             "busy": Out(1),
+            "available": Out(range(max_outstanding * max_burst + 1)),
             "bytes_read": Out(counter_bits),
             "bursts": Out(counter_bits),
         })
@@ -417,7 +425,8 @@ class AxiWeightReader(wiring.Component):
             # start the accounting afresh.
             with m.If((bursts.level == 0) & (buffer.level == 0) & ~r_valid):
                 m.d.sync += [draining.eq(0), credits.eq(depth), beat.eq(0)]
-        m.d.comb += [self.error.eq(error), self.error_code.eq(error_code)]
+        m.d.comb += [self.error.eq(error), self.error_code.eq(error_code),
+                     self.available.eq(Mux(halted, 0, committed))]
 
         # ---- Status and counters (each event is already a register). ----
         ar_done = Signal()

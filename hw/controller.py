@@ -106,6 +106,9 @@ class Controller(ConfiguredComponent):
         Straight from registers; valid with ``matmul_start``.
     matmul_busy, matmul_overflow : In(1)
         The engine runs; an accumulation overflowed in this cycle.
+    matmul_mem_error : In(1)
+        ``weight_memory = "axi"`` only: the engine stopped on a reader error in this cycle
+        (MEMORY_ERROR).
     respond : Out(stream.Signature(response_job_layout(config), always_ready=True))
     respond_done : In(1)
     resp_crc_clear, resp_crc_en : In(1)
@@ -124,7 +127,9 @@ class Controller(ConfiguredComponent):
     """
 
     def __init__(self, config: AcceleratorConfig):
+        axi = {"matmul_mem_error": In(1)} if config.axi else {}
         super().__init__(config, {
+            **axi,
             "cmd": In(stream.Signature(unsigned(WORD_BITS))),
             "load_data": Out(stream.Signature(unsigned(WORD_BITS))),
             "load": Out(stream.Signature(load_job_layout(config), always_ready=True)),
@@ -162,8 +167,12 @@ class Controller(ConfiguredComponent):
         clear_errors = Signal()
         overflow = Signal()             # the engine's overflow, registered: it sets the flag a
         m.d.sync += overflow.eq(self.matmul_overflow)   # cycle later, still before any verdict
-        m.d.sync += errors.eq(Mux(clear_errors, 0, errors) | raise_error
-                              | Mux(overflow, ErrorFlag.ACC_OVERFLOW, 0))
+        engine_errors = Mux(overflow, ErrorFlag.ACC_OVERFLOW, 0)
+        if cfg.axi:
+            mem_error = Signal()        # registered like the overflow
+            m.d.sync += mem_error.eq(self.matmul_mem_error)
+            engine_errors = engine_errors | Mux(mem_error, ErrorFlag.MEMORY_ERROR, 0)
+        m.d.sync += errors.eq(Mux(clear_errors, 0, errors) | raise_error | engine_errors)
         no_errors = Signal()
         m.d.comb += no_errors.eq(errors == 0)
 
@@ -224,10 +233,17 @@ class Controller(ConfiguredComponent):
         shape_bad = Signal()        # BAD_SHAPE (MATMUL's sizes, DRAIN's count), after CRC
         over = Signal()             # an argument above every buffer: OVERRUN, after BAD_SHAPE
         matmul, drain = is_op[Opcode.MATMUL], is_op[Opcode.DRAIN]
+        if cfg.axi:
+            # MATMUL's first argument is a byte address (any 32-bit value), which must be a
+            # whole number of weight words.
+            misaligned = Signal()
+            w_addr_bad = matmul & misaligned | ~matmul & hi[0]
+        else:
+            w_addr_bad = hi[0]
         m.d.sync += [
             shape_bad.eq(matmul & (zero[3] | huge[3] | zero[4] | k_above | zero[5] | huge[5])
                          | drain & zero[1]),
-            over.eq(hi[0] | (matmul | drain) & hi[1]
+            over.eq(w_addr_bad | (matmul | drain) & hi[1]
                     | matmul & (hi[2] | hi[3] | k_big | hi[5])),
         ]
 
@@ -236,23 +252,37 @@ class Controller(ConfiguredComponent):
         addr_max, count_max, acc_addr_max = ((1 << b) - 1 for b in (addr_bits, *bits[1:3]))
         tiles_max = k_max * n_max
         rpw = cfg.weight_rows_per_word
+        space = 1 << cfg.axi_addr_width
+        weight_max = (tiles_max * cfg.tile_beats * cfg.weight_word_bytes + space - 1 if cfg.axi
+                      else tiles_max * cfg.tile_rows + addr_max * rpw)
         p_max = max(count_max + k_max * m_max, acc_addr_max + n_max * m_max,
-                    tiles_max * cfg.tile_rows + addr_max * rpw, addr_max + count_max,
+                    weight_max, addr_max + count_max, space if cfg.axi else 0,
                     cfg.weight_rows, cfg.weight_depth, cfg.act_depth, cfg.acc_depth)  # bounds
         k_narrow = k_tiles[:k_bits]
         w_addr_narrow = w_addr[:addr_bits]
         tiles = Signal(range(tiles_max + 1))
         needs_w_rows = "w_rows" in matmul_args_layout(cfg).members
         w_rows = Signal(range(tiles_max * cfg.tile_rows + 1)) if needs_w_rows else None
-        depth = Mux(is_op[Opcode.LOAD_WEIGHTS], cfg.weight_depth,
+        # With external weights there is no weight memory: every LOAD_WEIGHTS overruns it.
+        depth = Mux(is_op[Opcode.LOAD_WEIGHTS], 0 if cfg.axi else cfg.weight_depth,
                     Mux(is_op[Opcode.LOAD_ACTS], cfg.act_depth, cfg.acc_depth))
+        if cfg.axi:
+            w_words = Signal(range(tiles_max * cfg.tile_beats + 1))
+            weight_passes = [
+                (tiles, cfg.tile_beats, 0, None, w_words),               # weight words
+                (w_words, cfg.weight_word_bytes, w_addr, space, None),   # w_addr + their bytes
+            ]
+        else:
+            weight_passes = [
+                (tiles, cfg.tile_rows, 0, None, w_rows),             # weight-row slots
+                (w_addr_narrow, rpw, None, cfg.weight_rows, None),   # + w_addr * rows per word
+            ]
         # (a, b, c or None to add to the product, bound or None, register to store it in)
         passes = [
             (k_narrow, mm_m, a_addr, cfg.act_depth, None),       # a_addr + m * k_tiles
             (n_tiles, mm_m, acc_addr, cfg.acc_depth, None),      # acc_addr + n_tiles * m
             (k_narrow, n_tiles, 0, None, tiles),                 # tiles
-            (tiles, cfg.tile_rows, 0, None, w_rows),             # weight-row slots
-            (w_addr_narrow, rpw, None, cfg.weight_rows, None),   # + w_addr * rows per word
+            *weight_passes,
             (range_count, 1, range_addr, depth, None),  # a load's or DRAIN's range
         ]
         first_range, last_matmul = 5, 4
@@ -328,6 +358,8 @@ class Controller(ConfiguredComponent):
         ]
         if needs_w_rows:
             m.d.comb += self.matmul_args.w_rows.eq(w_rows)
+        if cfg.axi:
+            m.d.comb += self.matmul_args.w_words.eq(w_words)
 
         # --- the verdict, a register: what EXECUTE raises and whether the command runs -------
         v_error = Signal(len(ErrorFlag))
@@ -414,6 +446,9 @@ class Controller(ConfiguredComponent):
                                              huge[i].eq((word >> ARG_LIMIT_BITS) != 0)]
                         with m.If(arg_pos[0]):
                             m.d.sync += magic_ok.eq(word == CLEAR_MAGIC)
+                            if cfg.axi:
+                                low = (cfg.weight_word_bytes - 1).bit_length()
+                                m.d.sync += misaligned.eq(word[:low] != 0)
                         with m.If(arg_pos[1]):
                             m.d.sync += count_good.eq(count_ok)
                         m.d.sync += [args_left.eq(args_left - 1), arg_pos.eq(arg_pos << 1)]

@@ -45,7 +45,7 @@ Three streams of events run at fixed distances from one another:
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -54,6 +54,7 @@ from golden.contract.config import AcceleratorConfig
 from golden.contract.tileloop import ENGINE_TIMING
 
 from .array import SystolicArray
+from .axi import beat_layout, request_layout
 from .component import ConfiguredComponent, registered_read
 from .weight_source import WeightRowSource
 
@@ -67,15 +68,22 @@ def max_tiles(config: AcceleratorConfig) -> int:
 
 
 def matmul_args_layout(config: AcceleratorConfig) -> data.StructLayout:
-    """Arguments of one MATMUL, already checked against the buffers by the controller."""
+    """Arguments of one MATMUL, already checked against the buffers by the controller. With
+    ``weight_memory = "axi"``, ``w_addr`` is a byte address and ``w_words`` the weight words
+    of the MATMUL (``tiles * tile_beats``)."""
+    extra = {}
+    if config.axi:
+        extra = {"w_words": range(max_tiles(config) * config.tile_beats + 1)}
     return data.StructLayout({
-        "w_addr": unsigned(ceil_log2(config.weight_depth)),
+        "w_addr": unsigned(config.axi_addr_width if config.axi
+                           else ceil_log2(config.weight_depth)),
         "a_addr": unsigned(ceil_log2(config.act_depth)),
         "acc_addr": unsigned(ceil_log2(config.acc_depth)),
         "m": range(config.act_depth + 1),
         "k_tiles": range(config.act_depth + 1),
         "tiles": range(max_tiles(config) + 1),          # n_tiles * k_tiles
         "accumulate": unsigned(1),
+        **extra,
     })
 
 
@@ -129,6 +137,20 @@ class MatmulEngine(ConfiguredComponent):
         accelerator shares with the responder); the engine registers the other two itself.
     acc_wr : In(WritePort.Signature(...))
         Write port of the accumulator buffer (no transparency needed).
+    w_request : Out(stream.Signature(request_layout(axi_addr_width)))
+        ``weight_memory = "axi"`` only (instead of ``w_rd``), to the
+        :class:`~hw.axi.AxiWeightReader`: at the start, the MATMUL's weight words.
+    w_words : In(stream.Signature(beat_layout(weight_word_bits)))
+        The reader's words; taken by the weight source on its schedule.
+    w_available : In(range(...))
+        The reader's :attr:`~hw.axi.AxiWeightReader.available` words.
+    w_error : In(1)
+        The reader's ``error``: the MATMUL ends (see ``mem_error``).
+    w_clear : Out(1)
+        To the reader's ``clear``: given with ``start``.
+    mem_error : Out(1)
+        One cycle: the MATMUL stopped issuing on a reader error; it drains what is in flight
+        (only accumulators of its range are written) and ``busy`` falls.
     vector : Out(1)
         An activation vector counts this cycle: ``rows * cols`` MACs.
     zero_macs : Out(range(rows * cols + 1))
@@ -140,12 +162,24 @@ class MatmulEngine(ConfiguredComponent):
 
     def __init__(self, config: AcceleratorConfig):
         cfg = config
+        if cfg.axi:
+            depth = cfg.axi_outstanding * cfg.axi_max_burst
+            weights = {
+                "w_request": Out(stream.Signature(request_layout(cfg.axi_addr_width))),
+                "w_words": In(stream.Signature(beat_layout(cfg.weight_word_bits))),
+                "w_available": In(range(depth + 1)),
+                "w_error": In(1),
+                "w_clear": Out(1),
+                "mem_error": Out(1),
+            }
+        else:
+            weights = {"w_rd": In(ReadPort.Signature(addr_width=ceil_log2(cfg.weight_depth),
+                                                     shape=unsigned(cfg.weight_word_bits)))}
         super().__init__(config, {
             "start": In(1),
             "args": In(matmul_args_layout(cfg)),
             "busy": Out(1),
-            "w_rd": In(ReadPort.Signature(addr_width=ceil_log2(cfg.weight_depth),
-                                          shape=unsigned(cfg.weight_word_bits))),
+            **weights,
             "a_rd": In(ReadPort.Signature(addr_width=ceil_log2(cfg.act_depth),
                                           shape=act_word_layout(cfg))),
             "acc_rd": In(ReadPort.Signature(addr_width=ceil_log2(cfg.acc_depth),
@@ -166,7 +200,10 @@ class MatmulEngine(ConfiguredComponent):
 
         m.submodules.array = array = SystolicArray(cfg)
         m.submodules.source = source = WeightRowSource(cfg)
-        wiring.connect(m, wiring.flipped(self.w_rd), source.rd)
+        if cfg.axi:
+            wiring.connect(m, wiring.flipped(self.w_words), source.words)
+        else:
+            wiring.connect(m, wiring.flipped(self.w_rd), source.rd)
 
         # --- arguments, latched at start; bounds derived in the setup cycle -----------------
         args = Signal.like(self.args)
@@ -175,8 +212,25 @@ class MatmulEngine(ConfiguredComponent):
         m.d.sync += setup.eq(self.start)
         with m.If(self.start):
             m.d.sync += [args.eq(self.args), running.eq(1)]
-        m.d.comb += [source.start.eq(self.start), source.base.eq(self.args.w_addr),
-                     self.busy.eq(running)]
+        if cfg.axi:
+            # The whole MATMUL's words in one request; the reader splits it into bursts.
+            requesting = Signal()
+            with m.If(self.start):
+                m.d.sync += requesting.eq(1)
+            with m.Elif(self.w_request.ready):
+                m.d.sync += requesting.eq(0)
+            shift = (cfg.weight_word_bytes - 1).bit_length()
+            m.d.comb += [
+                self.w_request.valid.eq(requesting),
+                self.w_request.p.addr.eq(args.w_addr),
+                self.w_request.p.length.eq(args.w_words << shift),
+                self.w_clear.eq(self.start),
+                source.start.eq(self.start),
+                self.busy.eq(running),
+            ]
+        else:
+            m.d.comb += [source.start.eq(self.start), source.base.eq(self.args.w_addr),
+                         self.busy.eq(running)]
 
         m_shape = args.m.shape()
         m_minus_one = Signal(m_shape)           # m - 1 and m == 1
@@ -207,17 +261,38 @@ class MatmulEngine(ConfiguredComponent):
         v_swap = Signal()                       # ... and it is its tile's first
         w_go = Signal()                         # a weight beat is read this cycle
         next_period = issuing & period.last & (~in_periods | ~periods.last)
+        if cfg.axi:
+            # The one gate of external weights: a period that begins a weight-beat burst
+            # begins only once the reader holds the whole tile (`gate`, registered from the
+            # cycle before); until then the period's last cycle repeats (the period
+            # stretches). The prologue's burst waits the same way (`waiting`).
+            waiting = Signal()                  # the prologue's burst waits for its tile
+            gate = Signal()                     # the reader holds a whole tile not yet owed
+            next_period = next_period & (bursts.last | gate)
         last_vector = v_go & vectors.last & in_periods & periods.last   # of the whole MATMUL
 
         with m.If(setup):
-            m.d.sync += [issuing.eq(1), in_periods.eq(0), w_go.eq(1)]
-            period.load(m, beats - 1, beats == 1)
+            if cfg.axi:
+                m.d.sync += [waiting.eq(1), in_periods.eq(0)]
+            else:
+                m.d.sync += [issuing.eq(1), in_periods.eq(0), w_go.eq(1)]
+                period.load(m, beats - 1, beats == 1)
             periods.load(m, args.tiles - 1, args.tiles == 1)
             bursts.load(m, args.tiles - 1, args.tiles == 1)
-            beat_count.load(m, beats - 1, beats == 1)
+            if not cfg.axi:
+                beat_count.load(m, beats - 1, beats == 1)
+        if cfg.axi:
+            with m.Elif(waiting & gate):
+                m.d.sync += [waiting.eq(0), issuing.eq(1), w_go.eq(1)]
+                period.load(m, beats - 1, beats == 1)
+                beat_count.load(m, beats - 1, beats == 1)
         with m.Elif(issuing):
             with m.If(period.last):
-                period.load(m, period_minus_one, period_one)
+                if cfg.axi:
+                    with m.If(next_period | (in_periods & periods.last)):   # not held
+                        period.load(m, period_minus_one, period_one)
+                else:
+                    period.load(m, period_minus_one, period_one)
             with m.Else():
                 period.step(m)
             with m.If(next_period):
@@ -246,6 +321,16 @@ class MatmulEngine(ConfiguredComponent):
                 m.d.sync += w_go.eq(0)
             with m.Elif(w_go):
                 beat_count.step(m)
+
+        if cfg.axi:
+            # Words the schedule still owes the reader's buffer: the rest of the burst being
+            # read, and a whole tile for a burst that begins this cycle. The gate opens when
+            # the reader holds a tile beyond those; it is computed a cycle early, which is
+            # safe: until the next burst begins, what the reader holds beyond what is owed
+            # never shrinks.
+            claim = (next_period & ~bursts.last) | (waiting & gate)
+            owed = Mux(w_go, beat_count.count + 1, 0) + Mux(claim, beats, 0)
+            m.d.sync += gate.eq(self.w_available >= owed + beats)
 
         # --- activation addresses: vector i of K-slice kt at a_addr + i * k_tiles + kt ------
         a_ptr = Signal.like(args.a_addr)        # the address read with v_go
@@ -400,11 +485,25 @@ class MatmulEngine(ConfiguredComponent):
         # --- done: the last write, `read + array_latency + write` cycles after the last read -
         drain = _Countdown(range(timing.read + cfg.array_latency + timing.write + 1), "drain")
         draining = Signal()
-        with m.If(issuing & last_vector):
+        ending = issuing & last_vector
+        if cfg.axi:
+            # A reader error ends the MATMUL: nothing more is issued; what is in flight
+            # drains into its own accumulators, so busy falls after the same drain.
+            abort = self.w_error & (waiting | issuing)
+            ending = ending | abort
+            m.d.comb += self.mem_error.eq(abort)
+        with m.If(ending):
             m.d.sync += draining.eq(1)
             drain.load(m, timing.read + cfg.array_latency + timing.write - 1, 0)
         with m.Elif(draining):
             drain.step(m)
             with m.If(drain.last):
                 m.d.sync += [draining.eq(0), running.eq(0)]
+        if cfg.axi:
+            with m.If(abort):
+                m.d.sync += [waiting.eq(0), issuing.eq(0), w_go.eq(0), v_go.eq(0),
+                             requesting.eq(0)]
+            # An aborted tile leaves a partial zero count: start every MATMUL from 0.
+            with m.If(setup):
+                m.d.sync += tile_zeros.eq(0)
         return m

@@ -33,11 +33,17 @@ def _ports(component, separator: str = "__") -> dict:
     ``separator``), less the constant ones: an always-ready stream's ``ready`` is a constant,
     and a constant cannot be a port."""
     ports = {}
+    members = component.signature.members
     for path, _member, value in component.signature.flatten(component):
         value = Value.cast(value)
         if isinstance(value, Const):
             continue
-        port = separator.join(map(str, path))
+        # A bus named for bus tools (an AXI port: ``m_axi_araddr``) keeps its own separator
+        # whatever the rest of the ports use.
+        top = members[path[0]]
+        sep = (getattr(top.signature, "port_separator", separator) if top.is_signature
+               else separator)
+        port = sep.join(map(str, path))
         if port in ports:
             raise ValueError(f"two ports are named {port!r} with separator {separator!r}")
         # No direction: Amaranth infers it from the design (an input is a signal it never drives).
@@ -51,7 +57,9 @@ def convert(component, *, name: str, generator: str = "hw.verilog",
 
     Ports are named by their member path joined with ``separator``: Amaranth's ``"__"``
     (``requests__valid``) by default; ``"_"`` gives the names bus tools expect of an interface
-    member (``m_axi_araddr`` for the member ``araddr`` of ``m_axi``, see :mod:`hw.axi`)."""
+    member (``m_axi_araddr`` for the member ``araddr`` of ``m_axi``, see :mod:`hw.axi`). A
+    top-level member whose signature has a ``port_separator`` (the AXI buses) always uses it,
+    so the accelerator's ``m_axi`` comes out as ``m_axi_araddr`` beside ``cmd__valid``."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise ValueError(f"Verilog module name must be an identifier, not {name!r}")
     if not re.fullmatch(r"_+", separator):

@@ -17,6 +17,13 @@ the next trit into the two bits above the byte, so each row costs one 10-bit add
 ``3 * x_k`` with ``x_0 = q`` and ``x_{k+1} = (3 * x_k) mod 256``. (The fixed-point trick is the
 one of llama.cpp's TQ1_0 format; it is exact for all 243 values, which the tests check.) Every
 lane decodes one row per cycle, so a wide word still costs one 10-bit add per byte per beat.
+
+With ``weight_memory = "axi"`` the words come from the head of the AXI reader's buffer
+(:class:`hw.axi.AxiWeightReader`) instead of the memory's read port: a ``go`` takes the head
+word, which goes through two registers (standing for the memory's read and the register on its
+output), so a beat reaches the array ``read`` cycles after its ``go`` as before. The engine
+issues a run of ``go`` only once the reader holds the whole run (its gate), so the head is
+always there when taken.
 """
 
 from amaranth.hdl import Module, Mux, Signal, unsigned
@@ -30,6 +37,7 @@ from golden.contract.config import AcceleratorConfig
 from golden.contract.tileloop import ENGINE_TIMING
 
 from .array import weight_beat_layout
+from .axi import beat_layout
 from .component import ConfiguredComponent, registered_read
 
 __all__ = ["WeightRowSource", "trit_to_code"]
@@ -59,7 +67,10 @@ class WeightRowSource(ConfiguredComponent):
     go : In(1)
         Read the next beat.
     rd : In(ReadPort.Signature(...))
-        Read port of the weight memory (driven by this component).
+        Read port of the weight memory (driven by this component). On-chip weights only.
+    words : In(stream.Signature(beat_layout(weight_word_bits)))
+        ``weight_memory = "axi"`` only, instead of ``rd``: the reader's words; ``ready`` is a
+        ``go`` (the engine's gate guarantees ``valid`` then).
     beats : Out(stream.Signature(weight_beat_layout(config), always_ready=True))
         The beats, ``read`` cycles after their ``go``; ``beat`` counts 0..tile_beats-1 and
         wraps, the beat's place in its tile.
@@ -67,12 +78,16 @@ class WeightRowSource(ConfiguredComponent):
 
     def __init__(self, config: AcceleratorConfig):
         addr_width = ceil_log2(config.weight_depth)
+        if config.axi:
+            words = {"words": In(stream.Signature(beat_layout(config.weight_word_bits)))}
+        else:
+            words = {"rd": In(ReadPort.Signature(addr_width=addr_width,
+                                                 shape=unsigned(config.weight_word_bits)))}
         super().__init__(config, {
             "start": In(1),
             "base": In(addr_width),
             "go": In(1),
-            "rd": In(ReadPort.Signature(addr_width=addr_width,
-                                        shape=unsigned(config.weight_word_bits))),
+            **words,
             "beats": Out(stream.Signature(weight_beat_layout(config), always_ready=True)),
         })
 
@@ -86,7 +101,20 @@ class WeightRowSource(ConfiguredComponent):
         sub = Signal(range(per_word))              # beat within the current word
         tile_beat = Signal(range(cfg.tile_beats))
         first = sub == 0
-        m.d.comb += [self.rd.addr.eq(addr), self.rd.en.eq(self.go & first)]
+        if cfg.axi:
+            # The head word, taken with `go`, then two registers: the memory's read latency.
+            taken = Signal(cfg.weight_word_bits, reset_less=True, name="taken")
+            take = self.go & first
+            m.d.comb += self.words.ready.eq(take)
+            with m.If(take):
+                m.d.sync += taken.eq(self.words.payload.data)
+            landed = Signal(name="word_landed")
+            word = Signal(cfg.weight_word_bits, reset_less=True, name="word")
+            m.d.sync += landed.eq(take)
+            with m.If(landed):
+                m.d.sync += word.eq(taken)
+        else:
+            m.d.comb += [self.rd.addr.eq(addr), self.rd.en.eq(self.go & first)]
         with m.If(self.start):
             m.d.sync += [addr.eq(self.base), sub.eq(0), tile_beat.eq(0)]
         with m.Elif(self.go):
@@ -94,9 +122,11 @@ class WeightRowSource(ConfiguredComponent):
                 sub.eq(Mux(sub == per_word - 1, 0, sub + 1)),
                 tile_beat.eq(Mux(tile_beat == cfg.tile_beats - 1, 0, tile_beat + 1)),
             ]
-            with m.If(first):
-                m.d.sync += addr.eq(addr + 1)
-        word = registered_read(m, self.rd, name="word")
+            if not cfg.axi:
+                with m.If(first):
+                    m.d.sync += addr.eq(addr + 1)
+        if not cfg.axi:
+            word = registered_read(m, self.rd, name="word")
 
         # The beat's place in the tile and in its word travel with the read.
         valid, beat, beat_first = self.go, tile_beat, first

@@ -15,6 +15,12 @@
   (:mod:`sim.testbenches.cocotb_modules.accelerator_server`); memories persist.
 
 All give up with :class:`BenchTimeout` instead of hanging when the hardware stops answering.
+
+Weights in external memory (``weight_memory = "axi"``): the cocotb backends attach a memory
+(cocotbext-axi's AxiRamRead, ``axi_memory_bytes`` of it, random AR/R pauses as an option) to
+the accelerator's ``m_axi`` port; :meth:`CocotbBackend.write_external` fills it, as does
+:meth:`firmware.runtime.FunctionalBackend.write_external` for the functional model. The other
+backends refuse such a configuration.
 """
 
 from __future__ import annotations
@@ -60,7 +66,16 @@ class BenchTimeout(TimeoutError):
 
 
 def accelerator_verilog(config: AcceleratorConfig) -> str:
-    return convert(Accelerator(config), name="accelerator") + "\n" + HARNESS.read_text()
+    defines = (f"`define ACCEL_AXI\n`define ACCEL_AXI_DATA_WIDTH {config.weight_word_bits}\n"
+               if config.axi else "")
+    return (convert(Accelerator(config), name="accelerator") + "\n" + defines
+            + HARNESS.read_text())
+
+
+def _refuse_axi(config: AcceleratorConfig, backend: str) -> None:
+    if config.axi:
+        raise ValueError(f"the {backend} backend has no external memory for "
+                         f"weight_memory='axi'; use cocotb-verilator, icarus or functional")
 
 
 def harness_depths(config: AcceleratorConfig) -> dict[str, int]:
@@ -105,6 +120,7 @@ class AmaranthBackend(Backend):
 
     def __init__(self, config, *, p_idle=0.0, p_stall=0.0, seed=0, max_cycles=2_000_000):
         super().__init__(config)
+        _refuse_axi(config, "amaranth")
         _probability("p_idle", p_idle)
         _probability("p_stall", p_stall)
         self.p_idle, self.p_stall, self.seed = p_idle, p_stall, seed
@@ -151,6 +167,7 @@ class VerilatorBackend(Backend):
     def __init__(self, config, *, work_dir=None, p_idle=0.0, p_stall=0.0, seed=0, waves=False,
                  reply_timeout=600.0, startup_timeout=60.0, max_compute_cycles=50_000_000):
         super().__init__(config)
+        _refuse_axi(config, "native verilator")
         if waves:
             raise ValueError("the native Verilator harness writes no waveforms; use the "
                              "\"cocotb-verilator\" backend for them")
@@ -221,14 +238,22 @@ class CocotbBackend(Backend):
     max_compute_cycles : int
         Cycles a program may take beyond one per word (the MATMULs) before the harness
         declares the accelerator hung.
+    axi_memory_bytes : int
+        ``weight_memory = "axi"`` only: bytes of the external memory on ``m_axi`` (reads past
+        it are answered SLVERR).
+    p_ar, p_r : float
+        ``weight_memory = "axi"`` only: probability of a pause on the memory's AR and R
+        channels (:meth:`set_axi_pauses` changes them).
     """
 
     persistent = True
 
     def __init__(self, config, *, simulator="verilator", work_dir=None, p_idle=0.0,
                  p_stall=0.0, seed=0, waves=False, reply_timeout=600.0,
-                 startup_timeout=300.0, max_compute_cycles=50_000_000):
+                 startup_timeout=300.0, max_compute_cycles=50_000_000,
+                 axi_memory_bytes=1 << 20, p_ar=0.0, p_r=0.0):
         super().__init__(config)
+        check_positive(axi_memory_bytes=axi_memory_bytes)
         check_simulator(simulator)
         self.name = next(name for name, sim in COCOTB_BACKENDS.items() if sim == simulator)
         self.work_dir = Path(work_dir or build_root() / "sim" / f"server-{simulator}").resolve()
@@ -255,6 +280,9 @@ class CocotbBackend(Backend):
         env = {"ACCEL_SERVER_SOCKET": str(sock_path),
                "ACCEL_SERVER_SRC": str(self.work_dir / "src.hex"),
                "ACCEL_SERVER_SINK": str(self.work_dir / "sink.hex")}
+        if config.axi:
+            env["ACCEL_SERVER_AXI_BYTES"] = str(axi_memory_bytes)
+        self.axi_memory_bytes = axi_memory_bytes if config.axi else 0
         plusargs = [f"+src={env['ACCEL_SERVER_SRC']}", f"+sink={env['ACCEL_SERVER_SINK']}"]
 
         def serve():
@@ -270,6 +298,52 @@ class CocotbBackend(Backend):
         self._conn = self._accept(startup_timeout)
         self._conn.settimeout(reply_timeout)
         self._lines = self._conn.makefile("rw")
+        if config.axi and (p_ar or p_r):
+            self.set_axi_pauses(p_ar=p_ar, p_r=p_r, seed=seed)
+
+    def _axi_request(self, request: dict) -> None:
+        if not self.config.axi:
+            raise ValueError("this accelerator has no external memory (weight_memory is "
+                             f"{self.config.weight_memory!r})")
+        if self._conn is None:
+            raise RuntimeError("this backend has been closed")
+        self._lines.write(json.dumps(request) + "\n")
+        self._lines.flush()
+        line = self._lines.readline()
+        if not line or not json.loads(line).get("ok"):
+            raise RuntimeError(f"the {self.name} simulator did not take {request}: {line!r}; "
+                               f"see {self.work_dir / 'sim.log'}")
+
+    def write_external(self, addr: int, data: bytes) -> None:
+        """Write ``data`` into the external memory at byte ``addr``."""
+        data = bytes(data)
+        if not 0 <= addr <= self.axi_memory_bytes - len(data):
+            raise ValueError(f"{len(data)} bytes at {addr:#x} do not fit the external memory "
+                             f"of {self.axi_memory_bytes} bytes")
+        path = self.work_dir / "external.bin"
+        path.write_bytes(data)
+        self._axi_request({"ext_write": str(path), "addr": addr})
+
+    def set_axi_pauses(self, *, p_ar: float = 0.0, p_r: float = 0.0, seed: int = 0,
+                       r_every: int = 0) -> None:
+        """Random pauses on the external memory's AR and R channels (probability per cycle);
+        with ``r_every`` > 1, R is instead served in one cycle of every ``r_every`` (a memory
+        of exactly ``1 / r_every`` words per cycle)."""
+        for name, p in (("p_ar", p_ar), ("p_r", p_r)):
+            _probability(name, p)
+        if isinstance(r_every, bool) or not isinstance(r_every, int) or r_every < 0:
+            raise ValueError(f"r_every must be a non-negative integer, not {r_every!r}")
+        self._axi_request({"axi_pauses": {"p_ar": p_ar, "p_r": p_r, "seed": seed,
+                                          "r_every": r_every}})
+
+    def inject_axi_fault(self, kind: str, *, burst: int = 0, beat: int = 0) -> None:
+        """Alter the R beats of the ``burst``-th burst from now: ``"decerr"`` (beat ``beat``
+        answered DECERR), ``"early_last"`` (RLAST on beat ``beat``, the rest dropped),
+        ``"missing_last"``, ``"unsolicited"`` (see the bench's ``FaultyR``)."""
+        kinds = ("decerr", "early_last", "missing_last", "unsolicited")
+        if kind not in kinds:
+            raise ValueError(f"kind must be one of {', '.join(kinds)}, not {kind!r}")
+        self._axi_request({"axi_fault": {"kind": kind, "burst": burst, "beat": beat}})
 
     def _accept(self, timeout: float) -> socket.socket:
         self._listener.settimeout(1.0)

@@ -14,7 +14,8 @@ import dataclasses
 import json
 from dataclasses import dataclass, field, fields
 
-__all__ = ["MAX_DEPTH", "MAX_LOAD", "WEIGHT_FORMATS", "WORD_BITS", "AcceleratorConfig",
+__all__ = ["AXI_ADDR_WIDTHS", "MAX_DEPTH", "MAX_LOAD", "WEIGHT_FORMATS", "WEIGHT_MEMORIES",
+           "WORD_BITS", "AcceleratorConfig",
            "check_positive", "signed_bits_for", "sum_bits"]
 
 #: Width of the words of the command and response streams (see :mod:`golden.contract.isa`).
@@ -27,6 +28,14 @@ MAX_LOAD = 4096
 #: holding one column's weights of five rows. A word holds ``weight_rows_per_cycle`` lanes of
 #: either (see :attr:`AcceleratorConfig.weight_rows_per_word`).
 WEIGHT_FORMATS = ("2bit", "1.6bit")
+#: Where the weights live: the on-chip weight memory, loaded by LOAD_WEIGHTS ("onchip"), or
+#: external memory read over AXI4 by the MATMUL itself ("axi", :mod:`hw.axi`).
+WEIGHT_MEMORIES = ("onchip", "axi")
+#: AXI address widths a configuration may ask for: MATMUL's weight address is one 32-bit
+#: argument word, so a wider bus could not be addressed beyond its first 4 GiB.
+AXI_ADDR_WIDTHS = (32,)
+#: Longest AXI4 INCR burst (ARLEN is 8 bits) and the page it may not cross.
+_AXI4_MAX_BURST, _AXI_PAGE_BYTES = 256, 4096
 
 
 def signed_bits_for(magnitude: int) -> int:
@@ -116,6 +125,21 @@ class AcceleratorConfig:
         that divides ``rows`` wastes no memory. 1 (the default) is the original design.
         ``weight_depth`` counts words, so the same depth holds W times the rows (divide it by
         W to keep the capacity); the loader's staging buffer is as wide as the wider word.
+    weight_memory : str
+        ``"onchip"`` (the default: a weight memory of ``weight_depth`` words, filled by
+        LOAD_WEIGHTS) or ``"axi"``: no weight memory; each MATMUL reads its tiles from external
+        memory over an AXI4 read port (``m_axi``), its ``w_addr`` a *byte* address there
+        (:func:`golden.contract.isa.matmul_error`), and LOAD_WEIGHTS is refused (OVERRUN).
+        The AXI data width is the weight word, :attr:`weight_word_bits`, which must then be a
+        power of two from 64 to 1024 bits; ``weight_depth`` is unused. ``2bit`` only.
+    axi_addr_width : int
+        AXI address bits (``"axi"`` only): 32, the reach of MATMUL's 32-bit ``w_addr``.
+    axi_max_burst : int
+        Beats of the longest AXI burst (``"axi"`` only), 1 to 256 and at most 4 KiB of data.
+    axi_outstanding : int
+        AXI bursts in flight at once (``"axi"`` only), 1 to 64. The reader's buffer holds
+        ``axi_outstanding * axi_max_burst`` words, which must hold one tile
+        (:attr:`tile_beats` words): a tile's vectors start only once all of it has arrived.
 
     The partial-sum path inside the array is sized by bit growth rather than by ``acc_bits``:
     after ``r`` rows a partial sum needs :meth:`psum_bits` ``(r)`` bits.
@@ -133,6 +157,10 @@ class AcceleratorConfig:
     weight_format: str = field(default="2bit", metadata={"choices": WEIGHT_FORMATS})
     max_load: int = 64
     weight_rows_per_cycle: int = 1
+    weight_memory: str = field(default="onchip", metadata={"choices": WEIGHT_MEMORIES})
+    axi_addr_width: int = 32
+    axi_max_burst: int = 16
+    axi_outstanding: int = 4
 
     def __post_init__(self):
         _check_int("rows", self.rows, lo=1, hi=1024)
@@ -155,6 +183,7 @@ class AcceleratorConfig:
         if self.weight_format not in WEIGHT_FORMATS:
             raise ValueError(f"weight_format must be one of {', '.join(WEIGHT_FORMATS)}, "
                              f"not {self.weight_format!r}")
+        self._check_axi()
         need = self.psum_bits(max(self.max_k, self.rows))
         if self.acc_bits < need:
             raise ValueError(
@@ -166,6 +195,57 @@ class AcceleratorConfig:
                 f"fifo_depth={self.fifo_depth} cannot sustain one result per cycle: the array "
                 f"keeps {self.array_latency} results in flight, so at least "
                 f"{self.array_latency + 2} entries are needed (or 0 for automatic)")
+
+    def _check_axi(self) -> None:
+        if self.weight_memory not in WEIGHT_MEMORIES:
+            raise ValueError(f"weight_memory must be one of {', '.join(WEIGHT_MEMORIES)}, "
+                             f"not {self.weight_memory!r}")
+        if self.axi_addr_width not in AXI_ADDR_WIDTHS:
+            raise ValueError(
+                f"axi_addr_width must be 32, not {self.axi_addr_width!r}: MATMUL's weight "
+                f"address is one 32-bit argument word, so it reaches the first 4 GiB only")
+        _check_int("axi_max_burst", self.axi_max_burst, lo=1, hi=_AXI4_MAX_BURST)
+        _check_int("axi_outstanding", self.axi_outstanding, lo=1, hi=64)
+        if not self.axi:
+            return
+        if self.weight_format != "2bit":
+            raise ValueError(f"weight_memory='axi' reads weight_format='2bit' only, not "
+                             f"{self.weight_format!r}")
+        bits = self.weight_word_bits
+        if bits < 64 or bits > 1024 or bits & (bits - 1):
+            raise ValueError(
+                f"weight_memory='axi' needs a weight word (the AXI data width: 2 x "
+                f"cols={self.cols} x weight_rows_per_cycle={self.weight_rows_per_cycle}) "
+                f"that is a power of two from 64 to 1024 bits, not {bits}: change "
+                f"weight_rows_per_cycle (or cols) so that cols x weight_rows_per_cycle is a "
+                f"power of two from 32 to 512")
+        page = _AXI_PAGE_BYTES // (bits // 8)
+        if self.axi_max_burst > page:
+            raise ValueError(f"axi_max_burst must be at most {page} beats of {bits} bits (a "
+                             f"burst may not cross 4 KiB), not {self.axi_max_burst}")
+        if self.axi_outstanding * self.axi_max_burst < self.tile_beats:
+            raise ValueError(
+                f"axi_outstanding={self.axi_outstanding} x axi_max_burst="
+                f"{self.axi_max_burst} words of buffer cannot hold one tile of "
+                f"{self.tile_beats} words: raise either")
+
+    @property
+    def axi(self) -> bool:
+        """Whether the weights come from external memory over AXI4."""
+        return self.weight_memory == "axi"
+
+    @property
+    def weight_word_bytes(self) -> int:
+        """Bytes of a weight word in external memory (``"axi"``): the AXI beat."""
+        return self.weight_word_bits // 8
+
+    @property
+    def weight_words(self) -> int:
+        """Weight words a MATMUL can address: ``weight_depth`` on chip; with ``"axi"``, the
+        words of the ``2**axi_addr_width``-byte address space."""
+        if self.axi:
+            return (1 << self.axi_addr_width) // self.weight_word_bytes
+        return self.weight_depth
 
     # --- arithmetic of the datapath -------------------------------------------------------
 
@@ -261,8 +341,9 @@ class AcceleratorConfig:
 
     @property
     def weight_rows(self) -> int:
-        """Weight-row slots the weight memory holds (a tile takes :attr:`tile_rows`)."""
-        return self.weight_depth * self.weight_rows_per_word
+        """Weight-row slots a MATMUL can address (a tile takes :attr:`tile_rows`): the weight
+        memory's, or with ``"axi"`` the address space's (:attr:`weight_words`)."""
+        return self.weight_words * self.weight_rows_per_word
 
     @property
     def max_load_words(self) -> int:

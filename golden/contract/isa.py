@@ -65,7 +65,7 @@ import numpy as np
 from amaranth.hdl import Shape
 from amaranth.lib import data, enum
 
-from .config import MAX_DEPTH, WEIGHT_FORMATS, WORD_BITS, AcceleratorConfig
+from .config import MAX_DEPTH, WEIGHT_FORMATS, WEIGHT_MEMORIES, WORD_BITS, AcceleratorConfig
 
 __all__ = [
     "ARG_LIMIT_BITS",
@@ -143,7 +143,9 @@ class Opcode(enum.Enum, shape=4):
     #: args (address, count); then count activation-buffer words of data, as LOAD_WEIGHTS.
     LOAD_ACTS = 2
     #: args (weight address, activation address, accumulator address, m, k_tiles, n_tiles):
-    #: the whole tiled product of one layer (:mod:`golden.contract.tileloop`).
+    #: the whole tiled product of one layer (:mod:`golden.contract.tileloop`). The weight
+    #: address is a weight-memory word, or with ``weight_memory = "axi"`` a byte address in
+    #: external memory (:func:`matmul_error`).
     MATMUL = 3
     #: args (address, count): respond with count accumulator-buffer words (count >= 1).
     DRAIN = 4
@@ -215,6 +217,11 @@ class ErrorFlag(enum.IntFlag):
     #: A MATMUL's sum left the ``acc_bits`` range of its accumulators (possible only when
     #: ACCUMULATE adds to earlier results beyond ``max_k``); the accumulators wrapped.
     ACC_OVERFLOW = 64
+    #: (``weight_memory = "axi"``) The external memory answered a MATMUL's weight read with
+    #: SLVERR, DECERR or EXOKAY, or a burst whose RLAST was misplaced. The MATMUL ended early
+    #: (no word outside its accumulator range was written); its accumulators are undefined
+    #: until it runs again (with the MATMULs before it, if it accumulated onto them).
+    MEMORY_ERROR = 128
 
 
 class Counter(enum.IntEnum):
@@ -242,8 +249,10 @@ COUNTER_BITS = 48
 COUNTER_WORDS = 2 * len(Counter)
 #: The command-set version, the second word of READ_STATUS. 2: CRC words, staged loads,
 #: SYNC, ACC_OVERFLOW and the self-describing status. 3: the status describes
-#: ``weight_rows_per_cycle`` too (it sets the weight memory's word and tile layout).
-VERSION = 3
+#: ``weight_rows_per_cycle`` too (it sets the weight memory's word and tile layout). 4: weights
+#: from external memory (``weight_memory`` and the AXI fields in the status, MATMUL's byte
+#: address, MEMORY_ERROR).
+VERSION = 4
 #: Words of CRC after every command but NOP, and after every response.
 CRC_WORDS = 1
 #: The CRC word is CRC-32 of IEEE 802.3 (:func:`crc32_words`): this reflected polynomial,
@@ -367,9 +376,13 @@ class Description:
 
 
 #: The configuration fields READ_STATUS reports, in order, after the flags and the version.
-#: The weight format is its index in :data:`~golden.contract.config.WEIGHT_FORMATS`.
+#: The weight format is its index in :data:`~golden.contract.config.WEIGHT_FORMATS`, the weight
+#: memory its index in :data:`~golden.contract.config.WEIGHT_MEMORIES`.
 _DESCRIBED = ("rows", "cols", "act_bits", "acc_bits", "weight_format", "weight_depth",
-              "act_depth", "acc_depth", "max_k", "max_load", "weight_rows_per_cycle")
+              "act_depth", "acc_depth", "max_k", "max_load", "weight_rows_per_cycle",
+              "weight_memory", "axi_addr_width", "axi_max_burst", "axi_outstanding")
+#: Fields that are stored in the status as an index into a tuple of names.
+_INDEXED = {"weight_format": WEIGHT_FORMATS, "weight_memory": WEIGHT_MEMORIES}
 #: READ_STATUS payload words: error flags, version, then the fields of :data:`_DESCRIBED`.
 STATUS_WORDS = 2 + len(_DESCRIBED)
 STATUS_FIELDS = ("errors", "version", *_DESCRIBED)
@@ -379,7 +392,8 @@ def status_payload(config: AcceleratorConfig, errors: int) -> list[int]:
     """The READ_STATUS payload: the error flags, :data:`VERSION` and the configuration
     (one word per field of :data:`STATUS_FIELDS`)."""
     fields = config.to_dict()
-    fields["weight_format"] = WEIGHT_FORMATS.index(config.weight_format)
+    for name, names in _INDEXED.items():
+        fields[name] = names.index(fields[name])
     payload = [int(errors), VERSION, *(fields[name] for name in _DESCRIBED)]
     assert len(payload) == STATUS_WORDS
     return payload
@@ -392,10 +406,11 @@ def parse_status(words) -> Description:
         raise CommandError(f"expected {STATUS_WORDS} status words, not {len(words)}")
     errors, version, *values = words
     fields = dict(zip(_DESCRIBED, values, strict=True))
-    if fields["weight_format"] >= len(WEIGHT_FORMATS):
-        raise CommandError(f"the device reports weight format {fields['weight_format']}, "
-                           f"which this host does not know")
-    fields["weight_format"] = WEIGHT_FORMATS[fields["weight_format"]]
+    for name, names in _INDEXED.items():
+        if fields[name] >= len(names):
+            raise CommandError(f"the device reports {name.replace('_', ' ')} {fields[name]}, "
+                               f"which this host does not know")
+        fields[name] = names[fields[name]]
     try:
         config = AcceleratorConfig(**fields)
     except ValueError as e:
@@ -446,7 +461,9 @@ def load_error(config: AcceleratorConfig, opcode: Opcode, addr: int, count: int)
     """The flag a LOAD_WEIGHTS or LOAD_ACTS of ``count`` words at ``addr`` raises (or 0)."""
     if not load_shape_ok(config, count):
         return ErrorFlag.BAD_SHAPE
-    depth = config.weight_depth if opcode == Opcode.LOAD_WEIGHTS else config.act_depth
+    # With weights in external memory there is no weight memory: every range overruns it.
+    depth = ((0 if config.axi else config.weight_depth) if opcode == Opcode.LOAD_WEIGHTS
+             else config.act_depth)
     return _range_error(depth, addr, count)
 
 
@@ -463,14 +480,26 @@ def matmul_error(config: AcceleratorConfig, *, w_addr: int, a_addr: int, acc_add
 
     The tiles of the product occupy ``n_tiles * k_tiles * tile_rows`` weight-row slots from word
     ``w_addr``, ``m * k_tiles`` activation words from ``a_addr`` and ``n_tiles * m``
-    accumulator words from ``acc_addr`` (:mod:`golden.contract.tileloop`)."""
+    accumulator words from ``acc_addr`` (:mod:`golden.contract.tileloop`).
+
+    With ``weight_memory = "axi"``, ``w_addr`` is a byte address in external memory (any
+    32-bit value) and the tiles are ``n_tiles * k_tiles * tile_beats`` weight words of
+    ``weight_word_bytes`` from there, laid out as in weight memory: OVERRUN also when
+    ``w_addr`` is not a multiple of ``weight_word_bytes`` or the words run past
+    ``2**axi_addr_width``."""
     shape = (m, k_tiles, n_tiles)
     if (not all(arg_in_range(v) for v in shape) or 0 in shape
             or k_tiles > config.max_k // config.rows):
         return ErrorFlag.BAD_SHAPE
     weight_rows = n_tiles * k_tiles * config.tile_rows
-    if not (all(arg_in_range(v) for v in (w_addr, a_addr, acc_addr))
-            and w_addr * config.weight_rows_per_word + weight_rows <= config.weight_rows
+    if config.axi:
+        end = w_addr + n_tiles * k_tiles * config.tile_beats * config.weight_word_bytes
+        weights_ok = (w_addr % config.weight_word_bytes == 0
+                      and end <= 1 << config.axi_addr_width)
+    else:
+        weights_ok = (arg_in_range(w_addr) and w_addr * config.weight_rows_per_word
+                      + weight_rows <= config.weight_rows)
+    if not (weights_ok and all(arg_in_range(v) for v in (a_addr, acc_addr))
             and a_addr + m * k_tiles <= config.act_depth
             and acc_addr + n_tiles * m <= config.acc_depth):
         return ErrorFlag.OVERRUN

@@ -12,6 +12,10 @@
 // word has been taken and the design has been idle, with no response pending, for 16 cycles
 // (`resp_count` says how many responses came), or after `max_cycles` (`timeout`). `cycles`
 // counts from start to the last word transferred in either direction.
+//
+// With `ACCEL_AXI defined (and `ACCEL_AXI_DATA_WIDTH, the weight word), the accelerator reads
+// its weights over AXI4 and the harness passes its read channels through as ports m_axi_*,
+// where the cocotb bench attaches a memory (cocotbext-axi's AxiRamRead).
 `default_nettype none
 
 module accel_harness #(
@@ -29,6 +33,21 @@ module accel_harness #(
     output reg         timeout,
     output reg  [31:0] cycles,
     output reg  [31:0] resp_count,
+`ifdef ACCEL_AXI
+    output wire        m_axi_arid,
+    output wire [31:0] m_axi_araddr,
+    output wire [7:0]  m_axi_arlen,
+    output wire [2:0]  m_axi_arsize,
+    output wire [1:0]  m_axi_arburst,
+    output wire        m_axi_arvalid,
+    input  wire        m_axi_arready,
+    input  wire        m_axi_rid,
+    input  wire [`ACCEL_AXI_DATA_WIDTH-1:0] m_axi_rdata,
+    input  wire [1:0]  m_axi_rresp,
+    input  wire        m_axi_rlast,
+    input  wire        m_axi_rvalid,
+    output wire        m_axi_rready,
+`endif
     output wire [7:0]  errors
 );
     // The clock runs inside the simulator: no testbench language is called on any edge.
@@ -48,8 +67,8 @@ module accel_harness #(
 
     wire        cmd_ready, resp_valid, busy;
     wire [31:0] resp_payload;
-    wire [6:0]  dut_errors;             // len(golden.contract.isa.ErrorFlag)
-    assign errors = {1'b0, dut_errors};
+    wire [7:0]  dut_errors;             // len(golden.contract.isa.ErrorFlag)
+    assign errors = dut_errors;
 
     wire [31:0] x1 = rng ^ (rng << 13);
     wire [31:0] x2 = x1 ^ (x1 >> 17);
@@ -65,6 +84,13 @@ module accel_harness #(
         .clk(clk), .rst(rst),
         .cmd__valid(cmd_valid), .cmd__ready(cmd_ready), .cmd__payload(cmd_payload),
         .resp__valid(resp_valid), .resp__ready(resp_ready), .resp__payload(resp_payload),
+`ifdef ACCEL_AXI
+        .m_axi_arid(m_axi_arid), .m_axi_araddr(m_axi_araddr), .m_axi_arlen(m_axi_arlen),
+        .m_axi_arsize(m_axi_arsize), .m_axi_arburst(m_axi_arburst),
+        .m_axi_arvalid(m_axi_arvalid), .m_axi_arready(m_axi_arready), .m_axi_rid(m_axi_rid),
+        .m_axi_rdata(m_axi_rdata), .m_axi_rresp(m_axi_rresp), .m_axi_rlast(m_axi_rlast),
+        .m_axi_rvalid(m_axi_rvalid), .m_axi_rready(m_axi_rready),
+`endif
         .errors(dut_errors), .busy(busy)
     );
 

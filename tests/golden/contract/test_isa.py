@@ -137,7 +137,7 @@ def test_payloads():
     cfg = AcceleratorConfig(rows=4, cols=8, weight_format="1.6bit")
     payload = status_payload(cfg, ErrorFlag.OVERRUN)
     assert len(payload) == STATUS_WORDS
-    assert payload == [2, VERSION, 4, 8, 8, 32, 1, 32768, 32768, 1024, 65536, 64, 1]
+    assert payload == [2, VERSION, 4, 8, 8, 32, 1, 32768, 32768, 1024, 65536, 64, 1, 0, 32, 16, 4]
     assert parse_status(payload).config == cfg
     assert parse_status(payload).errors == ErrorFlag.OVERRUN
     with pytest.raises(CommandError, match=r"cols=8 \(program: 4\), weight_format='1.6bit' "

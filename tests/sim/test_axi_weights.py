@@ -1,0 +1,278 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""Weights streamed from external memory over AXI4 (``weight_memory = "axi"``, issue 14): the
+configuration's checks, the contract's rules, and the whole accelerator under cocotb on Icarus
+with cocotbext-axi's AxiRamRead on its ``m_axi`` port (random AR/R pauses, injected faults)."""
+
+import re
+
+import numpy as np
+import pytest
+
+from firmware import commands
+from firmware.compiler import compile_matmul, compile_weights
+from firmware.functional import FunctionalAccelerator
+from firmware.runtime import FunctionalBackend, Runtime
+from golden.contract.codecs import pack_act_words
+from golden.contract.config import AcceleratorConfig
+from golden.contract.isa import (
+    CommandError,
+    Counter,
+    ErrorFlag,
+    Opcode,
+    load_error,
+    matmul_error,
+    parse_response,
+    parse_status,
+    response_words,
+)
+from golden.contract.memory import MemorySystem, external_matmul_cycles
+from golden.contract.tileloop import matmul_work
+from tests.helpers import ref_acc
+
+SMALL = {"max_k": 256, "acc_bits": 20, "weight_depth": 64, "act_depth": 64, "acc_depth": 32}
+#: Two widths of the weight path (4 and 8 rows per cycle, 64-bit words), one array not square;
+#: bursts of 4 words so that a MATMUL takes several.
+CONFIGS = {
+    "8x8-w4": AcceleratorConfig(rows=8, cols=8, weight_rows_per_cycle=4, weight_memory="axi",
+                                axi_max_burst=4, axi_outstanding=2, **SMALL),
+    "16x4-w8": AcceleratorConfig(rows=16, cols=4, weight_rows_per_cycle=8, weight_memory="axi",
+                                 axi_max_burst=4, axi_outstanding=2, **SMALL),
+}
+MEM_BYTES = 1 << 16
+
+
+def axi(**kw) -> AcceleratorConfig:
+    return AcceleratorConfig(**{**SMALL, "rows": 8, "cols": 8, "weight_rows_per_cycle": 4,
+                                "weight_memory": "axi", **kw})
+
+
+# ---- configuration and contract -----------------------------------------------------------
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"weight_rows_per_cycle": 2},
+     "a power of two from 64 to 1024 bits, not 32: change weight_rows_per_cycle"),
+    ({"rows": 6, "cols": 6, "weight_rows_per_cycle": 6}, "weight_rows_per_cycle=6) that is a "
+     "power of two from 64 to 1024 bits, not 72"),
+    ({"weight_format": "1.6bit"}, "weight_memory='axi' reads weight_format='2bit' only"),
+    ({"axi_addr_width": 64}, "axi_addr_width must be 32, not 64"),
+    ({"axi_max_burst": 0}, "axi_max_burst must be between 1 and 256, not 0"),
+    ({"axi_outstanding": 65}, "axi_outstanding must be between 1 and 64, not 65"),
+    ({"axi_max_burst": 1, "axi_outstanding": 1},
+     "axi_outstanding=1 x axi_max_burst=1 words of buffer cannot hold one tile of 2 words"),
+    ({"rows": 32, "cols": 16, "weight_rows_per_cycle": 16, "axi_max_burst": 128},
+     "axi_max_burst must be at most 64 beats of 512 bits"),
+    ({"weight_memory": "dram"}, "weight_memory must be one of onchip, axi, not 'dram'"),
+])
+def test_bad_configurations_are_refused_naming_the_value(kw, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        axi(**kw)
+
+
+def test_the_weight_word_is_the_axi_beat():
+    cfg = axi()
+    assert (cfg.weight_word_bits, cfg.weight_word_bytes, cfg.tile_beats) == (64, 8, 2)
+    assert cfg.weight_words == (1 << 32) // 8
+    assert AcceleratorConfig(**SMALL).weight_words == SMALL["weight_depth"]
+
+
+def test_matmul_error_checks_the_byte_address():
+    cfg = axi()                     # 8-byte words, 2 per tile
+    shape = {"a_addr": 0, "acc_addr": 0, "m": 1, "k_tiles": 2, "n_tiles": 2}   # 8 words
+    ok = matmul_error(cfg, w_addr=0x1000, **shape)
+    assert ok == ErrorFlag(0)
+    assert matmul_error(cfg, w_addr=0x1004, **shape) == ErrorFlag.OVERRUN        # misaligned
+    assert matmul_error(cfg, w_addr=(1 << 32) - 64, **shape) == ErrorFlag(0)      # to the end
+    assert matmul_error(cfg, w_addr=(1 << 32) - 56, **shape) == ErrorFlag.OVERRUN  # past it
+    # LOAD_WEIGHTS: there is no weight memory, every range overruns it.
+    assert load_error(cfg, Opcode.LOAD_WEIGHTS, 0, 1) == ErrorFlag.OVERRUN
+    assert load_error(cfg, Opcode.LOAD_ACTS, 0, 1) == ErrorFlag(0)
+
+
+def test_compiler_refuses_a_bad_weight_base_naming_it(rng):
+    cfg = axi()
+    x, w = rng.integers(-128, 128, (2, 16)), rng.integers(-1, 2, (8, 16))
+    image = compile_weights(cfg, w)
+    with pytest.raises(CommandError, match=re.escape("weight byte address 4100 (0x1004) would "
+                                                     "raise OVERRUN")):
+        compile_matmul(image, x, weight_base=0x1004)
+    with pytest.raises(CommandError, match="cannot be loaded inline"):
+        compile_matmul(image, x)
+    program = compile_matmul(image, x, weight_base=0x1000)
+    model = FunctionalAccelerator(cfg)
+    model.write_external(0x1000, image.to_bytes())
+    assert np.array_equal(program.decode(model.run(program.words)), ref_acc(x, w))
+
+
+def test_functional_model_reads_external_memory(rng):
+    cfg = axi()
+    runtime = Runtime(FunctionalBackend(cfg), measure=True)
+    for m, k, n in [(3, 40, 20), (1, 64, 16)]:
+        x, w = rng.integers(-128, 128, (m, k)), rng.integers(-1, 2, (n, k))
+        assert np.array_equal(runtime.matmul(x, w), ref_acc(x, w))
+        stats = runtime.stats[-1]
+        work = matmul_work(cfg, m=m, k_tiles=cfg.k_tiles(k), n_tiles=cfg.n_tiles(n))
+        assert stats.cycles == work.cycles          # the schedule without memory stalls
+    model = FunctionalAccelerator(cfg, external_bytes=256)
+    model.run(commands.matmul(w_addr=192, a_addr=0, acc_addr=0, m=1, k_tiles=4, n_tiles=2))
+    assert model.errors == ErrorFlag.MEMORY_ERROR  # 16 words past the 256 bytes: SLVERR
+    model.run(commands.clear() + commands.load_weights(cfg, 0, [0]))
+    assert model.errors == ErrorFlag.OVERRUN
+
+
+# ---- the RTL under cocotb -----------------------------------------------------------------
+
+@pytest.fixture(scope="module", params=sorted(CONFIGS))
+def rtl(request, tmp_path_factory):
+    from sim.backends import CocotbBackend
+    cfg = CONFIGS[request.param]
+    backend = CocotbBackend(cfg, simulator="icarus", axi_memory_bytes=MEM_BYTES,
+                            work_dir=tmp_path_factory.mktemp(request.param),
+                            max_compute_cycles=200_000)
+    yield backend
+    backend.close()
+
+
+def _layer(rng, cfg, m, k, n, base, backend):
+    x, w = rng.integers(-128, 128, (m, k)), rng.integers(-1, 2, (n, k))
+    image = compile_weights(cfg, w)
+    backend.write_external(base, image.to_bytes())
+    return x, w, compile_matmul(image, x, weight_base=base, measure=True)
+
+
+def _compute(cfg, program, response) -> int:
+    return program.counters(response)[Counter.COMPUTE]
+
+
+def test_bit_exact_under_random_pauses(rtl, seed, rng):
+    """Several shapes, each against golden and the functional model, with AR and R paused at
+    random; then without pauses, the COMPUTE counter against the tile loop."""
+    cfg = rtl.config
+    rtl.set_axi_pauses(p_ar=0.3, p_r=0.3, seed=seed)
+    shapes = [(5, 40, 20), (1, 64, 16), (16, 16, 8), (2, 3 * cfg.rows, 3 * cfg.cols)]
+    for i, (m, k, n) in enumerate(shapes):
+        base = 0x2000 * (i + 1) - (0x800 if i % 2 else 0)  # some blocks cross 4 KiB
+        x, w, program = _layer(rng, cfg, m, k, n, base, rtl)
+        model = FunctionalAccelerator(cfg, external_bytes=MEM_BYTES)
+        model.write_external(base, compile_weights(cfg, w).to_bytes())
+        response = rtl.run(program)
+        acc = program.decode(response)
+        assert np.array_equal(acc, ref_acc(x, w)), f"shape {(m, k, n)}"
+        assert np.array_equal(acc, program.decode(model.run(program.words)))
+
+
+def test_compute_counter_against_the_cycle_model(rtl, rng):
+    """Without pauses and with M >= 4 words of bandwidth per tile, the memory never stalls
+    the schedule: COMPUTE is the tile loop's cycles plus the wait for the first tile, the
+    same for every shape whose first burst is whole. With R served one cycle in two, decode
+    (M = 1) is memory-bound: COMPUTE grows, and stays within the bound of
+    golden.contract.memory.external_matmul_cycles for a memory of half a word per cycle whose
+    latency is the first tile's wait plus the 3 cycles from R to the gate."""
+    cfg = rtl.config
+    rtl.set_axi_pauses(p_ar=0.0, p_r=0.0)
+    extra = set()
+    for m, k, n in [(8, 2 * cfg.rows, 2 * cfg.cols), (12, 3 * cfg.rows, cfg.cols),
+                    (4, 4 * cfg.rows, 2 * cfg.cols)]:
+        _, _, program = _layer(rng, cfg, m, k, n, 0x4000, rtl)
+        work = matmul_work(cfg, m=m, k_tiles=cfg.k_tiles(k), n_tiles=cfg.n_tiles(n))
+        compute = _compute(cfg, program, rtl.run(program))
+        extra.add(compute - work.cycles)
+    print(f"{cfg.rows}x{cfg.cols} W={cfg.weight_rows_per_cycle}: stall-free COMPUTE = tile "
+          f"loop + {sorted(extra)}")
+    assert len(extra) == 1, f"the schedule stretched: COMPUTE - tile loop = {sorted(extra)}"
+    first_tile = extra.pop()
+    assert 0 < first_tile <= 24 + 2 * cfg.axi_max_burst
+
+    every = 2
+    rtl.set_axi_pauses(r_every=every)
+    m, k, n = 1, 4 * cfg.rows, 4 * cfg.cols
+    _, _, program = _layer(rng, cfg, m, k, n, 0x8000, rtl)
+    work = matmul_work(cfg, m=m, k_tiles=cfg.k_tiles(k), n_tiles=cfg.n_tiles(n))
+    compute = _compute(cfg, program, rtl.run(program))
+    words = work.tiles * cfg.tile_beats
+    # The memory's latency as the schedule sees it: the stall-free wait for the first tile,
+    # plus the 3 cycles from a burst's last beat on R to the gate (the reader's R register,
+    # its commit, the gate's register), which every burst pays.
+    mem = MemorySystem(bytes_per_cycle=cfg.weight_word_bytes / every, latency=first_tile + 3,
+                       outstanding=cfg.axi_outstanding,
+                       burst_bytes=cfg.axi_max_burst * cfg.weight_word_bytes)
+    bound = external_matmul_cycles(work, mem, weight_bytes=words * cfg.weight_word_bytes)
+    print(f"decode {words} words, R one cycle in {every}: COMPUTE {compute}, tile loop "
+          f"{work.cycles}, bound {bound:.0f}")
+    assert work.cycles + first_tile < compute <= bound
+    rtl.set_axi_pauses()
+
+
+def _drain_all(cfg, backend) -> np.ndarray:
+    words = commands.drain(0, cfg.acc_depth)
+    header, payload = parse_response(
+        backend.execute(words, response_words(cfg, Opcode.DRAIN, count=cfg.acc_depth)),
+        Opcode.DRAIN)
+    header.raise_on_error()
+    return np.array(payload, dtype=np.int64).reshape(cfg.acc_depth, cfg.cols)
+
+
+def _status(cfg, backend) -> ErrorFlag:
+    response = backend.execute(commands.read_status(), response_words(cfg, Opcode.READ_STATUS))
+    return parse_status(parse_response(response, Opcode.READ_STATUS)[1]).errors
+
+
+@pytest.mark.parametrize("fault", ["slverr", "decerr", "early_last"])
+def test_a_memory_error_ends_the_matmul_and_clear_recovers(rtl, fault, rng):
+    """SLVERR (a read past the memory), DECERR and a truncated burst injected in the third
+    burst: MEMORY_ERROR, busy falls (the harness ends the program only once the accelerator
+    is idle), no accumulator outside the MATMUL's range changes; after CLEAR the same MATMUL
+    is exact."""
+    cfg = rtl.config
+    rtl.set_axi_pauses(p_ar=0.2, p_r=0.2, seed=3)
+    m, k, n = 3, 4 * cfg.rows, 2 * cfg.cols                  # 8 tiles, 16 words, 4 bursts
+    x, w = rng.integers(-128, 128, (m, k)), rng.integers(-1, 2, (n, k))
+    image = compile_weights(cfg, w)
+    acts = pack_act_words(cfg, x.reshape(m, -1, cfg.rows).reshape(-1, cfg.rows))
+    base = 0x3000
+    rtl.write_external(base, image.to_bytes())
+    shape = {"a_addr": 0, "m": m, "k_tiles": cfg.k_tiles(k), "n_tiles": cfg.n_tiles(n)}
+    lo, hi = 10, 10 + shape["n_tiles"] * m                    # the MATMUL's accumulators
+    # Known values everywhere first: two good MATMULs around the range.
+    rtl.execute(commands.clear() + commands.load_acts(cfg, 0, acts)
+                + commands.matmul(w_addr=base, acc_addr=0, **shape)
+                + commands.matmul(w_addr=base, acc_addr=cfg.acc_depth - hi + lo, **shape), 0)
+    assert _status(cfg, rtl) == ErrorFlag(0)
+    before = _drain_all(cfg, rtl)
+
+    w_addr = base
+    if fault == "slverr":        # the last burst runs past the memory's end
+        w_addr = MEM_BYTES - 3 * cfg.axi_max_burst * cfg.weight_word_bytes
+        rtl.write_external(w_addr, image.to_bytes()[:MEM_BYTES - w_addr])
+    else:
+        rtl.inject_axi_fault(fault, burst=2, beat=1)
+    rtl.execute(commands.matmul(w_addr=w_addr, acc_addr=lo, **shape), 0)
+    assert _status(cfg, rtl) == ErrorFlag.MEMORY_ERROR
+    rtl.execute(commands.clear(), 0)
+    after = _drain_all(cfg, rtl)
+    outside = np.r_[0:lo, hi:cfg.acc_depth]
+    assert np.array_equal(after[outside], before[outside])
+
+    rtl.execute(commands.matmul(w_addr=base, acc_addr=lo, **shape), 0)
+    assert _status(cfg, rtl) == ErrorFlag(0)
+    acc = _drain_all(cfg, rtl)[lo:hi]
+    got = acc.reshape(shape["n_tiles"], m, cfg.cols).transpose(1, 0, 2).reshape(m, -1)[:, :n]
+    assert np.array_equal(np.where(got >= 1 << 31, got - (1 << 32), got), ref_acc(x, w))
+    rtl.set_axi_pauses()
+
+
+def test_bad_commands_raise_their_flags(rtl):
+    """A misaligned or too long weight range is OVERRUN (the MATMUL does not run), and so is
+    any LOAD_WEIGHTS: there is no weight memory."""
+    cfg = rtl.config
+    shape = {"a_addr": 0, "acc_addr": 0, "m": 1, "k_tiles": 1, "n_tiles": 1}
+    for words in (commands.matmul(w_addr=0x1004, **shape),
+                  commands.matmul(w_addr=(1 << 32) - cfg.weight_word_bytes, **shape),
+                  commands.load_weights(cfg, 0, [0])):
+        rtl.execute(commands.clear() + words, 0)
+        assert _status(cfg, rtl) == ErrorFlag.OVERRUN
+    rtl.execute(commands.clear() + commands.matmul(w_addr=(1 << 32) - cfg.tile_beats
+                                                   * cfg.weight_word_bytes, **shape), 0)
+    # In range of the address space, past the memory: the bus answers SLVERR.
+    assert _status(cfg, rtl) == ErrorFlag.MEMORY_ERROR
+    rtl.execute(commands.clear(), 0)
+    assert _status(cfg, rtl) == ErrorFlag(0)
