@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """Weights streamed from external memory over AXI4 (``weight_memory = "axi"``, issue 14): the
-configuration's checks, the contract's rules, and the whole accelerator under cocotb on Icarus
-with cocotbext-axi's AxiRamRead on its ``m_axi`` port (random AR/R pauses, injected faults)."""
+configuration's checks, the contract's rules, and the whole accelerator under cocotb (Icarus
+and Verilator) with cocotbext-axi's AxiRamRead on its ``m_axi`` port (random AR/R pauses, injected faults)."""
 
 import re
 
@@ -121,12 +121,14 @@ def test_functional_model_reads_external_memory(rng):
 
 # ---- the RTL under cocotb -----------------------------------------------------------------
 
-@pytest.fixture(scope="module", params=sorted(CONFIGS))
+@pytest.fixture(scope="module", params=[("8x8-w4", "icarus"), ("16x4-w8", "icarus"),
+                                        ("8x8-w4", "verilator")], ids="-".join)
 def rtl(request, tmp_path_factory):
     from sim.backends import CocotbBackend
-    cfg = CONFIGS[request.param]
-    backend = CocotbBackend(cfg, simulator="icarus", axi_memory_bytes=MEM_BYTES,
-                            work_dir=tmp_path_factory.mktemp(request.param),
+    name, simulator = request.param
+    cfg = CONFIGS[name]
+    backend = CocotbBackend(cfg, simulator=simulator, axi_memory_bytes=MEM_BYTES,
+                            work_dir=tmp_path_factory.mktemp(f"{name}-{simulator}"),
                             max_compute_cycles=200_000)
     yield backend
     backend.close()

@@ -95,7 +95,9 @@ async def serve(dut):
         # with X (Icarus). The memory itself is attached after the reset.
         dut.m_axi_rvalid.value = 0
         dut.m_axi_arready.value = 0
-    await reset(dut, start_clock=False)          # the harness makes its own clock (10 ns)
+    # The harness makes its own clock (10 ns), except with an AXI memory, which needs cocotb's
+    # clock to see the signals before each edge (hdl/accel_harness.v).
+    await reset(dut, start_clock=bool(axi_bytes))
     memory = ExternalMemory(dut, axi_bytes) if axi_bytes else None
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.connect(os.environ["ACCEL_SERVER_SOCKET"])

@@ -15,13 +15,19 @@
 //
 // With `ACCEL_AXI defined (and `ACCEL_AXI_DATA_WIDTH, the weight word), the accelerator reads
 // its weights over AXI4 and the harness passes its read channels through as ports m_axi_*,
-// where the cocotb bench attaches a memory (cocotbext-axi's AxiRamRead).
+// where the cocotb bench attaches a memory (cocotbext-axi's AxiRamRead). Then the clock is an
+// input, driven by cocotb: with the clock made inside the simulator, Verilator evaluates an edge
+// before cocotb's callback for it runs, so a cocotb model would sample the signals after the
+// edge and miss every one-cycle handshake (AxiRamRead never saw an AR).
 `default_nettype none
 
 module accel_harness #(
     parameter SRC_DEPTH = 4096,
     parameter SINK_DEPTH = 4096
 ) (
+`ifdef ACCEL_AXI
+    input  wire        clk,
+`endif
     input  wire        rst,
     input  wire        start,
     input  wire [31:0] src_len,
@@ -50,9 +56,11 @@ module accel_harness #(
 `endif
     output wire [7:0]  errors
 );
+`ifndef ACCEL_AXI
     // The clock runs inside the simulator: no testbench language is called on any edge.
     reg clk = 1'b0;
     always #5 clk = ~clk;
+`endif
 
     reg [31:0] src [0:SRC_DEPTH-1];
     reg [31:0] sink [0:SINK_DEPTH-1];
