@@ -1,8 +1,17 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""``python -m sim.benchmarks.decode``: decode tokens/s of BitNet b1.58 2B-4T, projected from the
-cycle model with the weights streamed from external memory (:mod:`golden.contract.memory`).
+"""``python -m sim.benchmarks.decode`` (part of ``make bench``): decode of BitNet b1.58 2B-4T on
+the RTL with its weights in external memory, and the tokens/s the cycle model projects from it.
 
-::
+First (unless ``--no-rtl``) the seven BitLinears of a 2B-4T layer run unsliced (full N and K) at
+M = 1 on the accelerator under Verilator (cocotb), with ``weight_memory = "axi"``: each layer's
+weight image sits in cocotbext-axi's AxiRamRead on the ``m_axi`` port, and the MATMUL streams it
+from there, at every weight-path width of ``--widths`` (weight rows per cycle). Each run is
+checked bit-exact against the integer product, and its COMPUTE cycles are printed beside the
+cycle model's: the tile loop (:mod:`golden.contract.tileloop`) and the external-memory model
+(:func:`golden.contract.memory.external_matmul_cycles` for AxiRamRead, one word per cycle after
+the first tile's wait, which the run measures).
+
+Then the projection, from the cycle model checked against those layers::
 
     python -m sim.benchmarks.decode --mem-gbps 19.2 --clock-mhz 200
     python -m sim.benchmarks.decode --mem-gbps 19.2 --clock-mhz 250 --rows 32 --cols 16 \\
@@ -22,14 +31,78 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
+from dataclasses import replace
+
+import numpy as np
 
 from golden.contract.config import AcceleratorConfig
-from golden.contract.memory import BITNET_KV260, MemorySystem, decode_projection
+from golden.contract.isa import Counter
+from golden.contract.memory import (
+    BITNET_KV260,
+    MemorySystem,
+    decode_projection,
+    external_matmul_cycles,
+)
 from golden.contract.paths import build_root
+from golden.contract.tileloop import layer_work
 from golden.contract.workloads import MODELS
 
 #: The LM head of BitNet b1.58 2B-4T: vocabulary x hidden, bf16 (REFERENCE.md section 5).
 LM_HEAD = {"n": 128256, "k": 2560, "bytes_per_weight": 2}
+
+
+def run_rtl_layers(config: AcceleratorConfig, *, simulator: str, seed: int, layers=None,
+                   echo=print) -> list[dict]:
+    """The seven BitLinears of one 2B-4T layer, unsliced, at M = 1, weights over AXI."""
+    from firmware.compiler import compile_matmul, compile_weights
+
+    from ..backends import CocotbBackend
+
+    rng = np.random.default_rng(seed)
+    shapes = [s for s in MODELS["2B-4T"].bitlinears() if not layers or s.name in layers]
+    word_bytes = config.weight_word_bytes
+    biggest = max(config.n_tiles(s.n) * config.k_tiles(s.k) for s in shapes)
+    memory = biggest * config.tile_beats * word_bytes
+    records = []
+    work_dir = build_root() / "bench" / "decode" / f"w{config.weight_rows_per_cycle}"
+    with CocotbBackend(config, simulator=simulator, axi_memory_bytes=memory,
+                       work_dir=work_dir) as backend:
+        for shape in shapes:
+            w = rng.choice(np.array([-1, 0, 1], np.int8), size=(shape.n, shape.k))
+            x = rng.integers(-127, 128, size=(1, shape.k)).astype(np.int8)
+            image = compile_weights(config, w)
+            backend.write_external(0, image.to_bytes())
+            program = compile_matmul(image, x, weight_base=0, measure=True)
+            start = time.perf_counter()
+            response = backend.run(program)
+            wall = time.perf_counter() - start
+            acc = program.decode(response)
+            exact = bool(np.array_equal(acc, x.astype(np.int64) @ w.astype(np.int64).T))
+            cycles = program.counters(response)[Counter.COMPUTE]
+            work = layer_work(config, m=1, k=shape.k, n=shape.n)
+            weight_bytes = work.tiles * config.tile_beats * word_bytes
+            records.append({"layer": shape.name, "n": shape.n, "k": shape.k,
+                            "weight_rows_per_cycle": config.weight_rows_per_cycle,
+                            "tiles": work.tiles, "weight_bytes": weight_bytes,
+                            "cycles": cycles, "tile_loop_cycles": work.cycles,
+                            "utilization": shape.n * shape.k / (cycles * config.rows
+                                                                * config.cols),
+                            "bit_exact": exact, "wall_s": round(wall, 2)})
+            echo(f"  W={config.weight_rows_per_cycle:<2} {shape.name:>9} N={shape.n:<5} "
+                 f"K={shape.k:<5} cycles {cycles:>7} (tile loop {work.cycles:>7}, +"
+                 f"{cycles - work.cycles})  utilization {records[-1]['utilization']:6.1%}  "
+                 f"{'bit-exact' if exact else 'MISMATCH'}  {wall:.1f} s")
+    # AxiRamRead serves one word per cycle once a burst starts; its latency (the first tile's
+    # wait, beyond the tile loop) is what the smallest layer measured.
+    wait = min(r["cycles"] - r["tile_loop_cycles"] for r in records)
+    mem = MemorySystem(bytes_per_cycle=word_bytes, latency=wait, outstanding=config.axi_outstanding,
+                       burst_bytes=config.axi_max_burst * word_bytes)
+    for r, shape in zip(records, shapes, strict=True):
+        work = layer_work(config, m=1, k=shape.k, n=shape.n)
+        r["model_cycles"] = external_matmul_cycles(work, mem, weight_bytes=r["weight_bytes"])
+        r["model_gap"] = (r["cycles"] - r["model_cycles"]) / r["model_cycles"]
+    return records
 
 
 def main(argv=None) -> int:
@@ -43,51 +116,87 @@ def main(argv=None) -> int:
     parser.add_argument("--outstanding", type=int, default=8, help="bursts in flight")
     parser.add_argument("--burst-bytes", type=int, default=4096)
     parser.add_argument("--model", choices=sorted(MODELS), default="2B-4T")
+    parser.add_argument("--widths", default="4,16",
+                        help="weight rows per cycle of the RTL runs, comma-separated "
+                        "(default 4,16; each must make a 64..1024-bit AXI word)")
+    parser.add_argument("--no-rtl", action="store_true", help="the projection only")
+    parser.add_argument("--layers", nargs="*",
+                        choices=[s.name for s in MODELS["2B-4T"].bitlinears()],
+                        help="a subset of the RTL layers (default: all seven)")
+    parser.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
+    parser.add_argument("--seed", type=int, default=0)
     AcceleratorConfig.add_arguments(parser)
     args = parser.parse_args(argv)
     config = AcceleratorConfig.from_args(args, parser)
-    bits = 8 / 5 if config.weight_format == "1.6bit" else 2.0
+    rtl, widths = [], []
+    if not args.no_rtl:
+        try:
+            widths = [int(w) for w in args.widths.split(",")]
+            configs = [replace(config, weight_rows_per_cycle=w, weight_memory="axi")
+                       for w in widths]
+        except ValueError as e:
+            parser.error(f"--widths {args.widths!r}: {e}")
+        print(f"BitNet b1.58 2B-4T BitLinears on the RTL ({args.simulator}), M = 1, "
+              f"weights over AXI4 from AxiRamRead:")
+        for cfg in configs:
+            rtl += run_rtl_layers(cfg, simulator=args.simulator, seed=args.seed,
+                                  layers=args.layers)
     try:
         mem = MemorySystem.from_rates(gbytes_per_s=args.mem_gbps, clock_mhz=args.clock_mhz,
                                       latency_ns=args.latency_ns, outstanding=args.outstanding,
                                       burst_bytes=args.burst_bytes)
-        p = decode_projection(config, MODELS[args.model], mem=mem, clock_mhz=args.clock_mhz,
-                              bits_per_weight=bits)
     except ValueError as e:
         parser.error(str(e))
     model = MODELS[args.model]
-    print(f"{model.name} decode on a {config.rows}x{config.cols} array, "
-          f"{config.weight_rows_per_cycle} weight row(s) per cycle, "
-          f"{args.clock_mhz:g} MHz, {args.mem_gbps:g} GB/s ({p['bytes_per_cycle']:.1f} B/cycle, "
-          f"{p['sustained_bytes_per_cycle']:.1f} sustained with {args.outstanding} bursts of "
-          f"{args.burst_bytes} B), latency {p['latency_cycles']} cycles, {bits:g} "
-          f"bits/weight ({config.weight_format})")
+    print(f"{model.name} decode at {args.clock_mhz:g} MHz from {args.mem_gbps:g} GB/s "
+          f"({mem.bytes_per_cycle:.1f} B/cycle, {mem.sustained:.1f} sustained with "
+          f"{args.outstanding} bursts of {args.burst_bytes} B), latency {mem.latency} cycles:")
+    projections = [_project(cfg, model, mem, args) for cfg in (configs if rtl else [config])]
+    kv_bound = args.mem_gbps * 1e9 / BITNET_KV260["bytes_per_token"]
+    head_bytes = LM_HEAD["n"] * LM_HEAD["k"] * LM_HEAD["bytes_per_weight"]
+    record = {
+        "config": config.to_dict(), "projections": projections,
+        "lm_head": {**LM_HEAD, "bytes": head_bytes,
+                    "ms_at_bandwidth": head_bytes / (args.mem_gbps * 1e9) * 1e3},
+        "bitnet_kv260": {**BITNET_KV260, "memory_bound_at_this_bandwidth": kv_bound,
+                         "fraction_of_its_bound": BITNET_KV260["tokens_per_s"] / kv_bound},
+    }
+    print(f"bitnet-kv260: {BITNET_KV260['tokens_per_s']} tokens/s measured, "
+          f"{BITNET_KV260['bytes_per_token'] / 1e6:.0f} MB per token, bound {kv_bound:.2f} at "
+          f"{args.mem_gbps:g} GB/s ({record['bitnet_kv260']['fraction_of_its_bound']:.1%} of it)")
+    print(f"not included: the LM head ({LM_HEAD['n']} x {LM_HEAD['k']}, bf16: "
+          f"{head_bytes / 1e6:.0f} MB per token, {record['lm_head']['ms_at_bandwidth']:.1f} ms "
+          f"at {args.mem_gbps:g} GB/s if streamed), attention over the KV cache, norms")
+    if rtl:
+        worst = max(abs(r["model_gap"]) for r in rtl)
+        record["rtl"] = {"simulator": args.simulator, "widths": widths, "layers": rtl,
+                         "max_model_gap": worst}
+        exact = "all bit-exact" if all(r["bit_exact"] for r in rtl) else "MISMATCHES"
+        print(f"RTL against the external-memory cycle model: largest gap {worst:.2%} "
+              f"({len(rtl)} runs, {exact})")
+    out = build_root() / "bench" / "decode.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0 if all(r["bit_exact"] for r in rtl) else 1
+
+
+def _project(config: AcceleratorConfig, model, mem: MemorySystem, args) -> dict:
+    bits = 8 / 5 if config.weight_format == "1.6bit" else 2.0
+    p = decode_projection(config, model, mem=mem, clock_mhz=args.clock_mhz,
+                          bits_per_weight=bits)
+    print(f"{config.rows}x{config.cols} array, {config.weight_rows_per_cycle} weight row(s) per "
+          f"cycle, {bits:g} bits/weight ({config.weight_format}):")
     print(f"{'layer':>10} {'N':>6} {'K':>6} {'tiles':>7} {'MB':>7} {'array cyc':>10} "
           f"{'memory cyc':>11} {'cycles':>10}")
     for layer in p["layers"]:
         print(f"{layer['name']:>10} {layer['n']:>6} {layer['k']:>6} {layer['tiles']:>7} "
               f"{layer['weight_bytes'] / 1e6:>7.2f} {layer['array_cycles']:>10} "
               f"{layer['memory_cycles']:>11.0f} {layer['cycles']:>10.0f}")
-    kv_bound = args.mem_gbps * 1e9 / BITNET_KV260["bytes_per_token"]
-    head_bytes = LM_HEAD["n"] * LM_HEAD["k"] * LM_HEAD["bytes_per_weight"]
-    p["lm_head"] = {**LM_HEAD, "bytes": head_bytes,
-                    "ms_at_bandwidth": head_bytes / (args.mem_gbps * 1e9) * 1e3}
-    p["bitnet_kv260"] = {**BITNET_KV260, "memory_bound_at_this_bandwidth": kv_bound,
-                         "fraction_of_its_bound": BITNET_KV260["tokens_per_s"] / kv_bound}
     print(f"tokens/s {p['tokens_per_s']:.2f} ({p['bound']} bound; memory bound "
           f"{p['memory_bound_tokens_per_s']:.2f}, {p['fraction_of_memory_bound']:.1%} of it; "
           f"array alone {p['array_bound_tokens_per_s']:.2f})")
-    print(f"bitnet-kv260: {BITNET_KV260['tokens_per_s']} tokens/s measured, "
-          f"{BITNET_KV260['bytes_per_token'] / 1e6:.0f} MB per token, bound {kv_bound:.2f} at "
-          f"{args.mem_gbps:g} GB/s ({p['bitnet_kv260']['fraction_of_its_bound']:.1%} of it)")
-    print(f"not included: the LM head ({LM_HEAD['n']} x {LM_HEAD['k']}, bf16: "
-          f"{head_bytes / 1e6:.0f} MB per token, {p['lm_head']['ms_at_bandwidth']:.1f} ms at "
-          f"{args.mem_gbps:g} GB/s if streamed), attention over the KV cache, norms")
-    out = build_root() / "bench" / "decode.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"config": config.to_dict(), "projection": p}, indent=2) + "\n")
-    print(f"wrote {out}")
-    return 0
+    return p
 
 
 if __name__ == "__main__":

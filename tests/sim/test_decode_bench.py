@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""``python -m sim.benchmarks.decode``: the 2B-4T decode projection beside bitnet-kv260."""
+"""``python -m sim.benchmarks.decode``: a 2B-4T layer on the RTL with weights over AXI, and the
+decode projection beside bitnet-kv260."""
 
 import json
 
@@ -10,17 +11,38 @@ from sim.benchmarks.decode import main
 
 def test_projection_is_printed_and_recorded(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ACCEL_BUILD_DIR", str(tmp_path))
-    assert main(["--mem-gbps", "19.2", "--clock-mhz", "200"]) == 0
+    assert main(["--no-rtl", "--mem-gbps", "19.2", "--clock-mhz", "200"]) == 0
     out = capsys.readouterr().out
     assert "bitnet-kv260: 16.78 tokens/s measured" in out and "LM head" in out
-    p = json.loads((tmp_path / "bench" / "decode.json").read_text())["projection"]
+    record = json.loads((tmp_path / "bench" / "decode.json").read_text())
+    p, = record["projections"]
     assert len(p["layers"]) == 7 and p["model"] == "2B-4T"
     assert f"tokens/s {p['tokens_per_s']:.2f} ({p['bound']} bound" in out
-    assert p["bitnet_kv260"]["memory_bound_at_this_bandwidth"] == pytest.approx(19.2e9 / 483e6)
+    assert record["bitnet_kv260"]["memory_bound_at_this_bandwidth"] == pytest.approx(
+        19.2e9 / 483e6)
 
 
-def test_bad_rates_are_refused_by_name(capsys):
+def test_an_unsliced_layer_on_the_rtl_equals_the_memory_model(tmp_path, monkeypatch, capsys):
+    """k_proj of 2B-4T (640 x 2560) at M = 1 on an 8x8 array, 4 weight rows per cycle, its
+    weights streamed from AxiRamRead: bit-exact, and COMPUTE equal to the memory model."""
+    monkeypatch.setenv("ACCEL_BUILD_DIR", str(tmp_path))
+    small = ["--act-depth", "512", "--acc-depth", "128", "--weight-depth", "64"]  # quick build
+    assert main(["--widths", "4", "--layers", "k_proj", "v_proj", "--rows", "8", "--cols",
+                 "8", "--clock-mhz", "200", *small]) == 0
+    record = json.loads((tmp_path / "bench" / "decode.json").read_text())
+    runs = record["rtl"]["layers"]
+    assert [r["layer"] for r in runs] == ["k_proj", "v_proj"]
+    assert all(r["bit_exact"] for r in runs)
+    assert all(r["cycles"] == r["model_cycles"] for r in runs), runs
+    assert all(r["utilization"] > 0.49 for r in runs)      # two beats per tile: P = 2
+    assert record["projections"][0]["rows"] == 8
+
+
+def test_bad_arguments_are_refused_by_name(capsys):
     with pytest.raises(SystemExit) as e:
-        main(["--mem-gbps", "0"])
+        main(["--no-rtl", "--mem-gbps", "0"])
     assert e.value.code == 2
     assert "gbytes_per_s must be a positive number, not 0.0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--widths", "2", "--rows", "8", "--cols", "8"])
+    assert "a power of two from 64 to 1024 bits, not 32" in capsys.readouterr().err
