@@ -18,6 +18,8 @@ PYTEST_ARGS ?=
 SIM_ARGS ?=
 # Arguments for `make bench`, e.g. BENCH_ARGS="--layers q_proj".
 BENCH_ARGS ?=
+# Arguments of `make bench`'s decode run, e.g. DECODE_ARGS="--mem-gbps 19.2 --clock-mhz 250".
+DECODE_ARGS ?=
 # Arguments for `make train`, e.g. `make train TRAIN_ARGS="--preset tiny-bitnet1"`.
 TRAIN_ARGS ?= --preset tiny-b158
 # Arguments for `make sweep`, e.g. SWEEP_ARGS="--jobs 1 --families float,b158".
@@ -95,9 +97,11 @@ soak: setup
 formal: setup
 	$(PY) -m sim.formal --bugs $(FORMAL_ARGS)
 
-# Performance benchmarks (figures as ratios from one run; JSON under build/bench/).
+# Performance benchmarks (figures as ratios from one run; JSON under build/bench/): MATMULs on
+# on-chip weights, then 2B-4T decode with its weights streamed over AXI4, and its projection.
 bench: setup
 	$(PY) -m sim.benchmarks.array $(BENCH_ARGS)
+	$(PY) -m sim.benchmarks.decode $(DECODE_ARGS)
 
 # Retrain a model of golden/ (the shipped checkpoints are committed; see golden/RESULTS.md).
 train: setup
