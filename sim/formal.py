@@ -65,6 +65,7 @@ from hw.component import registered_read
 from hw.controller import Controller
 from hw.engine import MatmulEngine, acc_word_layout, act_word_layout
 from hw.loader import Loader, connect_loader
+from hw.responder import Responder
 
 __all__ = ["CHECKS", "Check", "main", "run_check"]
 
@@ -92,8 +93,17 @@ def _internal(module: Module, name: str) -> Signal:
     """The signal called ``name`` that an elaborated ``module`` assigns (an invariant of the
     harness may need one state bit that no port or probe shows)."""
     module._flush()
-    found = [sig for stmts in module._statements.values() for stmt in stmts
-             for sig in stmt._lhs_signals() if sig.name == name]
+
+    def assigned(stmts):
+        for stmt in stmts:
+            if hasattr(stmt, "cases"):              # Switch (If and FSM states lower to it)
+                for _patterns, body, _src_loc in stmt.cases:
+                    yield from assigned(body)
+            elif hasattr(stmt, "_lhs_signals"):     # not FSM transitions (bound later)
+                yield from stmt._lhs_signals()
+
+    found = list({id(sig): sig for stmts in module._statements.values()
+                  for sig in assigned(stmts) if sig.name == name}.values())
     if len(found) != 1:
         raise LookupError(f"{len(found)} signals called {name!r}")
     return found[0]
@@ -247,10 +257,12 @@ class ControllerHarness(Elaboratable):
     """
 
     def __init__(self, config: AcceleratorConfig, controller_cls=Controller, *,
-                 part: str = "sticky", progress: int | None = None, env_limit: int = 4):
+                 part: str = "sticky", progress: int | None = None, env_limit: int = 4,
+                 loader_cls=Loader):
         self.config = config
         self.part = part
         self.controller_cls = controller_cls
+        self.loader_cls = loader_cls
         self.progress = progress
         self.env_limit = env_limit
 
@@ -258,7 +270,7 @@ class ControllerHarness(Elaboratable):
         m = Module()
         cfg = self.config
         m.submodules.controller = ctl = self.controller_cls(cfg)
-        m.submodules.loader = loader = Loader(cfg)
+        m.submodules.loader = loader = self.loader_cls(cfg)
         m.d.comb += Assume(~ResetSignal())
 
         _free(m, ctl.cmd.valid)
@@ -306,6 +318,10 @@ class ControllerHarness(Elaboratable):
                          Cover(stuck == self.progress - 1)]
             return m
 
+        if self.part == "load":
+            self._load_words(m, ctl, loader)
+            return m
+
         flagged = ctl.errors != 0
         if self.part == "sticky":
             writes = loader.w_wr.en | loader.a_wr.en
@@ -334,6 +350,67 @@ class ControllerHarness(Elaboratable):
         m.d.comb += Cover(fell)
         return m
 
+    def _load_words(self, m, ctl, loader):
+        """Every data word of a load is taken once at ``cmd`` and written once: a shadow of
+        the words the loader takes (``load_data`` handshakes) since its job, checked against
+        each memory write."""
+        cfg = self.config
+        if max(cfg.stream_words(cfg.weight_word_bits), cfg.stream_words(cfg.act_word_bits)) > 1:
+            raise ValueError("the load property is written for one stream word per memory word")
+        n_max = cfg.max_load
+        words = [Signal(32, name=f"load_word_{i}") for i in range(n_max)]
+        taken = Signal(range(n_max + 2), name="load_taken")
+        written = Signal(range(n_max + 2), name="load_written")
+        weights = Signal(name="load_weights")
+        base = Signal.like(loader.job.p.addr, name="load_addr")
+        count = Signal.like(loader.job.p.count, name="load_count")
+        with m.If(loader.job.valid):
+            m.d.sync += [taken.eq(0), written.eq(0), weights.eq(loader.job.p.weights),
+                         base.eq(loader.job.p.addr), count.eq(loader.job.p.count)]
+        data_take = loader.data.valid & loader.data.ready
+        cmd_take = ctl.cmd.valid & ctl.cmd.ready
+        m.d.comb += [
+            Assert(~data_take | (cmd_take & (loader.data.payload == ctl.cmd.payload)),
+                   "every word the loader takes is a word taken at cmd"),
+            Assert(~(loader.data.ready & ~loader.drop & cmd_take) | data_take,
+                   "while the loader receives, every word taken at cmd goes to it"),
+            Assert(~data_take | (taken < count), "no word taken beyond the load's count"),
+        ]
+        with m.If(data_take):
+            m.d.sync += taken.eq(taken + 1)
+            with m.Switch(taken):
+                for i in range(n_max):
+                    with m.Case(i):
+                        m.d.sync += words[i].eq(loader.data.payload)
+        w_en, a_en = loader.w_wr.en, loader.a_wr.en
+        write = w_en | a_en
+        expect = Signal(32, name="load_expect")
+        with m.Switch(written):
+            for i in range(n_max):
+                with m.Case(i):
+                    m.d.comb += expect.eq(words[i])
+        m.d.comb += Assert(~(w_en & a_en), "one memory written at a time")
+        with m.If(write):
+            m.d.sync += written.eq(written + 1)
+            m.d.comb += [
+                Assert(w_en == weights, "the load's memory"),
+                Assert((taken == count) & (written < count),
+                       "written only once the whole load is staged, count words"),
+            ]
+            for en, port in ((w_en, loader.w_wr), (a_en, loader.a_wr)):
+                data_bits = port.data.as_value() if hasattr(port.data, "as_value") else port.data
+                with m.If(en):
+                    m.d.comb += [
+                        Assert(port.addr == (base + written)[:len(port.addr)],
+                               "each word at its address, in order"),
+                        Assert(data_bits == expect[:len(data_bits)], "each word the one taken")]
+        total = written + write
+        with m.If(loader.done):
+            m.d.comb += Assert((total == 0) | (total == count),
+                               "a load is written whole or not at all")
+        m.d.comb += [Cover(loader.done & (total == n_max)),
+                     Cover(loader.done & (taken == n_max) & (total == 0))]
+
     def _timer(self, m, running, name):
         """High once ``running`` has been high for ``env_limit`` cycles."""
         count = Signal(range(self.env_limit + 1), name=name)
@@ -353,6 +430,21 @@ class _ControllerCommitsDrops(Controller):
             m.d.comb += [commit.eq(self.load_commit | self.load_drop), drop.eq(0)]
         finally:
             self.load_commit, self.load_drop = commit, drop
+        return m
+
+
+class _LoaderLosesWord(Loader):
+    """Planted bug: a data word with bit 31 set is taken at the port (``ready`` was high) but
+    not staged: the loader's ``valid`` does not see it."""
+
+    def elaborate(self, platform):
+        valid = self.data.valid
+        self.data.valid = Signal(name="inner_data_valid")
+        try:
+            m = super().elaborate(platform)
+            m.d.comb += self.data.valid.eq(valid & ~self.data.payload[31])
+        finally:
+            self.data.valid = valid
         return m
 
 
@@ -545,6 +637,102 @@ class _AcceleratorChanges(_AcceleratorStallBug):
     bug = "changes"
 
 
+class ResponseCountHarness(Elaboratable):
+    """The whole :class:`hw.accelerator.Accelerator` with a free command stream and a free
+    ``resp.ready``, with a shadow queue of the words its :class:`~hw.responder.Responder`
+    produces (the responder's ``put`` and ``word``, found by name in the responder, which the
+    harness elaborates itself).
+
+    Property (no response beat lost, duplicated, reordered or altered): while ``resp.valid``
+    is high, ``resp.payload`` is the oldest produced word not yet taken at ``resp`` (so each
+    handshake takes the next produced word, once); at most two words are pending (the
+    responder's ``out`` and ``spare`` registers); when the responder reports ``done`` (its
+    CRC word taken), that word is the last one pending. For k-induction the harness asserts
+    that the queue is what the two registers hold (their valid bits and words), and that
+    ``spare`` is empty in the state that sends the CRC word.
+    """
+
+    def __init__(self, config: AcceleratorConfig, responder_cls=Responder):
+        self.config = config
+        self.responder_cls = responder_cls
+
+    def elaborate(self, platform):
+        m = Module()
+        dut = Accelerator(self.config)
+        m.submodules.dut = acc = dut.elaborate(platform)
+        dut._MustUse__silence = True
+        responder, src_loc = acc._named_submodules["responder"]
+        responder.__class__ = self.responder_cls      # a planted bug, or the real one
+        rm = responder.elaborate(platform)
+        responder._MustUse__silence = True
+        acc._named_submodules["responder"] = (rm, src_loc)
+        put, word = _internal(rm, "put"), _internal(rm, "word")
+        m.d.comb += Assume(~ResetSignal())
+        _free(m, dut.cmd.valid)
+        _free(m, dut.cmd.payload)
+        _free(m, dut.resp.ready)
+
+        depth = 3                       # one more than the responder's two registers
+        queue = [Signal(32, name=f"pending_{i}") for i in range(depth)]
+        n = Signal(range(depth + 1), name="pending")
+        sent = dut.resp.valid & dut.resp.ready
+        with m.If(sent):
+            m.d.sync += [queue[i].eq(queue[i + 1]) for i in range(depth - 1)]
+        with m.If(put):
+            with m.Switch(n - sent):
+                for i in range(depth):
+                    with m.Case(i):
+                        m.d.sync += queue[i].eq(word)
+        m.d.sync += n.eq(n + put - sent)
+        with m.If(dut.resp.valid):
+            m.d.comb += [Assert(n != 0, "resp.valid only with a produced word pending"),
+                         Assert(dut.resp.payload == queue[0],
+                                "resp carries the oldest produced word not yet taken")]
+        m.d.comb += Assert(n <= 2, "at most two words pending")
+        with m.If(responder.done):
+            m.d.comb += Assert(n == 1, "done: the CRC word is the last one pending")
+        m.d.comb += [Cover(n == 2), Cover(responder.done)]
+
+        # Invariants for k-induction: the queue is the responder's two output registers.
+        out, spare = _internal(rm, "out"), _internal(rm, "spare")
+        valid, spare_valid = _internal(rm, "valid"), _internal(rm, "spare_valid")
+        fsm = rm._generated["responder"]
+        in_last = fsm._data["signal"] == fsm.encoding["LAST"]
+        m.d.comb += [Assert(~in_last | ~spare_valid, "the CRC word leaves alone"),
+                     Assert(valid == (n != 0), "out holds the first pending word"),
+                     Assert(spare_valid == (n == 2), "spare holds the second"),
+                     Assert(~valid | (out == queue[0]), "out is the first pending word"),
+                     Assert(~spare_valid | (spare == queue[1]), "spare is the second")]
+        return m
+
+
+class _ResponderLosesSpare(Responder):
+    """Planted bug: a word produced while ``out`` waits for ``ready`` is lost (``spare``
+    never holds one)."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        m.d.sync += _internal(m, "spare_valid").eq(0)
+        return m
+
+
+class _ResponderDuplicates(Responder):
+    """Planted bug: every other word taken at ``resp`` is not let go (sent twice)."""
+
+    def elaborate(self, platform):
+        ready = self.resp.ready
+        self.resp.ready = Signal(name="inner_resp_ready")
+        try:
+            m = super().elaborate(platform)
+            skip = Signal()
+            with m.If(self.resp.valid & ready):
+                m.d.sync += skip.eq(~skip)
+            m.d.comb += self.resp.ready.eq(ready & skip)
+        finally:
+            self.resp.ready = ready
+        return m
+
+
 # --- checks ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -591,19 +779,21 @@ def _small(rows: int, cols: int) -> AcceleratorConfig:
                              weight_depth=4, act_depth=4, acc_depth=4, max_load=2)
 
 
-def _controller_checks(mode: str, depth: int, clear_depth: int) -> list[Check]:
-    cfg = _small(2, 2)
-    config = "2x2, buffers of 4 words, loads of up to 2 words"
+def _controller_checks(mode: str, depth: int, clear_depth: int, *, rows: int = 2,
+                       cols: int = 2) -> list[Check]:
+    cfg = _small(rows, cols)
+    config = f"{rows}x{cols}, buffers of 4 words, loads of up to 2 words"
+    suffix = "" if (rows, cols) == (2, 2) else f"_{rows}x{cols}"
     sticky_bugs = {None: Controller, "commits_drops": _ControllerCommitsDrops}
     clear_bugs = {None: Controller, "clears_without_magic": _ControllerClearsWithoutMagic}
     return [
-        Check(name="controller_sticky",
+        Check(name="controller_sticky" + suffix,
               prop="while a flag is set neither memory is written and no MATMUL starts",
               config=config,
               build=lambda bug: ControllerHarness(cfg, sticky_bugs[bug], part="sticky"),
               mode=mode, depth=depth, cover_depth=20,
               bugs={"commits_drops": "a refused load is committed (commit = commit | drop)"}),
-        Check(name="controller_clear",
+        Check(name="controller_clear" + suffix,
               prop="the flags fall only after a CLEAR (ERRORS) header followed by the magic word",
               config=config,
               build=lambda bug: ControllerHarness(cfg, clear_bugs[bug], part="clear"),
@@ -626,6 +816,34 @@ def _stream_check(mode: str, depth: int, cover_depth: int) -> Check:
         bugs={"withdraws": "a response beat that waited is withdrawn for a cycle",
               "changes": "a response beat that waited changes its payload"},
     )
+
+
+def _beat_checks(resp_mode: str, resp_depth: int, load_depth: int) -> list[Check]:
+    cfg = _small(2, 2)
+    resp_bugs = {None: Responder, "loses_spare": _ResponderLosesSpare,
+                 "duplicates": _ResponderDuplicates}
+    load_bugs = {None: Loader, "loses_word": _LoaderLosesWord}
+    return [
+        Check(name="resp_beats",
+              prop="every word the responder produces leaves resp exactly once, in order, "
+                   "unchanged (resp.valid only with a produced word pending, and its payload "
+                   "the oldest one); at most two pending; done with the CRC word the last",
+              config="accelerator 2x2, buffers of 4 words, loads of up to 2 words",
+              build=lambda bug: ResponseCountHarness(cfg, resp_bugs[bug]),
+              mode=resp_mode, depth=resp_depth, cover_depth=resp_depth,
+              bugs={"loses_spare": "a word produced while resp waits is lost",
+                    "duplicates": "every other word taken at resp is sent again"}),
+        Check(name="load_words",
+              prop="every data word the loader takes is a word taken at cmd, and while it "
+                   "receives every word taken at cmd goes to it, at most count of them; a "
+                   "load writes count words (once all are staged), each the word taken, at "
+                   "addr, addr + 1, ..., into its memory, or none (whole or not at all)",
+              config="2x2, buffers of 4 words, loads of up to 2 words",
+              build=lambda bug: ControllerHarness(cfg, part="load", loader_cls=load_bugs[bug]),
+              mode="bmc", depth=load_depth, cover_depth=load_depth,
+              bugs={"loses_word": "a data word with bit 31 set is taken at cmd but not "
+                                  "staged"}),
+    ]
 
 
 def _accumulator_check(depth: int, cover_depth: int) -> Check:
@@ -667,6 +885,7 @@ CHECKS: dict[str, Check] = {c.name: c for c in [
     _stream_check(mode="prove", depth=16, cover_depth=16),
     _accumulator_check(depth=30, cover_depth=30),
     _progress_check(bound=71, depth=96),
+    *_beat_checks(resp_mode="prove", resp_depth=16, load_depth=24),
 ]}
 
 
