@@ -43,6 +43,7 @@ from amaranth.back import rtlil
 from amaranth.hdl import (
     Assert,
     Assume,
+    Cat,
     Cover,
     Elaboratable,
     Module,
@@ -59,8 +60,10 @@ from amaranth.lib.memory import Memory
 
 from golden.contract.config import AcceleratorConfig
 from golden.contract.isa import CLEAR_MAGIC, COMMAND_HEADER, ClearFlag, Opcode
+from hw import axi as axi_module
 from hw.accelerator import Accelerator
 from hw.array import SystolicArray
+from hw.axi import PAGE_BYTES, AxiBurst, AxiResp, AxiWeightReader, beat_layout
 from hw.component import registered_read
 from hw.controller import Controller
 from hw.engine import MatmulEngine, acc_word_layout, act_word_layout
@@ -733,6 +736,319 @@ class _ResponderDuplicates(Responder):
         return m
 
 
+# --- the AXI4 weight reader: its AR and beat streams, bursts, beats counted end to end -------
+
+class AxiReaderHarness(Elaboratable):
+    """:class:`hw.axi.AxiWeightReader` between a free consumer (``beats.ready`` chosen every
+    cycle) and a slave model; requests are free but legal (beat-aligned, a positive multiple
+    of the beat size, within the address space), ``arready`` is free.
+
+    The slave keeps the bursts accepted on AR in a queue (deeper than ``max_outstanding``, so
+    that one too many is seen) and numbers its R beats: RDATA is the beat's sequence number,
+    so a delivered beat's data says which R beat it is. With ``slave="legal"`` it answers each
+    burst in order, with RVALID free while a burst is outstanding, RLAST exactly on the
+    burst's last beat and RRESP = OKAY. With ``slave="free"`` RLAST and RRESP are free, and
+    RVALID while a burst is outstanding (beats nobody asked for are left out: the reader
+    counts a burst from the cycle its AR is issued, so a beat that comes while its AR waits is
+    taken as the burst's first, not as UNSOLICITED), and ``clear`` is held low.
+
+    Properties, in both cases:
+
+    * AR: ``arvalid`` held until ``arready``, the AR payload stable meanwhile; ARBURST INCR,
+      ARSIZE the beat size, at most ``max_burst`` beats, never across a 4 KiB boundary;
+    * at most ``max_outstanding`` bursts accepted on AR and not yet ended by RLAST;
+    * ``beats``: ``valid`` held until ``ready``, the payload stable meanwhile (with the free
+      slave: unless ``error`` has risen, when a waiting beat is withdrawn, as documented);
+    * the ``k``-th beat offered on ``beats`` is the ``k``-th R beat, and its whole burst has
+      arrived (and, with the free slave, arrived clean and before any bad beat).
+
+    With the legal slave, also: no error; the beats issued on AR are those requested, in order
+    (for a request ``J`` chosen by the solver, every burst that starts inside it has the
+    address of its beat in it and ends inside it, and the beat flagged ``last`` is exactly its
+    last); when the reader is no longer busy, every requested beat has been delivered, with
+    one ``last`` per request. With the free slave: ``error`` rises exactly two cycles after the
+    first bad R beat (not OKAY, or RLAST where the burst does not end or missing where it
+    does) and stays; before that it is low.
+    """
+
+    def __init__(self, reader_cls=None, *, slave: str = "legal", data_width: int = 64,
+                 max_burst: int = 4, max_outstanding: int = 2):
+        if slave not in ("legal", "free"):
+            raise ValueError(f"slave must be 'legal' or 'free', not {slave!r}")
+        self.reader_cls = reader_cls or AxiWeightReader
+        self.slave = slave
+        self.data_width, self.max_burst = data_width, max_burst
+        self.max_outstanding = max_outstanding
+
+    def elaborate(self, platform):
+        m = Module()
+        mb, mo = self.max_burst, self.max_outstanding
+        m.submodules.dut = dut = self.reader_cls(data_width=self.data_width, addr_width=32,
+                                                 max_burst=mb, max_outstanding=mo)
+        m.d.comb += Assume(~ResetSignal())
+        axi, beat_bytes = dut.m_axi, dut.beat_bytes
+        size = (beat_bytes - 1).bit_length()
+        legal = self.slave == "legal"
+
+        _free(m, dut.requests.valid)
+        _free(m, dut.requests.payload)
+        _free(m, dut.beats.ready)
+        _free(m, axi.arready)
+        if legal:
+            _free(m, dut.clear)
+        else:
+            m.d.comb += dut.clear.eq(0)
+        req = dut.requests.payload
+        end = Signal(33, name="req_end")
+        m.d.comb += end.eq(req.addr + req.length)
+        # Requests of up to 2 * max_burst + 1 beats (three bursts, or two and a page end).
+        m.d.comb += Assume(~dut.requests.valid
+                           | ((req.addr[:size] == 0) & (req.length != 0)
+                              & (req.length[:size] == 0) & ~(end[32] & (end[:32] != 0))
+                              & (req.length[size:] <= 2 * mb + 1)))
+
+        # Stream rules on AR and on beats.
+        ar_payload = Cat(axi.araddr, axi.arlen, axi.arsize, axi.arburst, axi.arid)
+        for valid, ready, payload, what in (
+                (axi.arvalid, axi.arready, ar_payload, "AR"),
+                (dut.beats.valid, dut.beats.ready, dut.beats.payload.as_value(), "beats")):
+            waiting = Signal(name=f"{what}_waiting")
+            held = Signal.like(payload, name=f"{what}_held")
+            m.d.sync += [waiting.eq(valid & ~ready), held.eq(payload)]
+            # The one exception, by design: a beat still waiting when an error halts the
+            # reader is withdrawn (no beat leaves after an error).
+            checked = waiting & ~dut.error if what == "beats" and not legal else waiting
+            with m.If(checked):
+                m.d.comb += [Assert(valid, f"{what} valid held until ready"),
+                             Assert(payload == held, f"{what} payload stable until ready")]
+            m.d.comb += Cover(waiting & valid & ready)
+
+        # Burst shape.
+        ar_end = Signal(13, name="ar_page_end")
+        m.d.comb += ar_end.eq(axi.araddr[:12] + ((axi.arlen + 1) << size))
+        with m.If(axi.arvalid):
+            m.d.comb += [Assert(axi.arlen < mb, "at most max_burst beats"),
+                         Assert(ar_end <= PAGE_BYTES, "a burst never crosses 4 KiB"),
+                         Assert(axi.arburst == AxiBurst.INCR, "INCR bursts"),
+                         Assert(axi.arsize == size, "ARSIZE is the beat size")]
+        m.d.comb += Cover(axi.arvalid & axi.arready & (ar_end == PAGE_BYTES)
+                          & (axi.arlen < mb - 1))
+
+        # The slave: outstanding bursts (ARLEN each), the head burst's beat, R numbering.
+        ar_take = axi.arvalid & axi.arready
+        q_len = [Signal(8, name=f"slave_len_{i}") for i in range(mo + 1)]
+        q_ends = [Signal(name=f"slave_ends_{i}") for i in range(mo + 1)]   # its request's end
+        ar_ends = Signal(name="ar_ends_request")
+        q_n = Signal(range(mo + 2), name="slave_outstanding")
+        r_beat = Signal(8, name="slave_beat")
+        r_seq = Signal(16, name="slave_seq")        # R beats sent so far
+        head_end = (q_n != 0) & (r_beat == q_len[0])
+        m.d.comb += [axi.rid.eq(0), axi.rdata.eq(r_seq)]
+        if legal:
+            rvalid = Signal(name="slave_rvalid")
+            _free(m, rvalid)
+            m.d.comb += [axi.rvalid.eq(rvalid & (q_n != 0)), axi.rlast.eq(head_end),
+                         axi.rresp.eq(AxiResp.OKAY)]
+        else:
+            for sig in (axi.rvalid, axi.rlast, axi.rresp):
+                _free(m, sig)
+            # No R beat while no burst is outstanding: the reader counts a burst from the
+            # cycle its AR is issued, not accepted, so a beat that comes while the AR still
+            # waits is taken as that burst's (not UNSOLICITED; see the README).
+            m.d.comb += Assume(~axi.rvalid | (q_n != 0))
+        r_take = axi.rvalid & axi.rready
+        pop = r_take & axi.rlast & (q_n != 0)
+        with m.If(r_take):
+            m.d.sync += [r_seq.eq(r_seq + 1), r_beat.eq(Mux(axi.rlast, 0, r_beat + 1))]
+        with m.If(pop):
+            m.d.sync += [q_len[i].eq(q_len[i + 1]) for i in range(mo)]
+            m.d.sync += [q_ends[i].eq(q_ends[i + 1]) for i in range(mo)]
+        with m.If(ar_take):
+            with m.Switch(q_n - pop):
+                for i in range(mo + 1):
+                    with m.Case(i):
+                        m.d.sync += [q_len[i].eq(axi.arlen), q_ends[i].eq(ar_ends)]
+        m.d.sync += q_n.eq(q_n + ar_take - pop)
+        m.d.comb += [Assert(q_n <= mo, "at most max_outstanding bursts in flight"),
+                     Cover(q_n == mo)]
+
+        # The R beats of bursts that ended clean, before any bad beat.
+        bad = Signal(name="bad_beat")
+        m.d.comb += bad.eq(r_take & ((q_n == 0) | (axi.rresp != AxiResp.OKAY)
+                                     | (axi.rlast != head_end)))
+        seen = Signal(name="bad_seen")
+        m.d.sync += seen.eq(seen | bad)
+        clean = Signal(16, name="clean_beats")
+        with m.If(r_take & head_end & ~bad & ~seen):
+            m.d.sync += clean.eq(r_seq + 1)
+
+        # The k-th beat offered is the k-th R beat, of a burst that arrived whole and clean.
+        out = dut.beats.valid & dut.beats.ready
+        n_out = Signal(16, name="beats_delivered")
+        m.d.sync += n_out.eq(n_out + out)
+        with m.If(dut.beats.valid):
+            m.d.comb += [Assert(dut.beats.p.data == n_out, "the k-th beat is the k-th R beat"),
+                         Assert(n_out < clean, "only beats of bursts that arrived whole and "
+                                               "clean")]
+        m.d.comb += Cover(out & (n_out == mb + 1))
+
+        if not legal:
+            flagged = _delay(m, seen | bad, 2, name="bad_seen")
+            m.d.comb += [Assert(dut.error == flagged, "error exactly from two cycles after "
+                                                      "the first bad beat, and sticky"),
+                         Cover(dut.error & (clean != 0))]
+            return m
+
+        # Legal slave: the requests not yet wholly issued (their next address and beats
+        # left), each AR checked against the oldest; the `last` flag each R beat should
+        # carry, checked for one beat chosen by the solver when it is delivered; once idle,
+        # everything requested issued and delivered.
+        m.d.comb += Assert(~dut.error, "no error with legal requests and a legal slave")
+        req_take = dut.requests.valid & dut.requests.ready
+        rq = 3                          # requests: one whose last AR waits, one split, one held
+        rq_addr = [Signal(32, name=f"req_addr_{i}") for i in range(rq + 1)]
+        rq_left = [Signal(range(2 * mb + 2), name=f"req_left_{i}") for i in range(rq + 1)]
+        rq_n = Signal(range(rq + 2), name="requests_pending")
+        issued = axi.arlen + 1
+        done = ar_take & (rq_n != 0) & (issued == rq_left[0])
+        m.d.comb += ar_ends.eq(done)
+        with m.If(ar_take):
+            m.d.comb += [Assert(rq_n != 0, "no burst that was not requested"),
+                         Assert(axi.araddr == rq_addr[0], "each burst at the next address of "
+                                                          "the oldest request"),
+                         Assert(issued <= rq_left[0], "a burst ends within its request")]
+            m.d.sync += [rq_addr[0].eq(rq_addr[0] + (issued << size)),
+                         rq_left[0].eq(rq_left[0] - issued)]
+        with m.If(done):
+            m.d.sync += ([rq_addr[i].eq(rq_addr[i + 1]) for i in range(rq)]
+                         + [rq_left[i].eq(rq_left[i + 1]) for i in range(rq)])
+        with m.If(req_take):
+            with m.Switch(rq_n - done):
+                for i in range(rq + 1):
+                    with m.Case(i):
+                        m.d.sync += [rq_addr[i].eq(req.addr), rq_left[i].eq(req.length[size:])]
+        m.d.sync += rq_n.eq(rq_n + req_take - done)
+        m.d.comb += Assert(rq_n <= rq, "at most three requests not wholly issued")
+
+        pick = AnyConst(16)
+        pick_last = Signal(name="picked_last")
+        with m.If(r_take & (r_seq == pick)):
+            m.d.sync += pick_last.eq(head_end & q_ends[0])
+        with m.If(dut.beats.valid & (n_out == pick)):
+            m.d.comb += Assert(dut.beats.p.last == pick_last,
+                               "last exactly on a request's last beat")
+
+        n_req = Signal(8, name="requests_taken")
+        n_last = Signal(8, name="lasts_delivered")
+        m.d.sync += [n_req.eq(n_req + req_take), n_last.eq(n_last + (out & dut.beats.p.last))]
+        with m.If(~dut.busy):
+            m.d.comb += [Assert((rq_n == 0) & (q_n == 0), "idle: every requested beat issued "
+                                                          "and answered"),
+                         Assert(n_out == r_seq, "idle: every R beat delivered"),
+                         Assert(n_last == n_req, "idle: one last per request")]
+        m.d.comb += Cover(~dut.busy & (n_req == 2) & (n_out > mb))
+        return m
+
+
+class _ReaderArWithdraws(AxiWeightReader):
+    """Planted bug: an AR that waited a cycle for ``arready`` is withdrawn for a cycle."""
+
+    def elaborate(self, platform):
+        axi = self.m_axi
+        valid = axi.arvalid
+        axi.arvalid = Signal(name="inner_arvalid")
+        try:
+            m = super().elaborate(platform)
+            stalled = Signal()
+            m.d.sync += stalled.eq(axi.arvalid & ~axi.arready)
+            m.d.comb += valid.eq(axi.arvalid & ~stalled)
+        finally:
+            axi.arvalid = valid
+        return m
+
+
+class _ReaderBeatChanges(AxiWeightReader):
+    """Planted bug: a beat that waited a cycle for ``ready`` changes its payload."""
+
+    def elaborate(self, platform):
+        payload = self.beats.payload
+        self.beats.payload = Signal(beat_layout(self.data_width), name="inner_beat")
+        try:
+            m = super().elaborate(platform)
+            stalled = Signal()
+            m.d.sync += stalled.eq(self.beats.valid & ~self.beats.ready)
+            m.d.comb += payload.eq(self.beats.payload.as_value() ^ stalled)
+        finally:
+            self.beats.payload = payload
+        return m
+
+
+class _ReaderDuplicates(AxiWeightReader):
+    """Planted bug: every other beat taken by the consumer is not popped (sent twice)."""
+
+    def elaborate(self, platform):
+        ready = self.beats.ready
+        self.beats.ready = Signal(name="inner_beat_ready")
+        try:
+            m = super().elaborate(platform)
+            skip = Signal()
+            with m.If(self.beats.valid & ready):
+                m.d.sync += skip.eq(~skip)
+            m.d.comb += self.beats.ready.eq(ready & skip)
+        finally:
+            self.beats.ready = ready
+        return m
+
+
+class _ReaderParameterBug(AxiWeightReader):
+    """Planted bugs that elaborate the reader with a parameter other than the one it was
+    built with: ``long_bursts`` (``max_burst + 1``), ``crosses_pages`` (8 KiB pages),
+    ``extra_outstanding`` (``max_outstanding + 1``)."""
+
+    bug = None
+
+    def elaborate(self, platform):
+        saved = self._max_burst, self._max_outstanding, axi_module.PAGE_BYTES
+        if self.bug == "long_bursts":
+            self._max_burst += 1
+        elif self.bug == "crosses_pages":
+            axi_module.PAGE_BYTES *= 2
+        elif self.bug == "extra_outstanding":
+            self._max_outstanding += 1
+        try:
+            return super().elaborate(platform)
+        finally:
+            self._max_burst, self._max_outstanding, axi_module.PAGE_BYTES = saved
+
+
+def _reader_bug(name):
+    return type(f"_Reader_{name}", (_ReaderParameterBug,), {"bug": name})
+
+
+class _ReaderDeliversUncommitted(AxiWeightReader):
+    """Planted bug: beats leave as soon as they are buffered, before their burst is complete
+    (the count of committed beats forced to the FIFO's depth)."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        m.d.sync += _internal(m, "committed").eq(self.buffer_depth)
+        return m
+
+
+class _ReaderNeverFlags(AxiWeightReader):
+    """Planted bug: ``error`` never rises (the reader still halts)."""
+
+    def elaborate(self, platform):
+        error = self.error
+        self.error = Signal(name="inner_error")
+        try:
+            m = super().elaborate(platform)
+            m.d.comb += error.eq(0)
+        finally:
+            self.error = error
+        return m
+
+
 # --- checks ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -875,6 +1191,47 @@ def _progress_check(bound: int, depth: int) -> Check:
     )
 
 
+def _axi_checks(depth: int, error_depth: int) -> list[Check]:
+    config = "64-bit beats, 32-bit addresses, max_burst 4, max_outstanding 2"
+    legal_bugs = {None: AxiWeightReader, "ar_withdraws": _ReaderArWithdraws,
+                  "beat_changes": _ReaderBeatChanges, "duplicates": _ReaderDuplicates,
+                  **{b: _reader_bug(b) for b in ("long_bursts", "crosses_pages",
+                                                 "extra_outstanding")}}
+    error_bugs = {None: AxiWeightReader, "delivers_uncommitted": _ReaderDeliversUncommitted,
+                  "never_flags": _ReaderNeverFlags}
+    return [
+        Check(name="axi_reader",
+              prop="with a legal slave: AR valid held and payload stable until ARREADY; INCR "
+                   "bursts of at most max_burst beats, never across 4 KiB; at most "
+                   "max_outstanding bursts in flight; beats valid held and payload stable "
+                   "until ready; the k-th beat delivered is the k-th R beat, of a burst that "
+                   "has arrived; the ARs cover the requests in order (each burst at its "
+                   "beat's address, within its request), last exactly on each request's last "
+                   "beat, and once idle every requested beat issued and delivered; no error",
+              config=config,
+              build=lambda bug: AxiReaderHarness(legal_bugs[bug], slave="legal"),
+              mode="bmc", depth=depth, cover_depth=depth,
+              bugs={"ar_withdraws": "an AR that waited for ARREADY is withdrawn for a cycle",
+                    "beat_changes": "a beat that waited for ready changes its payload",
+                    "duplicates": "every other beat taken is not popped (delivered twice)",
+                    "long_bursts": "bursts split at max_burst + 1 beats",
+                    "crosses_pages": "bursts split at 8 KiB pages instead of 4 KiB",
+                    "extra_outstanding": "max_outstanding + 1 bursts in flight"}),
+        Check(name="axi_errors",
+              prop="with a free slave (RRESP, RLAST free, RVALID while a burst is "
+                   "outstanding; clear low): the k-th beat "
+                   "delivered is the k-th R beat, of a burst that arrived whole and clean "
+                   "before any bad beat (so no beat of a bad burst, nor any after it, is "
+                   "delivered); error rises exactly two cycles after the first bad beat and "
+                   "stays; the AR and stream rules above hold",
+              config=config,
+              build=lambda bug: AxiReaderHarness(error_bugs[bug], slave="free"),
+              mode="bmc", depth=error_depth, cover_depth=error_depth,
+              bugs={"delivers_uncommitted": "beats leave before their burst is complete",
+                    "never_flags": "error never rises"}),
+    ]
+
+
 CHECKS: dict[str, Check] = {c.name: c for c in [
     _array_check(2, 2, depth=12, cover_depth=12),
     _array_check(3, 2, depth=14, cover_depth=12),
@@ -886,6 +1243,7 @@ CHECKS: dict[str, Check] = {c.name: c for c in [
     _accumulator_check(depth=30, cover_depth=30),
     _progress_check(bound=71, depth=96),
     *_beat_checks(resp_mode="prove", resp_depth=16, load_depth=24),
+    *_axi_checks(depth=15, error_depth=15),
 ]}
 
 
