@@ -1237,6 +1237,7 @@ CHECKS: dict[str, Check] = {c.name: c for c in [
     _array_check(3, 2, depth=14, cover_depth=12),
     _array_check(4, 4, depth=20, cover_depth=16),       # k = 14 is too short for 4x4
     *_controller_checks(mode="bmc", depth=20, clear_depth=20),
+    *_controller_checks(mode="bmc", depth=20, clear_depth=20, rows=3, cols=2),
     # The response stream's registers hold by themselves: k-induction closes (already at
     # k = 2); the base case is as deep as the BMC run, so the planted bugs are reached.
     _stream_check(mode="prove", depth=16, cover_depth=16),
