@@ -261,8 +261,9 @@ class ControllerHarness(Elaboratable):
 
     def __init__(self, config: AcceleratorConfig, controller_cls=Controller, *,
                  part: str = "sticky", progress: int | None = None, env_limit: int = 4,
-                 loader_cls=Loader):
+                 loader_cls=Loader, invariants: bool = False):
         self.config = config
+        self.invariants = invariants
         self.part = part
         self.controller_cls = controller_cls
         self.loader_cls = loader_cls
@@ -272,8 +273,16 @@ class ControllerHarness(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         cfg = self.config
-        m.submodules.controller = ctl = self.controller_cls(cfg)
-        m.submodules.loader = loader = self.loader_cls(cfg)
+        ctl = self.controller_cls(cfg)
+        loader = self.loader_cls(cfg)
+        if self.invariants:
+            # Elaborated here, so that the invariants can name their state.
+            m.submodules.controller = ctl_m = ctl.elaborate(platform)
+            m.submodules.loader = loader_m = loader.elaborate(platform)
+            ctl._MustUse__silence = loader._MustUse__silence = True
+        else:
+            m.submodules.controller = ctl
+            m.submodules.loader = loader
         m.d.comb += Assume(~ResetSignal())
 
         _free(m, ctl.cmd.valid)
@@ -327,6 +336,8 @@ class ControllerHarness(Elaboratable):
 
         flagged = ctl.errors != 0
         if self.part == "sticky":
+            if self.invariants:
+                self._sticky_invariants(m, ctl, ctl_m, loader_m, engine_busy)
             writes = loader.w_wr.en | loader.a_wr.en
             m.d.comb += Assert(~(flagged & (writes | ctl.matmul_start)),
                                "no memory write and no MATMUL while a flag is set")
@@ -352,6 +363,46 @@ class ControllerHarness(Elaboratable):
         m.d.comb += Assert(~fell | armed, "the flags fall only after CLEAR with the magic word")
         m.d.comb += Cover(fell)
         return m
+
+    @staticmethod
+    def _sticky_invariants(m, ctl, ctl_m, loader_m, engine_busy):
+        """Invariants of every reachable state that let k-induction prove the sticky-flag
+        property: which controller state goes with which loader state and engine activity,
+        and that no flag can rise between the verdict and the action it permits."""
+        def state(module, fsm, *names):
+            f = module._generated[fsm]
+            return Cat(*(f._data["signal"] == f.encoding[n] for n in names)).any()
+
+        def sig(name):
+            return _internal(ctl_m, name)
+
+        c = {n: state(ctl_m, "controller", n) for n in ("MATMUL", "LOAD_COMMIT", "COMPARE",
+                                                         "CHECK", "EXECUTE", "CRC")}
+        writing = state(loader_m, "loader", "COMMIT", "LAST")
+        staged = state(loader_m, "loader", "STAGED")
+        is_load, is_matmul = sig("is_load"), sig("is_matmul")
+        responds = (sig("is_drain") | sig("is_read_counters") | sig("is_read_status")
+                    | sig("is_sync"))
+        quiet = c["COMPARE"] | c["CHECK"] | c["EXECUTE"] | c["LOAD_COMMIT"]
+        no_flags = ctl.errors == 0
+        m.d.comb += [
+            Assert(~engine_busy | c["MATMUL"], "the engine runs only in MATMUL"),
+            Assert(~sig("overflow") | c["MATMUL"], "an overflow is seen only in MATMUL"),
+            Assert(writing == c["LOAD_COMMIT"], "the loader writes exactly in LOAD_COMMIT"),
+            Assert(~c["LOAD_COMMIT"] | no_flags, "no flag in LOAD_COMMIT"),
+            Assert(~_internal(loader_m, "write") | writing, "a write only while committing"),
+            Assert(~quiet | ~(sig("took_header") | sig("took_count")),
+                   "no header or count checked after the CRC word"),
+            Assert(~(c["EXECUTE"] & sig("v_run") & (is_matmul | is_load)) | no_flags,
+                   "a load or MATMUL runs only with no flag"),
+            Assert(~(is_matmul | is_load) | ~responds, "one opcode"),
+            Assert(~(is_matmul & is_load), "one opcode"),
+            Assert(~sig("v_run") | (sig("v_error") == 0), "a verdict that runs raises nothing"),
+            Assert(~((c["COMPARE"] | c["CHECK"] | c["EXECUTE"]) & is_load) | staged,
+                   "a load is staged while it is checked"),
+            Assert(~(c["CRC"] & sig("header_good") & is_load) | staged,
+                   "a load is staged while its CRC word is awaited"),
+        ]
 
     def _load_words(self, m, ctl, loader):
         """Every data word of a load is taken once at ``cmd`` and written once: a shadow of
@@ -1106,7 +1157,8 @@ def _controller_checks(mode: str, depth: int, clear_depth: int, *, rows: int = 2
         Check(name="controller_sticky" + suffix,
               prop="while a flag is set neither memory is written and no MATMUL starts",
               config=config,
-              build=lambda bug: ControllerHarness(cfg, sticky_bugs[bug], part="sticky"),
+              build=lambda bug: ControllerHarness(cfg, sticky_bugs[bug], part="sticky",
+                                                  invariants=mode == "prove"),
               mode=mode, depth=depth, cover_depth=20,
               bugs={"commits_drops": "a refused load is committed (commit = commit | drop)"}),
         Check(name="controller_clear" + suffix,
@@ -1236,8 +1288,10 @@ CHECKS: dict[str, Check] = {c.name: c for c in [
     _array_check(2, 2, depth=12, cover_depth=12),
     _array_check(3, 2, depth=14, cover_depth=12),
     _array_check(4, 4, depth=20, cover_depth=16),       # k = 14 is too short for 4x4
-    *_controller_checks(mode="bmc", depth=20, clear_depth=20),
-    *_controller_checks(mode="bmc", depth=20, clear_depth=20, rows=3, cols=2),
+    # The sticky-flag property closes by k-induction with the harness's invariants (from
+    # k = 8); the base case is as deep as the BMC run was, so the planted bugs are reached.
+    *_controller_checks(mode="prove", depth=20, clear_depth=20),
+    *_controller_checks(mode="prove", depth=20, clear_depth=20, rows=3, cols=2),
     # The response stream's registers hold by themselves: k-induction closes (already at
     # k = 2); the base case is as deep as the BMC run, so the planted bugs are reached.
     _stream_check(mode="prove", depth=16, cover_depth=16),
