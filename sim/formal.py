@@ -12,14 +12,18 @@ two tasks: ``check`` (bounded model checking to a stated depth, or k-induction w
 property closes) and ``cover`` (every ``Cover`` reached within its depth).
 
 Every check also names its planted bugs: the same harness around a deliberately broken block
-(a subclass of the block whose ``elaborate`` overrides one signal). ``tests/sim/test_formal.py``
-runs each one and expects SymbiYosys to find the counterexample.
+(a subclass of the block whose ``elaborate`` overrides one signal, or elaborates with one
+parameter changed). ``tests/sim/test_formal.py`` runs each one and expects SymbiYosys to find
+the counterexample.
 
 The properties are stated on the blocks' ports; nothing in :mod:`hw` knows about the harnesses.
-Only the array's invariants (which let k-induction close) look inside: at its cells through its
-probes and at one state bit by name. Registers start from their initial (reset) values and the
-reset is held low: a bounded check covers every run from reset up to its depth, k-induction
-every run.
+What looks inside is named: the array's invariants (its cells through its probes, one state bit
+by name), the sticky-flag invariants (the controller's and the loader's state machines and a
+few registers by name), the response count (the responder's produced words and its two output
+registers by name), and two planted bugs that override a register of the AXI reader or the
+responder found by name. The invariants are what let k-induction close. Registers start from
+their initial (reset) values and the reset is held low: a bounded check covers every run from
+reset up to its depth, k-induction every run.
 
 Results go to ``build/formal/<check>/`` (the RTLIL, the ``.sby`` file and SymbiYosys' work
 directories) and ``build/formal/summary.{json,md}`` (each property, its mode, depth, status and
@@ -256,7 +260,13 @@ class ControllerHarness(Elaboratable):
     * while an error flag is set, neither memory's write port is enabled and no MATMUL starts;
     * the flags fall only after a CLEAR header with :attr:`ClearFlag.ERRORS` followed by
       :data:`CLEAR_MAGIC` has been taken since they were set (the command's CRC and the rest
-      are the controller's business: this only says no other path clears them).
+      are the controller's business: this only says no other path clears them);
+    * (``part="load"``) every data word of a load is taken once at ``cmd`` and written once,
+      in order, at its address, or the load is dropped whole (:meth:`_load_words`).
+
+    With ``invariants``, the sticky-flag property comes with the invariants that let
+    k-induction close (:meth:`_sticky_invariants`); the controller and the loader are then
+    elaborated by the harness, so that their state can be named.
     """
 
     def __init__(self, config: AcceleratorConfig, controller_cls=Controller, *,
@@ -814,12 +824,13 @@ class AxiReaderHarness(Elaboratable):
       arrived (and, with the free slave, arrived clean and before any bad beat).
 
     With the legal slave, also: no error; the beats issued on AR are those requested, in order
-    (for a request ``J`` chosen by the solver, every burst that starts inside it has the
-    address of its beat in it and ends inside it, and the beat flagged ``last`` is exactly its
-    last); when the reader is no longer busy, every requested beat has been delivered, with
-    one ``last`` per request. With the free slave: ``error`` rises exactly two cycles after the
-    first bad R beat (not OKAY, or RLAST where the burst does not end or missing where it
-    does) and stays; before that it is low.
+    (a queue of the requests not yet wholly issued: each AR starts at the oldest one's next
+    address and ends within it); ``last`` exactly on a request's last beat (checked for one R
+    beat chosen by the solver, when it is delivered); when the reader is no longer busy, every
+    requested beat has been issued, answered and delivered, with one ``last`` per request.
+    With the free slave: ``error`` rises exactly two cycles after the first bad R beat (not
+    OKAY, or RLAST where the burst does not end or missing where it does) and stays; before
+    that it is low.
     """
 
     def __init__(self, reader_cls=None, *, slave: str = "legal", data_width: int = 64,
@@ -1257,9 +1268,9 @@ def _axi_checks(depth: int, error_depth: int) -> list[Check]:
                    "bursts of at most max_burst beats, never across 4 KiB; at most "
                    "max_outstanding bursts in flight; beats valid held and payload stable "
                    "until ready; the k-th beat delivered is the k-th R beat, of a burst that "
-                   "has arrived; the ARs cover the requests in order (each burst at its "
-                   "beat's address, within its request), last exactly on each request's last "
-                   "beat, and once idle every requested beat issued and delivered; no error",
+                   "has arrived; each AR at the next address of the oldest request not "
+                   "wholly issued, and within it; last exactly on each request's last beat; "
+                   "once idle every requested beat issued and delivered; no error",
               config=config,
               build=lambda bug: AxiReaderHarness(legal_bugs[bug], slave="legal"),
               mode="bmc", depth=depth, cover_depth=depth,
