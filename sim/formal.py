@@ -368,6 +368,8 @@ class ControllerHarness(Elaboratable):
             m.d.sync += armed.eq(1)
         with m.Elif(~flagged):
             m.d.sync += armed.eq(0)
+        if self.invariants:
+            self._clear_invariants(m, ctl, ctl_m, engine_busy, prev_clear, armed, flagged)
         was_flagged = _delay(m, flagged, 1, name="was_flagged")
         fell = was_flagged & ~flagged
         m.d.comb += Assert(~fell | armed, "the flags fall only after CLEAR with the magic word")
@@ -412,6 +414,49 @@ class ControllerHarness(Elaboratable):
                    "a load is staged while it is checked"),
             Assert(~(c["CRC"] & sig("header_good") & is_load) | staged,
                    "a load is staged while its CRC word is awaited"),
+        ]
+
+    @staticmethod
+    def _clear_invariants(m, ctl, ctl_m, engine_busy, prev_clear, armed, flagged):
+        """Invariants of every reachable state that let k-induction prove the CLEAR property:
+        a CLEAR (ERRORS) command whose magic word matched has armed the harness's record (or
+        no flag is set) from the magic word to its EXECUTE, and no flag rises meanwhile."""
+        def state(*names):
+            f = ctl_m._generated["controller"]
+            return Cat(*(f._data["signal"] == f.encoding[n] for n in names)).any()
+
+        def sig(name):
+            return _internal(ctl_m, name)
+
+        is_clear, header_good = sig("is_clear"), sig("header_good")
+        errors_flag = (sig("flags") & ClearFlag.ERRORS) != 0
+        others = (sig("is_matmul") | sig("is_drain") | sig("is_load")
+                  | sig("is_load_weights") | sig("is_load_acts"))
+        after = state("COMPARE", "CHECK", "EXECUTE")
+        m.d.comb += [
+            Assert(~engine_busy | state("MATMUL"), "the engine runs only in MATMUL"),
+            Assert(~sig("overflow") | state("MATMUL"), "an overflow is seen only in MATMUL"),
+            Assert(~is_clear | ~others, "one opcode"),
+            Assert(~sig("is_matmul") | ~(sig("is_drain") | sig("is_read_counters")
+                                         | sig("is_read_status") | sig("is_sync")),
+                   "one opcode"),
+            Assert(~(header_good & sig("header_bad")), "a header is good or bad"),
+            Assert(~sig("took_count") | state("DATA"), "a load's count is checked in DATA"),
+            Assert(~state("DATA") | sig("is_load"), "DATA only for a load"),
+            Assert(~(state("ARGS") & header_good & is_clear)
+                   | ((sig("arg_pos") == 1) & (sig("args_left") == 0)),
+                   "CLEAR's one argument comes next"),
+            Assert(~after | header_good, "a command checked had a good header"),
+            Assert(~after | ~sig("took_header"), "no header checked after the CRC word"),
+            Assert(~sig("v_clear_errors") | (sig("v_error") == 0),
+                   "a verdict that clears raises nothing"),
+            Assert(~(state("ARGS") & header_good & is_clear & errors_flag & sig("arg_pos")[0])
+                   | prev_clear, "the harness saw the CLEAR header"),
+            Assert(~((state("CRC") | after) & header_good & is_clear & errors_flag
+                     & sig("magic_ok")) | armed | ~flagged,
+                   "a CLEAR with the magic word has armed the harness"),
+            Assert(~(state("EXECUTE") & sig("v_clear_errors")) | armed | ~flagged,
+                   "a clearing verdict was armed"),
         ]
 
     def _load_words(self, m, ctl, loader):
@@ -1175,8 +1220,9 @@ def _controller_checks(mode: str, depth: int, clear_depth: int, *, rows: int = 2
         Check(name="controller_clear" + suffix,
               prop="the flags fall only after a CLEAR (ERRORS) header followed by the magic word",
               config=config,
-              build=lambda bug: ControllerHarness(cfg, clear_bugs[bug], part="clear"),
-              mode="bmc", depth=clear_depth, cover_depth=20,
+              build=lambda bug: ControllerHarness(cfg, clear_bugs[bug], part="clear",
+                                                  invariants=mode == "prove"),
+              mode=mode, depth=clear_depth, cover_depth=20,
               bugs={"clears_without_magic": "a CLEAR header clears the flags without the magic "
                                             "word"}),
     ]
@@ -1299,8 +1345,9 @@ CHECKS: dict[str, Check] = {c.name: c for c in [
     _array_check(2, 2, depth=12, cover_depth=12),
     _array_check(3, 2, depth=14, cover_depth=12),
     _array_check(4, 4, depth=20, cover_depth=16),       # k = 14 is too short for 4x4
-    # The sticky-flag property closes by k-induction with the harness's invariants (from
-    # k = 8); the base case is as deep as the BMC run was, so the planted bugs are reached.
+    # The sticky-flag and CLEAR properties close by k-induction with the harness's invariants
+    # (from k = 8); the base case is as deep as the BMC run was, so the planted bugs are
+    # reached.
     *_controller_checks(mode="prove", depth=20, clear_depth=20),
     *_controller_checks(mode="prove", depth=20, clear_depth=20, rows=3, cols=2),
     # The response stream's registers hold by themselves: k-induction closes (already at
