@@ -18,12 +18,12 @@ the counterexample.
 
 The properties are stated on the blocks' ports; nothing in :mod:`hw` knows about the harnesses.
 What looks inside is named: the array's invariants (its cells through its probes, one state bit
-by name), the sticky-flag invariants (the controller's and the loader's state machines and a
-few registers by name), the response count (the responder's produced words and its two output
-registers by name), and two planted bugs that override a register of the AXI reader or the
-responder found by name. The invariants are what let k-induction close. Registers start from
-their initial (reset) values and the reset is held low: a bounded check covers every run from
-reset up to its depth, k-induction every run.
+by name), the sticky-flag and CLEAR invariants (the controller's and the loader's state
+machines and a few registers by name), the response count (the responder's produced words and
+its two output registers by name), and two planted bugs that override a register of the AXI
+reader or the responder found by name. The invariants are what let k-induction close.
+Registers start from their initial (reset) values and the reset is held low: a bounded check
+covers every run from reset up to its depth, k-induction every run.
 
 Results go to ``build/formal/<check>/`` (the RTLIL, the ``.sby`` file and SymbiYosys' work
 directories) and ``build/formal/summary.{json,md}`` (each property, its mode, depth, status and
@@ -264,9 +264,10 @@ class ControllerHarness(Elaboratable):
     * (``part="load"``) every data word of a load is taken once at ``cmd`` and written once,
       in order, at its address, or the load is dropped whole (:meth:`_load_words`).
 
-    With ``invariants``, the sticky-flag property comes with the invariants that let
-    k-induction close (:meth:`_sticky_invariants`); the controller and the loader are then
-    elaborated by the harness, so that their state can be named.
+    With ``invariants``, the sticky-flag and CLEAR properties come with the invariants that
+    let k-induction close (:meth:`_sticky_invariants`, :meth:`_clear_invariants`); the
+    controller and the loader are then elaborated by the harness, so that their state can be
+    named.
     """
 
     def __init__(self, config: AcceleratorConfig, controller_cls=Controller, *,
