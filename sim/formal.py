@@ -12,14 +12,18 @@ two tasks: ``check`` (bounded model checking to a stated depth, or k-induction w
 property closes) and ``cover`` (every ``Cover`` reached within its depth).
 
 Every check also names its planted bugs: the same harness around a deliberately broken block
-(a subclass of the block whose ``elaborate`` overrides one signal). ``tests/sim/test_formal.py``
-runs each one and expects SymbiYosys to find the counterexample.
+(a subclass of the block whose ``elaborate`` overrides one signal, or elaborates with one
+parameter changed). ``tests/sim/test_formal.py`` runs each one and expects SymbiYosys to find
+the counterexample.
 
 The properties are stated on the blocks' ports; nothing in :mod:`hw` knows about the harnesses.
-Only the array's invariants (which let k-induction close) look inside: at its cells through its
-probes and at one state bit by name. Registers start from their initial (reset) values and the
-reset is held low: a bounded check covers every run from reset up to its depth, k-induction
-every run.
+What looks inside is named: the array's invariants (its cells through its probes, one state bit
+by name), the sticky-flag and CLEAR invariants (the controller's and the loader's state
+machines and a few registers by name), the response count (the responder's produced words and
+its two output registers by name), and two planted bugs that override a register of the AXI
+reader or the responder found by name. The invariants are what let k-induction close.
+Registers start from their initial (reset) values and the reset is held low: a bounded check
+covers every run from reset up to its depth, k-induction every run.
 
 Results go to ``build/formal/<check>/`` (the RTLIL, the ``.sby`` file and SymbiYosys' work
 directories) and ``build/formal/summary.{json,md}`` (each property, its mode, depth, status and
@@ -43,6 +47,7 @@ from amaranth.back import rtlil
 from amaranth.hdl import (
     Assert,
     Assume,
+    Cat,
     Cover,
     Elaboratable,
     Module,
@@ -59,12 +64,15 @@ from amaranth.lib.memory import Memory
 
 from golden.contract.config import AcceleratorConfig
 from golden.contract.isa import CLEAR_MAGIC, COMMAND_HEADER, ClearFlag, Opcode
+from hw import axi as axi_module
 from hw.accelerator import Accelerator
 from hw.array import SystolicArray, write_skew
+from hw.axi import PAGE_BYTES, AxiBurst, AxiResp, AxiWeightReader, beat_layout
 from hw.component import registered_read
 from hw.controller import Controller
 from hw.engine import MatmulEngine, acc_word_layout, act_word_layout
 from hw.loader import Loader, connect_loader
+from hw.responder import Responder
 
 __all__ = ["CHECKS", "Check", "main", "run_check"]
 
@@ -92,8 +100,17 @@ def _internal(module: Module, name: str) -> Signal:
     """The signal called ``name`` that an elaborated ``module`` assigns (an invariant of the
     harness may need one state bit that no port or probe shows)."""
     module._flush()
-    found = [sig for stmts in module._statements.values() for stmt in stmts
-             for sig in stmt._lhs_signals() if sig.name == name]
+
+    def assigned(stmts):
+        for stmt in stmts:
+            if hasattr(stmt, "cases"):              # Switch (If and FSM states lower to it)
+                for _patterns, body, _src_loc in stmt.cases:
+                    yield from assigned(body)
+            elif hasattr(stmt, "_lhs_signals"):     # not FSM transitions (bound later)
+                yield from stmt._lhs_signals()
+
+    found = list({id(sig): sig for stmts in module._statements.values()
+                  for sig in assigned(stmts) if sig.name == name}.values())
     if len(found) != 1:
         raise LookupError(f"{len(found)} signals called {name!r}")
     return found[0]
@@ -244,22 +261,40 @@ class ControllerHarness(Elaboratable):
     * while an error flag is set, neither memory's write port is enabled and no MATMUL starts;
     * the flags fall only after a CLEAR header with :attr:`ClearFlag.ERRORS` followed by
       :data:`CLEAR_MAGIC` has been taken since they were set (the command's CRC and the rest
-      are the controller's business: this only says no other path clears them).
+      are the controller's business: this only says no other path clears them);
+    * (``part="load"``) every data word of a load is taken once at ``cmd`` and written once,
+      in order, at its address, or the load is dropped whole (:meth:`_load_words`).
+
+    With ``invariants``, the sticky-flag and CLEAR properties come with the invariants that
+    let k-induction close (:meth:`_sticky_invariants`, :meth:`_clear_invariants`); the
+    controller and the loader are then elaborated by the harness, so that their state can be
+    named.
     """
 
     def __init__(self, config: AcceleratorConfig, controller_cls=Controller, *,
-                 part: str = "sticky", progress: int | None = None, env_limit: int = 4):
+                 part: str = "sticky", progress: int | None = None, env_limit: int = 4,
+                 loader_cls=Loader, invariants: bool = False):
         self.config = config
+        self.invariants = invariants
         self.part = part
         self.controller_cls = controller_cls
+        self.loader_cls = loader_cls
         self.progress = progress
         self.env_limit = env_limit
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.config
-        m.submodules.controller = ctl = self.controller_cls(cfg)
-        m.submodules.loader = loader = Loader(cfg)
+        ctl = self.controller_cls(cfg)
+        loader = self.loader_cls(cfg)
+        if self.invariants:
+            # Elaborated here, so that the invariants can name their state.
+            m.submodules.controller = ctl_m = ctl.elaborate(platform)
+            m.submodules.loader = loader_m = loader.elaborate(platform)
+            ctl._MustUse__silence = loader._MustUse__silence = True
+        else:
+            m.submodules.controller = ctl
+            m.submodules.loader = loader
         m.d.comb += Assume(~ResetSignal())
 
         _free(m, ctl.cmd.valid)
@@ -307,8 +342,14 @@ class ControllerHarness(Elaboratable):
                          Cover(stuck == self.progress - 1)]
             return m
 
+        if self.part == "load":
+            self._load_words(m, ctl, loader)
+            return m
+
         flagged = ctl.errors != 0
         if self.part == "sticky":
+            if self.invariants:
+                self._sticky_invariants(m, ctl, ctl_m, loader_m, engine_busy)
             writes = loader.w_wr.en | loader.a_wr.en
             m.d.comb += Assert(~(flagged & (writes | ctl.matmul_start)),
                                "no memory write and no MATMUL while a flag is set")
@@ -329,11 +370,157 @@ class ControllerHarness(Elaboratable):
             m.d.sync += armed.eq(1)
         with m.Elif(~flagged):
             m.d.sync += armed.eq(0)
+        if self.invariants:
+            self._clear_invariants(m, ctl, ctl_m, engine_busy, prev_clear, armed, flagged)
         was_flagged = _delay(m, flagged, 1, name="was_flagged")
         fell = was_flagged & ~flagged
         m.d.comb += Assert(~fell | armed, "the flags fall only after CLEAR with the magic word")
         m.d.comb += Cover(fell)
         return m
+
+    @staticmethod
+    def _sticky_invariants(m, ctl, ctl_m, loader_m, engine_busy):
+        """Invariants of every reachable state that let k-induction prove the sticky-flag
+        property: which controller state goes with which loader state and engine activity,
+        and that no flag can rise between the verdict and the action it permits."""
+        def state(module, fsm, *names):
+            f = module._generated[fsm]
+            return Cat(*(f._data["signal"] == f.encoding[n] for n in names)).any()
+
+        def sig(name):
+            return _internal(ctl_m, name)
+
+        c = {n: state(ctl_m, "controller", n) for n in ("MATMUL", "LOAD_COMMIT", "COMPARE",
+                                                         "CHECK", "EXECUTE", "CRC")}
+        writing = state(loader_m, "loader", "COMMIT", "LAST")
+        staged = state(loader_m, "loader", "STAGED")
+        is_load, is_matmul = sig("is_load"), sig("is_matmul")
+        responds = (sig("is_drain") | sig("is_read_counters") | sig("is_read_status")
+                    | sig("is_sync"))
+        quiet = c["COMPARE"] | c["CHECK"] | c["EXECUTE"] | c["LOAD_COMMIT"]
+        no_flags = ctl.errors == 0
+        m.d.comb += [
+            Assert(~engine_busy | c["MATMUL"], "the engine runs only in MATMUL"),
+            Assert(~sig("overflow") | c["MATMUL"], "an overflow is seen only in MATMUL"),
+            Assert(writing == c["LOAD_COMMIT"], "the loader writes exactly in LOAD_COMMIT"),
+            Assert(~c["LOAD_COMMIT"] | no_flags, "no flag in LOAD_COMMIT"),
+            Assert(~_internal(loader_m, "write") | writing, "a write only while committing"),
+            Assert(~quiet | ~(sig("took_header") | sig("took_count")),
+                   "no header or count checked after the CRC word"),
+            Assert(~(c["EXECUTE"] & sig("v_run") & (is_matmul | is_load)) | no_flags,
+                   "a load or MATMUL runs only with no flag"),
+            Assert(~(is_matmul | is_load) | ~responds, "one opcode"),
+            Assert(~(is_matmul & is_load), "one opcode"),
+            Assert(~sig("v_run") | (sig("v_error") == 0), "a verdict that runs raises nothing"),
+            Assert(~((c["COMPARE"] | c["CHECK"] | c["EXECUTE"]) & is_load) | staged,
+                   "a load is staged while it is checked"),
+            Assert(~(c["CRC"] & sig("header_good") & is_load) | staged,
+                   "a load is staged while its CRC word is awaited"),
+        ]
+
+    @staticmethod
+    def _clear_invariants(m, ctl, ctl_m, engine_busy, prev_clear, armed, flagged):
+        """Invariants of every reachable state that let k-induction prove the CLEAR property:
+        a CLEAR (ERRORS) command whose magic word matched has armed the harness's record (or
+        no flag is set) from the magic word to its EXECUTE, and no flag rises meanwhile."""
+        def state(*names):
+            f = ctl_m._generated["controller"]
+            return Cat(*(f._data["signal"] == f.encoding[n] for n in names)).any()
+
+        def sig(name):
+            return _internal(ctl_m, name)
+
+        is_clear, header_good = sig("is_clear"), sig("header_good")
+        errors_flag = (sig("flags") & ClearFlag.ERRORS) != 0
+        others = (sig("is_matmul") | sig("is_drain") | sig("is_load")
+                  | sig("is_load_weights") | sig("is_load_acts"))
+        after = state("COMPARE", "CHECK", "EXECUTE")
+        m.d.comb += [
+            Assert(~engine_busy | state("MATMUL"), "the engine runs only in MATMUL"),
+            Assert(~sig("overflow") | state("MATMUL"), "an overflow is seen only in MATMUL"),
+            Assert(~is_clear | ~others, "one opcode"),
+            Assert(~sig("is_matmul") | ~(sig("is_drain") | sig("is_read_counters")
+                                         | sig("is_read_status") | sig("is_sync")),
+                   "one opcode"),
+            Assert(~(header_good & sig("header_bad")), "a header is good or bad"),
+            Assert(~sig("took_count") | state("DATA"), "a load's count is checked in DATA"),
+            Assert(~state("DATA") | sig("is_load"), "DATA only for a load"),
+            Assert(~(state("ARGS") & header_good & is_clear)
+                   | ((sig("arg_pos") == 1) & (sig("args_left") == 0)),
+                   "CLEAR's one argument comes next"),
+            Assert(~after | header_good, "a command checked had a good header"),
+            Assert(~after | ~sig("took_header"), "no header checked after the CRC word"),
+            Assert(~sig("v_clear_errors") | (sig("v_error") == 0),
+                   "a verdict that clears raises nothing"),
+            Assert(~(state("ARGS") & header_good & is_clear & errors_flag & sig("arg_pos")[0])
+                   | prev_clear, "the harness saw the CLEAR header"),
+            Assert(~((state("CRC") | after) & header_good & is_clear & errors_flag
+                     & sig("magic_ok")) | armed | ~flagged,
+                   "a CLEAR with the magic word has armed the harness"),
+            Assert(~(state("EXECUTE") & sig("v_clear_errors")) | armed | ~flagged,
+                   "a clearing verdict was armed"),
+        ]
+
+    def _load_words(self, m, ctl, loader):
+        """Every data word of a load is taken once at ``cmd`` and written once: a shadow of
+        the words the loader takes (``load_data`` handshakes) since its job, checked against
+        each memory write."""
+        cfg = self.config
+        if max(cfg.stream_words(cfg.weight_word_bits), cfg.stream_words(cfg.act_word_bits)) > 1:
+            raise ValueError("the load property is written for one stream word per memory word")
+        n_max = cfg.max_load
+        words = [Signal(32, name=f"load_word_{i}") for i in range(n_max)]
+        taken = Signal(range(n_max + 2), name="load_taken")
+        written = Signal(range(n_max + 2), name="load_written")
+        weights = Signal(name="load_weights")
+        base = Signal.like(loader.job.p.addr, name="load_addr")
+        count = Signal.like(loader.job.p.count, name="load_count")
+        with m.If(loader.job.valid):
+            m.d.sync += [taken.eq(0), written.eq(0), weights.eq(loader.job.p.weights),
+                         base.eq(loader.job.p.addr), count.eq(loader.job.p.count)]
+        data_take = loader.data.valid & loader.data.ready
+        cmd_take = ctl.cmd.valid & ctl.cmd.ready
+        m.d.comb += [
+            Assert(~data_take | (cmd_take & (loader.data.payload == ctl.cmd.payload)),
+                   "every word the loader takes is a word taken at cmd"),
+            Assert(~(loader.data.ready & ~loader.drop & cmd_take) | data_take,
+                   "while the loader receives, every word taken at cmd goes to it"),
+            Assert(~data_take | (taken < count), "no word taken beyond the load's count"),
+        ]
+        with m.If(data_take):
+            m.d.sync += taken.eq(taken + 1)
+            with m.Switch(taken):
+                for i in range(n_max):
+                    with m.Case(i):
+                        m.d.sync += words[i].eq(loader.data.payload)
+        w_en, a_en = loader.w_wr.en, loader.a_wr.en
+        write = w_en | a_en
+        expect = Signal(32, name="load_expect")
+        with m.Switch(written):
+            for i in range(n_max):
+                with m.Case(i):
+                    m.d.comb += expect.eq(words[i])
+        m.d.comb += Assert(~(w_en & a_en), "one memory written at a time")
+        with m.If(write):
+            m.d.sync += written.eq(written + 1)
+            m.d.comb += [
+                Assert(w_en == weights, "the load's memory"),
+                Assert((taken == count) & (written < count),
+                       "written only once the whole load is staged, count words"),
+            ]
+            for en, port in ((w_en, loader.w_wr), (a_en, loader.a_wr)):
+                data_bits = port.data.as_value() if hasattr(port.data, "as_value") else port.data
+                with m.If(en):
+                    m.d.comb += [
+                        Assert(port.addr == (base + written)[:len(port.addr)],
+                               "each word at its address, in order"),
+                        Assert(data_bits == expect[:len(data_bits)], "each word the one taken")]
+        total = written + write
+        with m.If(loader.done):
+            m.d.comb += Assert((total == 0) | (total == count),
+                               "a load is written whole or not at all")
+        m.d.comb += [Cover(loader.done & (total == n_max)),
+                     Cover(loader.done & (taken == n_max) & (total == 0))]
 
     def _timer(self, m, running, name):
         """High once ``running`` has been high for ``env_limit`` cycles."""
@@ -354,6 +541,21 @@ class _ControllerCommitsDrops(Controller):
             m.d.comb += [commit.eq(self.load_commit | self.load_drop), drop.eq(0)]
         finally:
             self.load_commit, self.load_drop = commit, drop
+        return m
+
+
+class _LoaderLosesWord(Loader):
+    """Planted bug: a data word with bit 31 set is taken at the port (``ready`` was high) but
+    not staged: the loader's ``valid`` does not see it."""
+
+    def elaborate(self, platform):
+        valid = self.data.valid
+        self.data.valid = Signal(name="inner_data_valid")
+        try:
+            m = super().elaborate(platform)
+            m.d.comb += self.data.valid.eq(valid & ~self.data.payload[31])
+        finally:
+            self.data.valid = valid
         return m
 
 
@@ -546,6 +748,416 @@ class _AcceleratorChanges(_AcceleratorStallBug):
     bug = "changes"
 
 
+class ResponseCountHarness(Elaboratable):
+    """The whole :class:`hw.accelerator.Accelerator` with a free command stream and a free
+    ``resp.ready``, with a shadow queue of the words its :class:`~hw.responder.Responder`
+    produces (the responder's ``put`` and ``word``, found by name in the responder, which the
+    harness elaborates itself).
+
+    Property (no response beat lost, duplicated, reordered or altered): while ``resp.valid``
+    is high, ``resp.payload`` is the oldest produced word not yet taken at ``resp`` (so each
+    handshake takes the next produced word, once); at most two words are pending (the
+    responder's ``out`` and ``spare`` registers); when the responder reports ``done`` (its
+    CRC word taken), that word is the last one pending. For k-induction the harness asserts
+    that the queue is what the two registers hold (their valid bits and words), and that
+    ``spare`` is empty in the state that sends the CRC word.
+    """
+
+    def __init__(self, config: AcceleratorConfig, responder_cls=Responder):
+        self.config = config
+        self.responder_cls = responder_cls
+
+    def elaborate(self, platform):
+        m = Module()
+        dut = Accelerator(self.config)
+        m.submodules.dut = acc = dut.elaborate(platform)
+        dut._MustUse__silence = True
+        responder, src_loc = acc._named_submodules["responder"]
+        responder.__class__ = self.responder_cls      # a planted bug, or the real one
+        rm = responder.elaborate(platform)
+        responder._MustUse__silence = True
+        acc._named_submodules["responder"] = (rm, src_loc)
+        put, word = _internal(rm, "put"), _internal(rm, "word")
+        m.d.comb += Assume(~ResetSignal())
+        _free(m, dut.cmd.valid)
+        _free(m, dut.cmd.payload)
+        _free(m, dut.resp.ready)
+
+        depth = 3                       # one more than the responder's two registers
+        queue = [Signal(32, name=f"pending_{i}") for i in range(depth)]
+        n = Signal(range(depth + 1), name="pending")
+        sent = dut.resp.valid & dut.resp.ready
+        with m.If(sent):
+            m.d.sync += [queue[i].eq(queue[i + 1]) for i in range(depth - 1)]
+        with m.If(put):
+            with m.Switch(n - sent):
+                for i in range(depth):
+                    with m.Case(i):
+                        m.d.sync += queue[i].eq(word)
+        m.d.sync += n.eq(n + put - sent)
+        with m.If(dut.resp.valid):
+            m.d.comb += [Assert(n != 0, "resp.valid only with a produced word pending"),
+                         Assert(dut.resp.payload == queue[0],
+                                "resp carries the oldest produced word not yet taken")]
+        m.d.comb += Assert(n <= 2, "at most two words pending")
+        with m.If(responder.done):
+            m.d.comb += Assert(n == 1, "done: the CRC word is the last one pending")
+        m.d.comb += [Cover(n == 2), Cover(responder.done)]
+
+        # Invariants for k-induction: the queue is the responder's two output registers.
+        out, spare = _internal(rm, "out"), _internal(rm, "spare")
+        valid, spare_valid = _internal(rm, "valid"), _internal(rm, "spare_valid")
+        fsm = rm._generated["responder"]
+        in_last = fsm._data["signal"] == fsm.encoding["LAST"]
+        m.d.comb += [Assert(~in_last | ~spare_valid, "the CRC word leaves alone"),
+                     Assert(valid == (n != 0), "out holds the first pending word"),
+                     Assert(spare_valid == (n == 2), "spare holds the second"),
+                     Assert(~valid | (out == queue[0]), "out is the first pending word"),
+                     Assert(~spare_valid | (spare == queue[1]), "spare is the second")]
+        return m
+
+
+class _ResponderLosesSpare(Responder):
+    """Planted bug: a word produced while ``out`` waits for ``ready`` is lost (``spare``
+    never holds one)."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        m.d.sync += _internal(m, "spare_valid").eq(0)
+        return m
+
+
+class _ResponderDuplicates(Responder):
+    """Planted bug: every other word taken at ``resp`` is not let go (sent twice)."""
+
+    def elaborate(self, platform):
+        ready = self.resp.ready
+        self.resp.ready = Signal(name="inner_resp_ready")
+        try:
+            m = super().elaborate(platform)
+            skip = Signal()
+            with m.If(self.resp.valid & ready):
+                m.d.sync += skip.eq(~skip)
+            m.d.comb += self.resp.ready.eq(ready & skip)
+        finally:
+            self.resp.ready = ready
+        return m
+
+
+# --- the AXI4 weight reader: its AR and beat streams, bursts, beats counted end to end -------
+
+class AxiReaderHarness(Elaboratable):
+    """:class:`hw.axi.AxiWeightReader` between a free consumer (``beats.ready`` chosen every
+    cycle) and a slave model; requests are free but legal (beat-aligned, a positive multiple
+    of the beat size, within the address space), ``arready`` is free.
+
+    The slave keeps the bursts accepted on AR in a queue (deeper than ``max_outstanding``, so
+    that one too many is seen) and numbers its R beats: RDATA is the beat's sequence number,
+    so a delivered beat's data says which R beat it is. With ``slave="legal"`` it answers each
+    burst in order, with RVALID free while a burst is outstanding, RLAST exactly on the
+    burst's last beat and RRESP = OKAY. With ``slave="free"`` RLAST and RRESP are free, and
+    RVALID while a burst is outstanding (beats nobody asked for are left out: the reader
+    counts a burst from the cycle its AR is issued, so a beat that comes while its AR waits is
+    taken as the burst's first, not as UNSOLICITED), and ``clear`` is held low.
+
+    Properties, in both cases:
+
+    * AR: ``arvalid`` held until ``arready``, the AR payload stable meanwhile; ARBURST INCR,
+      ARSIZE the beat size, at most ``max_burst`` beats, never across a 4 KiB boundary;
+    * at most ``max_outstanding`` bursts accepted on AR and not yet ended by RLAST;
+    * ``beats``: ``valid`` held until ``ready``, the payload stable meanwhile (with the free
+      slave: unless ``error`` has risen, when a waiting beat is withdrawn, as documented);
+    * the ``k``-th beat offered on ``beats`` is the ``k``-th R beat, and its whole burst has
+      arrived (and, with the free slave, arrived clean and before any bad beat).
+
+    With the legal slave, also: no error; the beats issued on AR are those requested, in order
+    (a queue of the requests not yet wholly issued: each AR starts at the oldest one's next
+    address and ends within it); ``last`` exactly on a request's last beat (checked for one R
+    beat chosen by the solver, when it is delivered); when the reader is no longer busy, every
+    requested beat has been issued, answered and delivered, with one ``last`` per request.
+    With the free slave: ``error`` rises exactly two cycles after the first bad R beat (not
+    OKAY, or RLAST where the burst does not end or missing where it does) and stays; before
+    that it is low.
+    """
+
+    def __init__(self, reader_cls=None, *, slave: str = "legal", data_width: int = 64,
+                 max_burst: int = 4, max_outstanding: int = 2):
+        if slave not in ("legal", "free"):
+            raise ValueError(f"slave must be 'legal' or 'free', not {slave!r}")
+        self.reader_cls = reader_cls or AxiWeightReader
+        self.slave = slave
+        self.data_width, self.max_burst = data_width, max_burst
+        self.max_outstanding = max_outstanding
+
+    def elaborate(self, platform):
+        m = Module()
+        mb, mo = self.max_burst, self.max_outstanding
+        m.submodules.dut = dut = self.reader_cls(data_width=self.data_width, addr_width=32,
+                                                 max_burst=mb, max_outstanding=mo)
+        m.d.comb += Assume(~ResetSignal())
+        axi, beat_bytes = dut.m_axi, dut.beat_bytes
+        size = (beat_bytes - 1).bit_length()
+        legal = self.slave == "legal"
+
+        _free(m, dut.requests.valid)
+        _free(m, dut.requests.payload)
+        _free(m, dut.beats.ready)
+        _free(m, axi.arready)
+        if legal:
+            _free(m, dut.clear)
+        else:
+            m.d.comb += dut.clear.eq(0)
+        req = dut.requests.payload
+        end = Signal(33, name="req_end")
+        m.d.comb += end.eq(req.addr + req.length)
+        # Requests of up to 2 * max_burst + 1 beats (three bursts, or two and a page end).
+        m.d.comb += Assume(~dut.requests.valid
+                           | ((req.addr[:size] == 0) & (req.length != 0)
+                              & (req.length[:size] == 0) & ~(end[32] & (end[:32] != 0))
+                              & (req.length[size:] <= 2 * mb + 1)))
+
+        # Stream rules on AR and on beats.
+        ar_payload = Cat(axi.araddr, axi.arlen, axi.arsize, axi.arburst, axi.arid)
+        for valid, ready, payload, what in (
+                (axi.arvalid, axi.arready, ar_payload, "AR"),
+                (dut.beats.valid, dut.beats.ready, dut.beats.payload.as_value(), "beats")):
+            waiting = Signal(name=f"{what}_waiting")
+            held = Signal.like(payload, name=f"{what}_held")
+            m.d.sync += [waiting.eq(valid & ~ready), held.eq(payload)]
+            # The one exception, by design: a beat still waiting when an error halts the
+            # reader is withdrawn (no beat leaves after an error).
+            checked = waiting & ~dut.error if what == "beats" and not legal else waiting
+            with m.If(checked):
+                m.d.comb += [Assert(valid, f"{what} valid held until ready"),
+                             Assert(payload == held, f"{what} payload stable until ready")]
+            m.d.comb += Cover(waiting & valid & ready)
+
+        # Burst shape.
+        ar_end = Signal(13, name="ar_page_end")
+        m.d.comb += ar_end.eq(axi.araddr[:12] + ((axi.arlen + 1) << size))
+        with m.If(axi.arvalid):
+            m.d.comb += [Assert(axi.arlen < mb, "at most max_burst beats"),
+                         Assert(ar_end <= PAGE_BYTES, "a burst never crosses 4 KiB"),
+                         Assert(axi.arburst == AxiBurst.INCR, "INCR bursts"),
+                         Assert(axi.arsize == size, "ARSIZE is the beat size")]
+        m.d.comb += Cover(axi.arvalid & axi.arready & (ar_end == PAGE_BYTES)
+                          & (axi.arlen < mb - 1))
+
+        # The slave: outstanding bursts (ARLEN each), the head burst's beat, R numbering.
+        ar_take = axi.arvalid & axi.arready
+        q_len = [Signal(8, name=f"slave_len_{i}") for i in range(mo + 1)]
+        q_ends = [Signal(name=f"slave_ends_{i}") for i in range(mo + 1)]   # its request's end
+        ar_ends = Signal(name="ar_ends_request")
+        q_n = Signal(range(mo + 2), name="slave_outstanding")
+        r_beat = Signal(8, name="slave_beat")
+        r_seq = Signal(16, name="slave_seq")        # R beats sent so far
+        head_end = (q_n != 0) & (r_beat == q_len[0])
+        m.d.comb += [axi.rid.eq(0), axi.rdata.eq(r_seq)]
+        if legal:
+            rvalid = Signal(name="slave_rvalid")
+            _free(m, rvalid)
+            m.d.comb += [axi.rvalid.eq(rvalid & (q_n != 0)), axi.rlast.eq(head_end),
+                         axi.rresp.eq(AxiResp.OKAY)]
+        else:
+            for sig in (axi.rvalid, axi.rlast, axi.rresp):
+                _free(m, sig)
+            # No R beat while no burst is outstanding: the reader counts a burst from the
+            # cycle its AR is issued, not accepted, so a beat that comes while the AR still
+            # waits is taken as that burst's (not UNSOLICITED; see the README).
+            m.d.comb += Assume(~axi.rvalid | (q_n != 0))
+        r_take = axi.rvalid & axi.rready
+        pop = r_take & axi.rlast & (q_n != 0)
+        with m.If(r_take):
+            m.d.sync += [r_seq.eq(r_seq + 1), r_beat.eq(Mux(axi.rlast, 0, r_beat + 1))]
+        with m.If(pop):
+            m.d.sync += [q_len[i].eq(q_len[i + 1]) for i in range(mo)]
+            m.d.sync += [q_ends[i].eq(q_ends[i + 1]) for i in range(mo)]
+        with m.If(ar_take):
+            with m.Switch(q_n - pop):
+                for i in range(mo + 1):
+                    with m.Case(i):
+                        m.d.sync += [q_len[i].eq(axi.arlen), q_ends[i].eq(ar_ends)]
+        m.d.sync += q_n.eq(q_n + ar_take - pop)
+        m.d.comb += [Assert(q_n <= mo, "at most max_outstanding bursts in flight"),
+                     Cover(q_n == mo)]
+
+        # The R beats of bursts that ended clean, before any bad beat.
+        bad = Signal(name="bad_beat")
+        m.d.comb += bad.eq(r_take & ((q_n == 0) | (axi.rresp != AxiResp.OKAY)
+                                     | (axi.rlast != head_end)))
+        seen = Signal(name="bad_seen")
+        m.d.sync += seen.eq(seen | bad)
+        clean = Signal(16, name="clean_beats")
+        with m.If(r_take & head_end & ~bad & ~seen):
+            m.d.sync += clean.eq(r_seq + 1)
+
+        # The k-th beat offered is the k-th R beat, of a burst that arrived whole and clean.
+        out = dut.beats.valid & dut.beats.ready
+        n_out = Signal(16, name="beats_delivered")
+        m.d.sync += n_out.eq(n_out + out)
+        with m.If(dut.beats.valid):
+            m.d.comb += [Assert(dut.beats.p.data == n_out, "the k-th beat is the k-th R beat"),
+                         Assert(n_out < clean, "only beats of bursts that arrived whole and "
+                                               "clean")]
+        m.d.comb += Cover(out & (n_out == mb + 1))
+
+        if not legal:
+            flagged = _delay(m, seen | bad, 2, name="bad_seen")
+            m.d.comb += [Assert(dut.error == flagged, "error exactly from two cycles after "
+                                                      "the first bad beat, and sticky"),
+                         Cover(dut.error & (clean != 0))]
+            return m
+
+        # Legal slave: the requests not yet wholly issued (their next address and beats
+        # left), each AR checked against the oldest; the `last` flag each R beat should
+        # carry, checked for one beat chosen by the solver when it is delivered; once idle,
+        # everything requested issued and delivered.
+        m.d.comb += Assert(~dut.error, "no error with legal requests and a legal slave")
+        req_take = dut.requests.valid & dut.requests.ready
+        rq = 3                          # requests: one whose last AR waits, one split, one held
+        rq_addr = [Signal(32, name=f"req_addr_{i}") for i in range(rq + 1)]
+        rq_left = [Signal(range(2 * mb + 2), name=f"req_left_{i}") for i in range(rq + 1)]
+        rq_n = Signal(range(rq + 2), name="requests_pending")
+        issued = axi.arlen + 1
+        done = ar_take & (rq_n != 0) & (issued == rq_left[0])
+        m.d.comb += ar_ends.eq(done)
+        with m.If(ar_take):
+            m.d.comb += [Assert(rq_n != 0, "no burst that was not requested"),
+                         Assert(axi.araddr == rq_addr[0], "each burst at the next address of "
+                                                          "the oldest request"),
+                         Assert(issued <= rq_left[0], "a burst ends within its request")]
+            m.d.sync += [rq_addr[0].eq(rq_addr[0] + (issued << size)),
+                         rq_left[0].eq(rq_left[0] - issued)]
+        with m.If(done):
+            m.d.sync += ([rq_addr[i].eq(rq_addr[i + 1]) for i in range(rq)]
+                         + [rq_left[i].eq(rq_left[i + 1]) for i in range(rq)])
+        with m.If(req_take):
+            with m.Switch(rq_n - done):
+                for i in range(rq + 1):
+                    with m.Case(i):
+                        m.d.sync += [rq_addr[i].eq(req.addr), rq_left[i].eq(req.length[size:])]
+        m.d.sync += rq_n.eq(rq_n + req_take - done)
+        m.d.comb += Assert(rq_n <= rq, "at most three requests not wholly issued")
+
+        pick = AnyConst(16)
+        pick_last = Signal(name="picked_last")
+        with m.If(r_take & (r_seq == pick)):
+            m.d.sync += pick_last.eq(head_end & q_ends[0])
+        with m.If(dut.beats.valid & (n_out == pick)):
+            m.d.comb += Assert(dut.beats.p.last == pick_last,
+                               "last exactly on a request's last beat")
+
+        n_req = Signal(8, name="requests_taken")
+        n_last = Signal(8, name="lasts_delivered")
+        m.d.sync += [n_req.eq(n_req + req_take), n_last.eq(n_last + (out & dut.beats.p.last))]
+        with m.If(~dut.busy):
+            m.d.comb += [Assert((rq_n == 0) & (q_n == 0), "idle: every requested beat issued "
+                                                          "and answered"),
+                         Assert(n_out == r_seq, "idle: every R beat delivered"),
+                         Assert(n_last == n_req, "idle: one last per request")]
+        m.d.comb += Cover(~dut.busy & (n_req == 2) & (n_out > mb))
+        return m
+
+
+class _ReaderArWithdraws(AxiWeightReader):
+    """Planted bug: an AR that waited a cycle for ``arready`` is withdrawn for a cycle."""
+
+    def elaborate(self, platform):
+        axi = self.m_axi
+        valid = axi.arvalid
+        axi.arvalid = Signal(name="inner_arvalid")
+        try:
+            m = super().elaborate(platform)
+            stalled = Signal()
+            m.d.sync += stalled.eq(axi.arvalid & ~axi.arready)
+            m.d.comb += valid.eq(axi.arvalid & ~stalled)
+        finally:
+            axi.arvalid = valid
+        return m
+
+
+class _ReaderBeatChanges(AxiWeightReader):
+    """Planted bug: a beat that waited a cycle for ``ready`` changes its payload."""
+
+    def elaborate(self, platform):
+        payload = self.beats.payload
+        self.beats.payload = Signal(beat_layout(self.data_width), name="inner_beat")
+        try:
+            m = super().elaborate(platform)
+            stalled = Signal()
+            m.d.sync += stalled.eq(self.beats.valid & ~self.beats.ready)
+            m.d.comb += payload.eq(self.beats.payload.as_value() ^ stalled)
+        finally:
+            self.beats.payload = payload
+        return m
+
+
+class _ReaderDuplicates(AxiWeightReader):
+    """Planted bug: every other beat taken by the consumer is not popped (sent twice)."""
+
+    def elaborate(self, platform):
+        ready = self.beats.ready
+        self.beats.ready = Signal(name="inner_beat_ready")
+        try:
+            m = super().elaborate(platform)
+            skip = Signal()
+            with m.If(self.beats.valid & ready):
+                m.d.sync += skip.eq(~skip)
+            m.d.comb += self.beats.ready.eq(ready & skip)
+        finally:
+            self.beats.ready = ready
+        return m
+
+
+class _ReaderParameterBug(AxiWeightReader):
+    """Planted bugs that elaborate the reader with a parameter other than the one it was
+    built with: ``long_bursts`` (``max_burst + 1``), ``crosses_pages`` (8 KiB pages),
+    ``extra_outstanding`` (``max_outstanding + 1``)."""
+
+    bug = None
+
+    def elaborate(self, platform):
+        saved = self._max_burst, self._max_outstanding, axi_module.PAGE_BYTES
+        if self.bug == "long_bursts":
+            self._max_burst += 1
+        elif self.bug == "crosses_pages":
+            axi_module.PAGE_BYTES *= 2
+        elif self.bug == "extra_outstanding":
+            self._max_outstanding += 1
+        try:
+            return super().elaborate(platform)
+        finally:
+            self._max_burst, self._max_outstanding, axi_module.PAGE_BYTES = saved
+
+
+def _reader_bug(name):
+    return type(f"_Reader_{name}", (_ReaderParameterBug,), {"bug": name})
+
+
+class _ReaderDeliversUncommitted(AxiWeightReader):
+    """Planted bug: beats leave as soon as they are buffered, before their burst is complete
+    (the count of committed beats forced to the FIFO's depth)."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        m.d.sync += _internal(m, "committed").eq(self.buffer_depth)
+        return m
+
+
+class _ReaderNeverFlags(AxiWeightReader):
+    """Planted bug: ``error`` never rises (the reader still halts)."""
+
+    def elaborate(self, platform):
+        error = self.error
+        self.error = Signal(name="inner_error")
+        try:
+            m = super().elaborate(platform)
+            m.d.comb += error.eq(0)
+        finally:
+            self.error = error
+        return m
+
+
 # --- checks ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -596,23 +1208,27 @@ def _small(rows: int, cols: int) -> AcceleratorConfig:
                              weight_depth=4, act_depth=4, acc_depth=4, max_load=2)
 
 
-def _controller_checks(mode: str, depth: int, clear_depth: int) -> list[Check]:
-    cfg = _small(2, 2)
-    config = "2x2, buffers of 4 words, loads of up to 2 words"
+def _controller_checks(mode: str, depth: int, clear_depth: int, *, rows: int = 2,
+                       cols: int = 2) -> list[Check]:
+    cfg = _small(rows, cols)
+    config = f"{rows}x{cols}, buffers of 4 words, loads of up to 2 words"
+    suffix = "" if (rows, cols) == (2, 2) else f"_{rows}x{cols}"
     sticky_bugs = {None: Controller, "commits_drops": _ControllerCommitsDrops}
     clear_bugs = {None: Controller, "clears_without_magic": _ControllerClearsWithoutMagic}
     return [
-        Check(name="controller_sticky",
+        Check(name="controller_sticky" + suffix,
               prop="while a flag is set neither memory is written and no MATMUL starts",
               config=config,
-              build=lambda bug: ControllerHarness(cfg, sticky_bugs[bug], part="sticky"),
+              build=lambda bug: ControllerHarness(cfg, sticky_bugs[bug], part="sticky",
+                                                  invariants=mode == "prove"),
               mode=mode, depth=depth, cover_depth=20,
               bugs={"commits_drops": "a refused load is committed (commit = commit | drop)"}),
-        Check(name="controller_clear",
+        Check(name="controller_clear" + suffix,
               prop="the flags fall only after a CLEAR (ERRORS) header followed by the magic word",
               config=config,
-              build=lambda bug: ControllerHarness(cfg, clear_bugs[bug], part="clear"),
-              mode="bmc", depth=clear_depth, cover_depth=20,
+              build=lambda bug: ControllerHarness(cfg, clear_bugs[bug], part="clear",
+                                                  invariants=mode == "prove"),
+              mode=mode, depth=clear_depth, cover_depth=20,
               bugs={"clears_without_magic": "a CLEAR header clears the flags without the magic "
                                             "word"}),
     ]
@@ -631,6 +1247,34 @@ def _stream_check(mode: str, depth: int, cover_depth: int) -> Check:
         bugs={"withdraws": "a response beat that waited is withdrawn for a cycle",
               "changes": "a response beat that waited changes its payload"},
     )
+
+
+def _beat_checks(resp_mode: str, resp_depth: int, load_depth: int) -> list[Check]:
+    cfg = _small(2, 2)
+    resp_bugs = {None: Responder, "loses_spare": _ResponderLosesSpare,
+                 "duplicates": _ResponderDuplicates}
+    load_bugs = {None: Loader, "loses_word": _LoaderLosesWord}
+    return [
+        Check(name="resp_beats",
+              prop="every word the responder produces leaves resp exactly once, in order, "
+                   "unchanged (resp.valid only with a produced word pending, and its payload "
+                   "the oldest one); at most two pending; done with the CRC word the last",
+              config="accelerator 2x2, buffers of 4 words, loads of up to 2 words",
+              build=lambda bug: ResponseCountHarness(cfg, resp_bugs[bug]),
+              mode=resp_mode, depth=resp_depth, cover_depth=resp_depth,
+              bugs={"loses_spare": "a word produced while resp waits is lost",
+                    "duplicates": "every other word taken at resp is sent again"}),
+        Check(name="load_words",
+              prop="every data word the loader takes is a word taken at cmd, and while it "
+                   "receives every word taken at cmd goes to it, at most count of them; a "
+                   "load writes count words (once all are staged), each the word taken, at "
+                   "addr, addr + 1, ..., into its memory, or none (whole or not at all)",
+              config="2x2, buffers of 4 words, loads of up to 2 words",
+              build=lambda bug: ControllerHarness(cfg, part="load", loader_cls=load_bugs[bug]),
+              mode="bmc", depth=load_depth, cover_depth=load_depth,
+              bugs={"loses_word": "a data word with bit 31 set is taken at cmd but not "
+                                  "staged"}),
+    ]
 
 
 def _accumulator_check(depth: int, cover_depth: int) -> Check:
@@ -662,6 +1306,47 @@ def _progress_check(bound: int, depth: int) -> Check:
     )
 
 
+def _axi_checks(depth: int, error_depth: int) -> list[Check]:
+    config = "64-bit beats, 32-bit addresses, max_burst 4, max_outstanding 2"
+    legal_bugs = {None: AxiWeightReader, "ar_withdraws": _ReaderArWithdraws,
+                  "beat_changes": _ReaderBeatChanges, "duplicates": _ReaderDuplicates,
+                  **{b: _reader_bug(b) for b in ("long_bursts", "crosses_pages",
+                                                 "extra_outstanding")}}
+    error_bugs = {None: AxiWeightReader, "delivers_uncommitted": _ReaderDeliversUncommitted,
+                  "never_flags": _ReaderNeverFlags}
+    return [
+        Check(name="axi_reader",
+              prop="with a legal slave: AR valid held and payload stable until ARREADY; INCR "
+                   "bursts of at most max_burst beats, never across 4 KiB; at most "
+                   "max_outstanding bursts in flight; beats valid held and payload stable "
+                   "until ready; the k-th beat delivered is the k-th R beat, of a burst that "
+                   "has arrived; each AR at the next address of the oldest request not "
+                   "wholly issued, and within it; last exactly on each request's last beat; "
+                   "once idle every requested beat issued and delivered; no error",
+              config=config,
+              build=lambda bug: AxiReaderHarness(legal_bugs[bug], slave="legal"),
+              mode="bmc", depth=depth, cover_depth=depth,
+              bugs={"ar_withdraws": "an AR that waited for ARREADY is withdrawn for a cycle",
+                    "beat_changes": "a beat that waited for ready changes its payload",
+                    "duplicates": "every other beat taken is not popped (delivered twice)",
+                    "long_bursts": "bursts split at max_burst + 1 beats",
+                    "crosses_pages": "bursts split at 8 KiB pages instead of 4 KiB",
+                    "extra_outstanding": "max_outstanding + 1 bursts in flight"}),
+        Check(name="axi_errors",
+              prop="with a free slave (RRESP, RLAST free, RVALID while a burst is "
+                   "outstanding; clear low): the k-th beat "
+                   "delivered is the k-th R beat, of a burst that arrived whole and clean "
+                   "before any bad beat (so no beat of a bad burst, nor any after it, is "
+                   "delivered); error rises exactly two cycles after the first bad beat and "
+                   "stays; the AR and stream rules above hold",
+              config=config,
+              build=lambda bug: AxiReaderHarness(error_bugs[bug], slave="free"),
+              mode="bmc", depth=error_depth, cover_depth=error_depth,
+              bugs={"delivers_uncommitted": "beats leave before their burst is complete",
+                    "never_flags": "error never rises"}),
+    ]
+
+
 CHECKS: dict[str, Check] = {c.name: c for c in [
     _array_check(2, 2, depth=12, cover_depth=12),
     _array_check(3, 2, depth=14, cover_depth=12),
@@ -671,12 +1356,18 @@ CHECKS: dict[str, Check] = {c.name: c for c in [
     _array_check(3, 2, depth=16, cover_depth=12, lanes=2),
     _array_check(3, 2, depth=20, cover_depth=12, lanes=3),
     _array_check(5, 1, depth=18, cover_depth=14, lanes=2),
-    *_controller_checks(mode="bmc", depth=20, clear_depth=20),
+    # The sticky-flag and CLEAR properties close by k-induction with the harness's invariants
+    # (from k = 8); the base case is as deep as the BMC run was, so the planted bugs are
+    # reached.
+    *_controller_checks(mode="prove", depth=20, clear_depth=20),
+    *_controller_checks(mode="prove", depth=20, clear_depth=20, rows=3, cols=2),
     # The response stream's registers hold by themselves: k-induction closes (already at
     # k = 2); the base case is as deep as the BMC run, so the planted bugs are reached.
     _stream_check(mode="prove", depth=16, cover_depth=16),
     _accumulator_check(depth=30, cover_depth=30),
     _progress_check(bound=71, depth=96),
+    *_beat_checks(resp_mode="prove", resp_depth=16, load_depth=24),
+    *_axi_checks(depth=15, error_depth=15),
 ]}
 
 
