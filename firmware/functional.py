@@ -14,7 +14,8 @@ misframed stream behaves as it does on the RTL.
 
 Timing is not modelled cycle by cycle: READ_COUNTERS reports the counters that do not depend on
 stream timing (COMPUTE, MACS from :class:`golden.contract.tileloop.MatmulWork`, ZERO_MACS from
-the weights) and zeros for the others.
+the weights, MEM_BYTES and MEM_BURSTS from :func:`golden.contract.memory.matmul_traffic`) and
+zeros for the others.
 
 With ``weight_memory = "axi"`` the MATMULs read their weights from :attr:`external`, a byte
 image of the external memory the host provides (:meth:`write_external`); a read past its end
@@ -22,6 +23,9 @@ is what SLVERR is on the bus: MEMORY_ERROR, and the MATMUL's accumulators are le
 were (the RTL's are undefined then). COMPUTE is still the tile loop's
 :attr:`~golden.contract.tileloop.MatmulWork.cycles`: the schedule without memory stalls (the
 RTL adds the cycles it waits for weights, at least the memory's latency before the first tile).
+MEM_BYTES and MEM_BURSTS count each MATMUL's whole read as the reader splits it; a MATMUL that
+ends in MEMORY_ERROR counts nothing here (on the RTL: the bursts issued before the error and
+all their beats, which depends on timing).
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from golden.contract.isa import (
     status_payload,
     with_crc,
 )
+from golden.contract.memory import matmul_traffic, matmul_words
 from golden.contract.tileloop import matmul_work
 
 __all__ = ["FunctionalAccelerator"]
@@ -196,8 +201,7 @@ class FunctionalAccelerator:
             return
         work = matmul_work(cfg, m=m, k_tiles=k_tiles, n_tiles=n_tiles,
                            accumulate=bool(flags & MatmulFlag.ACCUMULATE))
-        n_words = -(-work.weight_rows // cfg.weight_rows_per_word)
-        words = self._weight_words(w_addr, n_words)
+        words = self._weight_words(w_addr, matmul_words(cfg, work))
         if words is None:
             self.errors |= ErrorFlag.MEMORY_ERROR
             return
@@ -217,6 +221,10 @@ class FunctionalAccelerator:
         self.counters[Counter.COMPUTE] += work.cycles
         self.counters[Counter.MACS] += work.array_macs
         self.counters[Counter.ZERO_MACS] += m * int((weights == 0).sum())
+        if cfg.axi:
+            traffic = matmul_traffic(cfg, work, w_addr=w_addr)
+            self.counters[Counter.MEM_BYTES] += traffic.bytes
+            self.counters[Counter.MEM_BURSTS] += traffic.bursts
 
     def _drain(self, addr, count, response) -> None:
         cfg = self.config

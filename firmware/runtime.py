@@ -128,6 +128,8 @@ class LayerStats:
     cycles: int            # COMPUTE: cycles with a MATMUL in progress
     macs: int              # MACs issued to the array (padding included)
     zero_macs: int
+    mem_bytes: int = 0     # weight bytes read over AXI (MEM_BYTES; 0 with on-chip weights)
+    mem_bursts: int = 0    # AXI read bursts (MEM_BURSTS)
 
     @property
     def useful_macs(self) -> int:
@@ -221,7 +223,9 @@ class Runtime:
             self.stats.append(LayerStats(m=program.m, k=image.k, n=image.n,
                                          cycles=counters[Counter.COMPUTE],
                                          macs=counters[Counter.MACS],
-                                         zero_macs=counters[Counter.ZERO_MACS]))
+                                         zero_macs=counters[Counter.ZERO_MACS],
+                                         mem_bytes=counters[Counter.MEM_BYTES],
+                                         mem_bursts=counters[Counter.MEM_BURSTS]))
         return program.decode(response)
 
     def as_matmul(self):

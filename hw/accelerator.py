@@ -115,6 +115,9 @@ class Accelerator(ConfiguredComponent):
                 engine.w_error.eq(reader.error),
                 reader.clear.eq(engine.w_clear),
                 controller.matmul_mem_error.eq(engine.mem_error),
+                reader.counter_clear.eq(controller.clear_counters),
+                counters.mem_bytes.eq(reader.bytes_read),
+                counters.mem_bursts.eq(reader.bursts),
             ]
         else:
             wiring.connect(m, loader.w_wr, wmem.write_port())

@@ -32,13 +32,10 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
+from golden.contract.config import AXI4_MAX_BURST, AXI_PAGE_BYTES
+
 __all__ = ["AxiBurst", "AxiReadSignature", "AxiResp", "AxiWeightReader", "ReadError",
            "beat_layout", "request_layout"]
-
-#: Bytes of an AXI page: an INCR burst must not cross a multiple of it (AXI4, A3.4.1).
-PAGE_BYTES = 4096
-#: Beats of the longest AXI4 INCR burst (ARLEN is 8 bits).
-AXI4_MAX_BURST = 256
 
 
 class AxiBurst(enum.Enum, shape=2):
@@ -208,6 +205,8 @@ class AxiWeightReader(wiring.Component):
         Bytes of every R beat received (discarded ones included): the bus traffic.
     bursts : Out(counter_bits)
         AR handshakes.
+    counter_clear : In(1)
+        Reset ``bytes_read`` and ``bursts`` to 0 (the accelerator's CLEAR of the counters).
 
     What the consumer sees on an error: every beat delivered before it is good data (its
     whole burst arrived clean). From the cycle the error is registered, ``beats.valid`` stays
@@ -225,7 +224,7 @@ class AxiWeightReader(wiring.Component):
         if addr_width not in (32, 64):
             raise ValueError(f"addr_width must be 32 or 64, not {addr_width!r}")
         _check_int("max_burst", max_burst, 1, AXI4_MAX_BURST)
-        page_beats = PAGE_BYTES // (data_width // 8)
+        page_beats = AXI_PAGE_BYTES // (data_width // 8)
         if max_burst > page_beats:
             raise ValueError(f"max_burst must be at most {page_beats} for data_width "
                              f"{data_width} (a burst may not cross 4 KiB), not {max_burst}")
@@ -245,6 +244,7 @@ class AxiWeightReader(wiring.Component):
             "available": Out(range(max_outstanding * max_burst + 1)),
             "bytes_read": Out(counter_bits),
             "bursts": Out(counter_bits),
+            "counter_clear": In(1),
         })
 
     data_width = property(lambda self: self._data_width)
@@ -267,7 +267,7 @@ class AxiWeightReader(wiring.Component):
         aw, dw = self._addr_width, self._data_width
         size = (self.beat_bytes - 1).bit_length()          # log2 of the beat bytes
         burst_max = self._max_burst
-        page_beats = PAGE_BYTES // self.beat_bytes
+        page_beats = AXI_PAGE_BYTES // self.beat_bytes
         depth = self.buffer_depth
         axi = self.m_axi
 
@@ -433,7 +433,8 @@ class AxiWeightReader(wiring.Component):
         m.d.sync += ar_done.eq(axi.arvalid & axi.arready)
         n_beats = Signal(self._counter_bits)
         n_bursts = Signal(self._counter_bits)
-        m.d.sync += [n_beats.eq(n_beats + r_valid), n_bursts.eq(n_bursts + ar_done)]
+        m.d.sync += [n_beats.eq(Mux(self.counter_clear, 0, n_beats + r_valid)),
+                     n_bursts.eq(Mux(self.counter_clear, 0, n_bursts + ar_done))]
         m.d.comb += [
             self.bytes_read.eq(n_beats << size),
             self.bursts.eq(n_bursts),

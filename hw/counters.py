@@ -1,13 +1,15 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """The performance counters (:class:`golden.contract.isa.Counter`), and their snapshot.
 
-Seven :data:`~golden.contract.isa.COUNTER_BITS`-bit counters add their increment every cycle
-(each event registered first: it is counted one cycle after it happens).
-READ_COUNTERS takes a snapshot of all of them at once (so the words it sends describe one
-instant), and the responder reads the snapshot one 32-bit word at a time.
+The :data:`~golden.contract.isa.COUNTER_BITS`-bit counters of the accelerator's events add
+their increment every cycle (each event registered first: it is counted one cycle after it
+happens). MEM_BYTES and MEM_BURSTS are the AXI weight reader's own counters
+(:class:`hw.axi.AxiWeightReader`, cleared with these), taken as they are; with on-chip weights
+they are the constant 0. READ_COUNTERS takes a snapshot of all of them at once (so the words
+it sends describe one instant), and the responder reads the snapshot one 32-bit word at a time.
 """
 
-from amaranth.hdl import Array, Module, Mux, Signal
+from amaranth.hdl import Array, Const, Module, Mux, Signal
 from amaranth.lib.wiring import In, Out
 
 from golden.contract.config import WORD_BITS, AcceleratorConfig
@@ -29,6 +31,8 @@ class Counters(ConfiguredComponent):
         array (``rows * cols`` MACs).
     zero_macs : In(range(rows * cols + 1))
         Of this cycle's MACs, those that meet a zero weight.
+    mem_bytes, mem_bursts : In(COUNTER_BITS)
+        ``weight_memory = "axi"`` only: the weight reader's ``bytes_read`` and ``bursts``.
     clear : In(1)
         Reset every counter to 0 (CLEAR with :attr:`~golden.contract.isa.ClearFlag.COUNTERS`).
     snapshot : In(1)
@@ -41,7 +45,11 @@ class Counters(ConfiguredComponent):
     """
 
     def __init__(self, config: AcceleratorConfig):
+        external = {}
+        if config.axi:
+            external = {"mem_bytes": In(COUNTER_BITS), "mem_bursts": In(COUNTER_BITS)}
         super().__init__(config, {
+            **external,
             "busy": In(1),
             "compute": In(1),
             "stall_in": In(1),
@@ -77,12 +85,26 @@ class Counters(ConfiguredComponent):
             **late,
             Counter.MACS: Mux(late[Counter.MACS], cfg.rows * cfg.cols, 0),
         }
-        counters = [Signal(COUNTER_BITS, name=f"count_{c.name.lower()}") for c in Counter]
-        snapshot = Array(Signal(COUNTER_BITS, name=f"snap_{c.name.lower()}") for c in Counter)
-        for counter, signal in zip(Counter, counters, strict=True):
-            m.d.sync += signal.eq(Mux(self.clear, 0, signal + increments[counter]))
+        # The reader counts the bus traffic itself; without it the traffic is none.
+        external = {Counter.MEM_BYTES: "mem_bytes", Counter.MEM_BURSTS: "mem_bursts"}
+        counters, snapshot = [], []
+        for counter in Counter:
+            name = counter.name.lower()
+            if counter in external:
+                if not cfg.axi:
+                    counters.append(None)
+                    snapshot.append(Const(0, COUNTER_BITS))
+                    continue
+                value = getattr(self, external[counter])
+            else:
+                value = Signal(COUNTER_BITS, name=f"count_{name}")
+                m.d.sync += value.eq(Mux(self.clear, 0, value + increments[counter]))
+            counters.append(value)
+            snapshot.append(Signal(COUNTER_BITS, name=f"snap_{name}"))
+        snapshot = Array(snapshot)
         with m.If(self.snapshot):
-            m.d.sync += [s.eq(c) for s, c in zip(snapshot, counters, strict=True)]
+            m.d.sync += [s.eq(c) for s, c in zip(snapshot, counters, strict=True)
+                         if c is not None]
         index = Signal.like(self.index)
         m.d.sync += index.eq(self.index)
         snap = snapshot[index >> 1]

@@ -15,7 +15,8 @@ Cycles, MACs and zero-weight MACs come from the accelerator's counters around ea
 MATMULs (:attr:`firmware.runtime.Runtime.stats`). :func:`cosimulate` is the documented API
 behind the command line: it returns the report that ``python -m sim`` writes to
 build/sim/cosim.json (``layers``: name, m, k, n, cycles, utilization, macs,
-zero_weight_fraction, bit_exact; ``all_bit_exact``; ``config``; and the run's settings), and
+zero_weight_fraction, bit_exact, mem_bytes and mem_bursts (the AXI traffic counters, 0 with
+on-chip weights); ``all_bit_exact``; ``config``; and the run's settings), and
 the energy report (``python -m reports energy``) reads that file.
 """
 
@@ -69,6 +70,8 @@ class LayerRecord:
     zero_weight_fraction: float  # MACs that met a zero weight / MACs issued to the array
     bit_exact: bool
     max_abs_diff: float | None = None   # float outputs against golden, where compared
+    mem_bytes: int = 0           # weight bytes read over AXI (MEM_BYTES; 0 on chip)
+    mem_bursts: int = 0          # AXI read bursts (MEM_BURSTS)
 
 
 class CheckedBackend:
@@ -92,7 +95,7 @@ class CheckedBackend:
             utilization=utilization(self.runtime.config, macs=stats.useful_macs,
                                     cycles=stats.cycles),
             macs=stats.useful_macs, zero_weight_fraction=stats.zero_macs / stats.macs,
-            bit_exact=exact))
+            bit_exact=exact, mem_bytes=stats.mem_bytes, mem_bursts=stats.mem_bursts))
         if self.progress is not None:
             self.progress.update(1)
         return torch.from_numpy(acc)

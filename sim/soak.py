@@ -18,7 +18,8 @@ probabilities from its seed; the seeds derive from the run's seed (:func:`progra
 
 Comparison (:func:`compare`), per request: the response words one for one, headers (with their
 error flags), payloads and CRC words, except the counters that depend on stream timing (the
-functional model has no cycles): of READ_COUNTERS, COMPUTE, MACS and ZERO_MACS must be equal and
+functional model has no cycles): of READ_COUNTERS, COMPUTE, MACS, ZERO_MACS and the weight
+traffic (MEM_BYTES, MEM_BURSTS: 0 in these on-chip configurations) must be equal and
 the CRC must close the response; then the accelerator's ``errors`` port against the model's
 flags. A request that does not finish within a cycle bound (:func:`cycle_bound`, from the words,
 the responses and the MATMULs' cycle counts of the tile loop) is a *hang*. A mismatch or a hang
@@ -100,7 +101,8 @@ P_CHOICES = (0.0, 0.0, 0.1, 0.3, 0.6)
 #: The stream faults, by index: a word dropped, duplicated or corrupted.
 FAULTS = ("drop", "duplicate", "corrupt")
 #: Counters that do not depend on stream timing: compared with the functional model's.
-TIMELESS = (Counter.COMPUTE, Counter.MACS, Counter.ZERO_MACS)
+TIMELESS = (Counter.COMPUTE, Counter.MACS, Counter.ZERO_MACS, Counter.MEM_BYTES,
+            Counter.MEM_BURSTS)
 
 
 # --- generators --------------------------------------------------------------------------------

@@ -38,6 +38,9 @@ def _table(header: str) -> list[list[str]]:
 OP = {row[1]: int(row[0]) for row in _table("| opcode | command |")}
 FLAG = {row[1]: int(row[0]) for row in _table("| bit value | flag |")}
 STATUS = [row[1] for row in _table("| word | field |")]
+COUNTERS = [row[1] for row in _table("| index | counter |")]
+VERSION = int(re.search(r"Command-set version (\d+)", DOC).group(1))
+CLEAR_COUNTERS = int(re.search(r"CLEAR flags: COUNTERS = (\d+)", DOC).group(1))
 CONFIG = AcceleratorConfig(rows=2, cols=2, acc_bits=20, max_k=64, weight_depth=32,
                            act_depth=16, acc_depth=8, max_load=4)
 
@@ -91,7 +94,7 @@ def test_the_device_describes_itself_as_documented():
     answer = responses(run(command("READ_STATUS"), 2 + len(STATUS)))
     assert len(answer) == 1 and answer[0][0] == OP["READ_STATUS"]
     fields = dict(zip(STATUS, answer[0][2], strict=True))
-    assert fields["errors"] == 0 and fields["version"] == 3
+    assert fields["errors"] == 0 and fields["version"] == VERSION
     for name in ("rows", "cols", "act_bits", "acc_bits", "weight_depth", "act_depth",
                  "acc_depth", "max_k", "max_load", "weight_rows_per_cycle"):
         assert fields[name] == getattr(CONFIG, name), name
@@ -105,6 +108,21 @@ def test_a_layer_as_the_document_describes_it(rng):
     assert (opcode, flags) == (OP["DRAIN"], 0)
     signed = [v - (1 << 32) if v >> 31 else v for v in payload]
     assert np.array_equal(np.array(signed).reshape(3, 2), x @ w.T)
+
+
+def test_the_counters_as_documented(rng):
+    """READ_COUNTERS after a layer: two words per documented counter, low first; the layer's
+    MACs (4 vectors of K-tiles through the 2x2 array), and no weight traffic on chip."""
+    x = rng.integers(-128, 128, size=(2, 4))
+    w = rng.integers(-1, 2, size=(2, 4))
+    words = [*command("CLEAR", MAGIC, flags=CLEAR_COUNTERS), *layer_program(x, w),
+             *command("READ_COUNTERS")]
+    answer = responses(run(words, (2 + 2 * 2) + (2 + 2 * len(COUNTERS))))    # DRAIN, counters
+    opcode, _, payload = answer[-1]
+    assert opcode == OP["READ_COUNTERS"] and len(payload) == 2 * len(COUNTERS)
+    value = {name: payload[2 * i] | payload[2 * i + 1] << 32 for i, name in enumerate(COUNTERS)}
+    assert value["MACS"] == 2 * 2 * CONFIG.rows * CONFIG.cols      # m x k_tiles vectors
+    assert value["MEM_BYTES"] == value["MEM_BURSTS"] == 0
 
 
 @pytest.mark.parametrize(("words", "flag"), [

@@ -14,8 +14,8 @@ import dataclasses
 import json
 from dataclasses import dataclass, field, fields
 
-__all__ = ["AXI_ADDR_WIDTHS", "MAX_DEPTH", "MAX_LOAD", "WEIGHT_FORMATS", "WEIGHT_MEMORIES",
-           "WORD_BITS", "AcceleratorConfig",
+__all__ = ["AXI4_MAX_BURST", "AXI_ADDR_WIDTHS", "AXI_PAGE_BYTES", "MAX_DEPTH", "MAX_LOAD",
+           "WEIGHT_FORMATS", "WEIGHT_MEMORIES", "WORD_BITS", "AcceleratorConfig",
            "check_positive", "signed_bits_for", "sum_bits"]
 
 #: Width of the words of the command and response streams (see :mod:`golden.contract.isa`).
@@ -34,8 +34,8 @@ WEIGHT_MEMORIES = ("onchip", "axi")
 #: AXI address widths a configuration may ask for: MATMUL's weight address is one 32-bit
 #: argument word, so a wider bus could not be addressed beyond its first 4 GiB.
 AXI_ADDR_WIDTHS = (32,)
-#: Longest AXI4 INCR burst (ARLEN is 8 bits) and the page it may not cross.
-_AXI4_MAX_BURST, _AXI_PAGE_BYTES = 256, 4096
+#: Longest AXI4 INCR burst (ARLEN is 8 bits) and the page it may not cross (AXI4, A3.4.1).
+AXI4_MAX_BURST, AXI_PAGE_BYTES = 256, 4096
 
 
 def signed_bits_for(magnitude: int) -> int:
@@ -204,7 +204,7 @@ class AcceleratorConfig:
             raise ValueError(
                 f"axi_addr_width must be 32, not {self.axi_addr_width!r}: MATMUL's weight "
                 f"address is one 32-bit argument word, so it reaches the first 4 GiB only")
-        _check_int("axi_max_burst", self.axi_max_burst, lo=1, hi=_AXI4_MAX_BURST)
+        _check_int("axi_max_burst", self.axi_max_burst, lo=1, hi=AXI4_MAX_BURST)
         _check_int("axi_outstanding", self.axi_outstanding, lo=1, hi=64)
         if not self.axi:
             return
@@ -219,7 +219,7 @@ class AcceleratorConfig:
                 f"that is a power of two from 64 to 1024 bits, not {bits}: change "
                 f"weight_rows_per_cycle (or cols) so that cols x weight_rows_per_cycle is a "
                 f"power of two from 32 to 512")
-        page = _AXI_PAGE_BYTES // (bits // 8)
+        page = AXI_PAGE_BYTES // (bits // 8)
         if self.axi_max_burst > page:
             raise ValueError(f"axi_max_burst must be at most {page} beats of {bits} bits (a "
                              f"burst may not cross 4 KiB), not {self.axi_max_burst}")

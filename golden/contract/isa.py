@@ -242,6 +242,15 @@ class Counter(enum.IntEnum):
     MACS = 5
     #: Of those, the ones with a zero weight (operand-isolated: no adder activity).
     ZERO_MACS = 6
+    #: (``weight_memory = "axi"``) Bytes of every R beat received over AXI4, discarded ones
+    #: included: the weight traffic on the bus. A MATMUL reads its ``tiles x tile_beats``
+    #: weight words of ``weight_word_bits / 8`` bytes
+    #: (:func:`golden.contract.memory.matmul_traffic`). 0 with on-chip weights.
+    MEM_BYTES = 7
+    #: (``weight_memory = "axi"``) AXI4 read bursts issued (AR handshakes). A MATMUL's read is
+    #: split into INCR bursts of at most ``axi_max_burst`` beats that never cross a 4 KiB
+    #: boundary (:func:`golden.contract.memory.axi_bursts`). 0 with on-chip weights.
+    MEM_BURSTS = 8
 
 
 #: Width of each performance counter; it wraps at ``2**COUNTER_BITS``.
@@ -251,7 +260,7 @@ COUNTER_WORDS = 2 * len(Counter)
 #: SYNC, ACC_OVERFLOW and the self-describing status. 3: the status describes
 #: ``weight_rows_per_cycle`` too (it sets the weight memory's word and tile layout). 4: weights
 #: from external memory (``weight_memory`` and the AXI fields in the status, MATMUL's byte
-#: address, MEMORY_ERROR).
+#: address, MEMORY_ERROR, the counters MEM_BYTES and MEM_BURSTS).
 VERSION = 4
 #: Words of CRC after every command but NOP, and after every response.
 CRC_WORDS = 1

@@ -19,18 +19,106 @@ MatmulWork`) and the time its weight bytes take to arrive, plus one latency befo
 tile (:func:`external_matmul_cycles`). For decode (M = 1) the array side is short and the
 memory bounds the MATMUL: that is the regime of :func:`decode_projection`, which projects the
 decode speed of a whole model from these figures.
+
+What a MATMUL moves over the bus is counted here once (:func:`matmul_traffic`): the words it
+reads (:func:`matmul_words`), split into bursts as the reader splits them
+(:func:`axi_bursts`). The RTL's counters MEM_BYTES and MEM_BURSTS, the functional model's and
+the energy report's DRAM traffic are these counts.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import AcceleratorConfig
-from .tileloop import MatmulWork, layer_work
+from .config import AXI4_MAX_BURST, AXI_PAGE_BYTES, AcceleratorConfig
+from .isa import MatmulFlag, Opcode, split_commands
+from .tileloop import MatmulWork, layer_work, matmul_work
 from .workloads import ModelShape
 
-__all__ = ["BITNET_KV260", "MemorySystem", "decode_projection", "external_matmul_cycles",
+__all__ = ["BITNET_KV260", "MemorySystem", "WeightTraffic", "axi_bursts", "decode_projection",
+           "external_matmul_cycles", "matmul_traffic", "matmul_words", "program_traffic",
            "tile_bytes"]
+
+
+def axi_bursts(addr: int, length: int, *, beat_bytes: int, max_burst: int
+               ) -> list[tuple[int, int]]:
+    """The INCR bursts, as (byte address, beats), that the weight reader
+    (:class:`hw.axi.AxiWeightReader`) splits a read of ``length`` bytes at ``addr`` into: each
+    ``min(max_burst, beats to the next 4 KiB boundary, beats left)``, so that none crosses a
+    4 KiB boundary (AXI4, A3.4.1) or exceeds ``max_burst``.
+
+    >>> axi_bursts(0x0fc0, 256, beat_bytes=8, max_burst=16)   # 8 beats to the boundary
+    [(4032, 8), (4096, 16), (4224, 8)]
+    """
+    for name, value in (("beat_bytes", beat_bytes), ("max_burst", max_burst)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    if beat_bytes & (beat_bytes - 1) or beat_bytes > AXI_PAGE_BYTES:
+        raise ValueError(f"beat_bytes must be a power of two up to {AXI_PAGE_BYTES}, not "
+                         f"{beat_bytes}")
+    longest = min(AXI4_MAX_BURST, AXI_PAGE_BYTES // beat_bytes)
+    if max_burst > longest:
+        raise ValueError(f"max_burst must be at most {longest} beats of {beat_bytes} bytes, "
+                         f"not {max_burst}")
+    if addr < 0 or addr % beat_bytes or length < 1 or length % beat_bytes:
+        raise ValueError(f"a read of {length} bytes at {addr:#x} is not a positive whole number "
+                         f"of {beat_bytes}-byte beats at an aligned address")
+    bursts = []
+    left = length // beat_bytes
+    while left:
+        to_page = (AXI_PAGE_BYTES - addr % AXI_PAGE_BYTES) // beat_bytes
+        beats = min(max_burst, to_page, left)
+        bursts.append((addr, beats))
+        addr += beats * beat_bytes
+        left -= beats
+    return bursts
+
+
+def matmul_words(config: AcceleratorConfig, work: MatmulWork) -> int:
+    """Weight words a MATMUL reads: its :attr:`~MatmulWork.weight_rows` row slots in words of
+    :attr:`~golden.contract.config.AcceleratorConfig.weight_rows_per_word` (``tiles x
+    tile_beats`` words in the 2-bit format)."""
+    return -(-work.weight_rows // config.weight_rows_per_word)
+
+
+@dataclass(frozen=True)
+class WeightTraffic:
+    """Weight traffic over the bus: bytes of R beats and AR handshakes (bursts)."""
+
+    bytes: int = 0
+    bursts: int = 0
+
+    def __add__(self, other: WeightTraffic) -> WeightTraffic:
+        return WeightTraffic(self.bytes + other.bytes, self.bursts + other.bursts)
+
+
+def matmul_traffic(config: AcceleratorConfig, work: MatmulWork, *, w_addr: int
+                   ) -> WeightTraffic:
+    """What a MATMUL whose weights are at byte ``w_addr`` reads over AXI4 (MEM_BYTES and
+    MEM_BURSTS): its :func:`matmul_words` of ``weight_word_bits / 8`` bytes, in one request
+    split by :func:`axi_bursts`. Any configuration's words may be counted this way (a 1.6-bit
+    configuration's, for what its traffic would be); the accelerator's counters count only
+    with ``weight_memory = "axi"``."""
+    size = config.weight_word_bits // 8
+    length = matmul_words(config, work) * size
+    return WeightTraffic(length, len(axi_bursts(w_addr, length, beat_bytes=size,
+                                                max_burst=config.axi_max_burst)))
+
+
+def program_traffic(config: AcceleratorConfig, words, *, w_base: int = 0) -> WeightTraffic:
+    """The weight traffic of a well-formed command stream's MATMULs (:func:`matmul_traffic`).
+    Their weight addresses are byte addresses with ``weight_memory = "axi"``; otherwise word
+    addresses, taken as words of ``weight_word_bits / 8`` bytes from byte ``w_base``."""
+    total = WeightTraffic()
+    for command in split_commands(config, words):
+        if command.opcode == Opcode.MATMUL:
+            w_addr, _, _, m, k_tiles, n_tiles = command.args
+            work = matmul_work(config, m=m, k_tiles=k_tiles, n_tiles=n_tiles,
+                               accumulate=bool(command.flags & MatmulFlag.ACCUMULATE))
+            if not config.axi:
+                w_addr = w_base + w_addr * (config.weight_word_bits // 8)
+            total += matmul_traffic(config, work, w_addr=w_addr)
+    return total
 
 
 def _positive_number(name: str, value) -> None:
@@ -95,7 +183,9 @@ def external_matmul_cycles(work: MatmulWork, mem: MemorySystem, *, weight_bytes:
 #: The best open design to compare with (REFERENCE.md): bitnet-kv260 decodes BitNet b1.58
 #: 2B-4T at 16.78 tokens/s on a KV260 (fabric at 250 MHz, DDR4), streaming 483 MB of weights
 #: per token (1.6 bits per weight).
+#: 0.381 J per generated token is its board-level measurement (the whole KV260, DDR4 included).
 BITNET_KV260 = {"tokens_per_s": 16.78, "clock_mhz": 250, "bytes_per_token": 483e6,
+                "joules_per_token": 0.381,
                 "source": "MerlijnW70/bitnet-kv260, docs/measurements.md"}
 
 

@@ -8,6 +8,8 @@
 * :mod:`.pricing`: the published convention and the honest total of one workload on one array
   type (ternary, binary, INT4, INT8, FP16, FP32);
 * :mod:`.activity`: toggle counts of the array's probe set in RTL simulation;
+* :mod:`.traffic`: DRAM weight traffic per decoded token with the weights over AXI4, by the
+  rule of the MEM_BYTES / MEM_BURSTS counters (or those counters, from an AXI ``make sim``);
 * :mod:`.collect`: every figure of the report, as one dictionary (the JSON);
 * :mod:`.render` and :mod:`.plots`: Markdown and figures from those values only;
 * :mod:`.report`: the files under build/reports/.

@@ -10,7 +10,10 @@ Where the op counts come from:
   (:func:`reports.energy.workload.record_work`) for the traffic;
 * energy per token against model size: the firmware's programs for one token (M = 1) of each
   BitLinear shape of :data:`golden.contract.workloads.MODELS`, the zero-weight fraction of the
-  shipped model's trained weights.
+  shipped model's trained weights;
+* DRAM weight traffic per decoded 2B-4T token with the weights over AXI4
+  (:mod:`reports.energy.traffic`): the MEM_BYTES / MEM_BURSTS counters of a ``make sim`` run
+  with AXI weights when build/sim/cosim.json is one, else the contract's rule.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from golden.contract.workloads import DEFAULT_PROMPT, MODELS, ModelShape
 
 from .data import EnergyTable
 from .pricing import ARRAYS, COMPONENTS, convention_ratio, layer_energy
+from .traffic import traffic_section
 from .workload import fits_on_chip, place_weights, record_work, shape_work
 
 __all__ = ["EXTRAPOLATED", "EXTRAPOLATED_RULE", "NODES", "collect", "model_sweep",
@@ -207,6 +211,11 @@ def collect(*, config: AcceleratorConfig, data_file: Path | None = None,
                         / sum(w.macs for w in model_works))
     sweep = model_sweep(table, config, trained_zero, log, models=models,
                         extrapolated=None if models is None else {})
+    shapes = MODELS if models is None else models
+    decode = shapes.get("2B-4T") or next(iter(shapes.values()))
+    log(f"energy: DRAM weight traffic per decoded {decode.name} token")
+    traffic = traffic_section(table, config, decode, zero_fraction=trained_zero,
+                              cosim=read_cosim(cosim_json) if cosim_json.exists() else None)
     rules = sorted({r for node in per_layer.values() for es in node.values()
                     for e in es for r in e.rules})
     measured = None
@@ -239,6 +248,7 @@ def collect(*, config: AcceleratorConfig, data_file: Path | None = None,
         "tiny_model": tiny,
         "trained_zero_fraction": trained_zero,
         "per_token": sweep,
+        "dram_per_token": traffic,
         "activity": measured,
         "area": area_section(table, reports_dir),
         "estimates": rules,

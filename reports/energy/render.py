@@ -16,7 +16,7 @@ from .pricing import ARRAYS, COMPONENTS, layer_energy
 from .workload import place_weights, record_work
 
 __all__ = ["activity_markdown", "area_markdown", "group_rules", "render_markdown",
-           "summary_lines"]
+           "summary_lines", "traffic_markdown"]
 
 _pj = format_pj
 
@@ -121,6 +121,8 @@ def render_markdown(report: dict, figures: dict[str, str]) -> str:
         lines.append("")
     lines += [f"Extrapolated rows: {EXTRAPOLATED_RULE}.", "",
               f"![energy per token]({figures['per_token']})", ""]
+    if report.get("dram_per_token"):
+        lines += traffic_markdown(report["dram_per_token"])
     lines += activity_markdown(report.get("activity"))
     lines += area_markdown(report["area"], figures.get("area"))
     lines += ["## Estimates used (rules, not published figures)", ""]
@@ -128,6 +130,61 @@ def render_markdown(report: dict, figures: dict[str, str]) -> str:
     lines += ["", "INT4 (W4A8): the multiply is the published INT8 one scaled by the product of "
               "the operand widths (4 x 8 / 64), its adders by width: an estimate.", ""]
     return "\n".join(lines)
+
+
+def _bytes(n: float) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+def traffic_markdown(t: dict) -> list[str]:
+    """The DRAM weight traffic per decoded token (:mod:`reports.energy.traffic`)."""
+    axi, kv, m = t["axi_config"], t["kv260"], t["measured"]
+    lines = [f"## Energy per decoded {t['model']} token, weights streamed over AXI4", "",
+             f"One decoded token (M = 1) runs every BitLinear of the {t['layers']} layers once "
+             f"({t['bitlinear_weights']:,} weights); with `weight_memory = \"axi\"` each "
+             "MATMUL reads its weight words from DRAM, which the accelerator counts "
+             "(MEM_BYTES, MEM_BURSTS) by the contract's rule "
+             "(`golden.contract.memory.matmul_traffic`: the words each MATMUL reads, split into "
+             "INCR bursts of at most `axi_max_burst` beats that never cross 4 KiB). Array: "
+             f"{axi['rows']}x{axi['cols']}, {axi['weight_rows_per_cycle']} weight rows per "
+             f"cycle ({axi['weight_word_bits']}-bit AXI words), bursts of up to "
+             f"{axi['axi_max_burst']} beats, each layer's image from a 4 KiB boundary. "
+             "The 1.6-bit row counts the same MATMULs in words of the 1.6-bit format (five "
+             "beats a word); the RTL reads only 2-bit weights over AXI.", "",
+             f"DRAM read energy: {t['dram_pj_per_access']:g} pJ per {t['dram_access_bits']}-bit "
+             f"read = {t['dram_pj_per_bit']:g} pJ/bit ({t['dram_source']}): a **{t['node'][:-2]} "
+             "nm** figure; DRAM of a later node costs less per bit. Bursts are counted, not "
+             "priced (the source has no per-burst energy). Arithmetic and SRAM: the per-token "
+             f"sweep above at {t['node'][:-2]} nm (weights written into the weight buffer and "
+             "read from it).", ""]
+    if m["used"]:
+        lines += [f"Counts: the measured MEM_BYTES and MEM_BURSTS of `make sim` on "
+                  f"{m['simulator']} (2B-4T-shaped layers, scaled to one token by the rule's "
+                  f"ratio); measured and rule agree on every layer: {m['agree']}.", "",
+                  "| layer | M | K | N | MEM_BYTES | rule | MEM_BURSTS | rule |",
+                  "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['name']} | {r['m']} | {r['k']} | {r['n']} | {r['measured_bytes']} | "
+                  f"{r['rule_bytes']} | {r['measured_bursts']} | {r['rule_bursts']} |"
+                  for r in m["layers"]]
+        lines.append("")
+    else:
+        lines += [f"Counts: the contract's rule, not measured counters ({m['why']}; `make sim "
+                  "SIM_ARGS=\"--simulator icarus --weight-memory axi ...\"` measures them).", ""]
+    lines += ["| weights | counts | DRAM bytes per token | bursts per token | DRAM | arithmetic | "
+              "SRAM | total per token | bitnet-kv260 measured / ours |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for fmt, f in t["formats"].items():
+        lines.append(f"| {fmt} | {f['count_source']} | {_bytes(f['bytes_per_token'])} | "
+                     f"{f['bursts_per_token']:,.0f} | {_pj(f['dram_pj'])} | "
+                     f"{_pj(f['arithmetic_pj'])} | {_pj(f['sram_pj'])} | "
+                     f"**{_pj(f['total_pj'])}** | {f['kv260_ratio']:.1f}x |")
+    lines += ["", f"bitnet-kv260 ({kv['source']}): {kv['joules_per_token']:g} J per generated "
+              f"token, {kv['tokens_per_s']:g} tokens/s, {_bytes(kv['bytes_per_token'])} of "
+              "weights per token. Theirs is a board-level measurement of generating a token (what "
+              "the board spends, all of the token's work included); ours is an estimate of the "
+              "BitLinears' DRAM weight reads plus the datapath at 45 nm (no static power, no "
+              "attention or LM head), not a measurement.", ""]
+    return lines
 
 
 def group_rules(rules: list[str]) -> list[str]:

@@ -154,6 +154,7 @@ def test_counters_count_macs_and_stalls(weight_format, lanes, rng, seed):
     assert counters[Counter.CYCLES] >= counters[Counter.BUSY]
     assert counters[Counter.STALL_IN] > 0          # idle cycles inside the MATMUL command
     assert counters[Counter.STALL_OUT] == 0        # nothing was sent before READ_COUNTERS
+    assert counters[Counter.MEM_BYTES] == counters[Counter.MEM_BURSTS] == 0   # weights on chip
 
 
 def _status(cfg, words):

@@ -10,6 +10,7 @@ import pytest
 from amaranth.hdl import Value
 from amaranth.lib.wiring import In
 
+from golden.contract.memory import axi_bursts
 from hw.axi import AxiReadSignature, AxiWeightReader, ReadError
 from sim.testbenches.axi_reader_cocotb import reader_verilog, rtl_axi_reader_cocotb
 from sim.testbenches.cocotb_modules.axi_reader import CODES
@@ -115,6 +116,14 @@ def test_random_reads_under_pauses(simulator, data_width, max_burst, max_outstan
     assert run["max_outstanding_seen"] <= max_outstanding
     if max_outstanding > 1:
         assert run["max_outstanding_seen"] > 1, "bursts never overlapped"
+    # The ARs are the contract's split of the requests, burst for burst, and the counters
+    # say so until counter_clear.
+    beat = data_width // 8
+    split = [burst for addr, length in run["ranges"]
+             for burst in axi_bursts(addr, length, beat_bytes=beat, max_burst=max_burst)]
+    assert [tuple(ar) for ar in run["ars"]] == split
+    assert run["counted"] == [sum(length for _, length in run["ranges"]), len(split)]
+    assert run["cleared"] == [0, 0]
 
 
 @pytest.mark.cosim

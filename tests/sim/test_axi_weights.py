@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """Weights streamed from external memory over AXI4 (``weight_memory = "axi"``, issue 14): the
 configuration's checks, the contract's rules, and the whole accelerator under cocotb (Icarus
-and Verilator) with cocotbext-axi's AxiRamRead on its ``m_axi`` port (random AR/R pauses, injected faults)."""
+and Verilator) with cocotbext-axi's AxiRamRead on its ``m_axi`` port (random AR/R pauses,
+injected faults), its weight traffic counters against the functional model's."""
 
 import re
 
@@ -21,11 +22,18 @@ from golden.contract.isa import (
     Opcode,
     load_error,
     matmul_error,
+    parse_counters,
     parse_response,
     parse_status,
     response_words,
 )
-from golden.contract.memory import MemorySystem, external_matmul_cycles
+from golden.contract.memory import (
+    MemorySystem,
+    axi_bursts,
+    external_matmul_cycles,
+    matmul_traffic,
+    program_traffic,
+)
 from golden.contract.tileloop import matmul_work
 from tests.helpers import ref_acc
 
@@ -147,19 +155,64 @@ def _compute(cfg, program, response) -> int:
 
 def test_bit_exact_under_random_pauses(rtl, seed, rng):
     """Several shapes, each against golden and the functional model, with AR and R paused at
-    random; then without pauses, the COMPUTE counter against the tile loop."""
+    random. The weight traffic counters (MEM_BYTES, MEM_BURSTS) equal the functional model's
+    and the contract's split, with images that start 3 words or half a page below a 4 KiB
+    boundary."""
     cfg = rtl.config
     rtl.set_axi_pauses(p_ar=0.3, p_r=0.3, seed=seed)
     shapes = [(5, 40, 20), (1, 64, 16), (16, 16, 8), (2, 3 * cfg.rows, 3 * cfg.cols)]
+    crossings = 0
     for i, (m, k, n) in enumerate(shapes):
-        base = 0x2000 * (i + 1) - (0x800 if i % 2 else 0)  # some blocks cross 4 KiB
+        base = 0x2000 * (i + 1) - (3 * cfg.weight_word_bytes if i % 2 else 0x800)
         x, w, program = _layer(rng, cfg, m, k, n, base, rtl)
         model = FunctionalAccelerator(cfg, external_bytes=MEM_BYTES)
         model.write_external(base, compile_weights(cfg, w).to_bytes())
         response = rtl.run(program)
         acc = program.decode(response)
         assert np.array_equal(acc, ref_acc(x, w)), f"shape {(m, k, n)}"
-        assert np.array_equal(acc, program.decode(model.run(program.words)))
+        model_response = model.run(program.words)
+        assert np.array_equal(acc, program.decode(model_response))
+        have, want = program.counters(response), program.counters(model_response)
+        traffic = program_traffic(cfg, program.words)
+        for c, expect in ((Counter.MEM_BYTES, traffic.bytes),
+                          (Counter.MEM_BURSTS, traffic.bursts)):
+            assert have[c] == want[c] == expect, f"shape {(m, k, n)}: {c.name}"
+        size = len(compile_weights(cfg, w).to_bytes())
+        crossings += base // 4096 != (base + size - 1) // 4096
+    assert crossings >= 2, "no image crossed a 4 KiB boundary"
+
+
+def test_traffic_counters_count_every_matmul_until_clear(rtl, rng):
+    """Two MATMULs (the second at an address 1 word below 4 KiB, so its first burst is one
+    beat) add up; CLEAR of the counters zeroes MEM_BYTES and MEM_BURSTS with the others."""
+    cfg = rtl.config
+    rtl.set_axi_pauses()
+    m, k, n = 2, 2 * cfg.rows, 2 * cfg.cols
+    x, w = rng.integers(-128, 128, (m, k)), rng.integers(-1, 2, (n, k))
+    image = compile_weights(cfg, w)
+    bases = (0x5000, 0x7000 - cfg.weight_word_bytes)
+    for base in bases:
+        rtl.write_external(base, image.to_bytes())
+    acts = pack_act_words(cfg, x.reshape(m, -1, cfg.rows).reshape(-1, cfg.rows))
+    shape = {"a_addr": 0, "acc_addr": 0, "m": m, "k_tiles": 2, "n_tiles": 2}
+    work = matmul_work(cfg, m=m, k_tiles=2, n_tiles=2)
+    want = [matmul_traffic(cfg, work, w_addr=base) for base in bases]
+    assert axi_bursts(bases[1], want[1].bytes, beat_bytes=cfg.weight_word_bytes,
+                      max_burst=cfg.axi_max_burst)[0] == (bases[1], 1)
+
+    def counters(words):
+        response = rtl.execute([*words, *commands.read_counters()],
+                               response_words(cfg, Opcode.READ_COUNTERS))
+        header, payload = parse_response(response, Opcode.READ_COUNTERS)
+        header.raise_on_error()
+        c = parse_counters(payload)
+        return c[Counter.MEM_BYTES], c[Counter.MEM_BURSTS]
+
+    assert counters(commands.clear() + commands.load_acts(cfg, 0, acts)
+                    + commands.matmul(w_addr=bases[0], **shape)
+                    + commands.matmul(w_addr=bases[1], **shape)) == (
+        want[0].bytes + want[1].bytes, want[0].bursts + want[1].bursts)
+    assert counters(commands.clear(errors=False)) == (0, 0)
 
 
 def test_compute_counter_against_the_cycle_model(rtl, rng):

@@ -155,7 +155,7 @@ def test_payloads():
     assert parse_counters(words)[Counter.CYCLES] == 1 << 40
     assert response_words(cfg, Opcode.DRAIN, count=3) == 1 + 3 * 8 + 1
     assert response_words(cfg, Opcode.LOAD_ACTS) == 0
-    with pytest.raises(CommandError, match="expected 14 counter words, not 2"):
+    with pytest.raises(CommandError, match=f"expected {COUNTER_WORDS} counter words, not 2"):
         parse_counters([0, 0])
 
 

@@ -1,16 +1,25 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """The external-memory cycle model and the decode projection (golden.contract.memory)."""
 
+import random
+import re
+
 import pytest
 
+from firmware import commands
 from golden.contract.config import AcceleratorConfig
 from golden.contract.memory import (
     MemorySystem,
+    WeightTraffic,
+    axi_bursts,
     decode_projection,
     external_matmul_cycles,
+    matmul_traffic,
+    matmul_words,
+    program_traffic,
     tile_bytes,
 )
-from golden.contract.tileloop import layer_work
+from golden.contract.tileloop import layer_work, matmul_work
 from golden.contract.workloads import MODELS
 
 
@@ -72,3 +81,69 @@ def test_bad_memory_parameters_are_named(kwargs, message):
         MemorySystem(**kwargs)
     with pytest.raises(ValueError, match="clock_mhz must be a positive number, not -200"):
         MemorySystem.from_rates(gbytes_per_s=19.2, clock_mhz=-200)
+
+
+# ---- weight traffic: the words a MATMUL reads, split into bursts --------------------------
+
+@pytest.mark.parametrize(("beat", "max_burst"), [(8, 16), (8, 1), (64, 64), (128, 32), (8, 256)])
+def test_bursts_cover_the_read_within_the_limits(beat, max_burst, seed):
+    """Every split covers its read in order, no burst crosses 4 KiB or exceeds max_burst,
+    and each is as long as those limits allow (the reader's rule)."""
+    rng = random.Random(seed)
+    for _ in range(200):
+        beats = rng.choice([1, 2, rng.randint(1, 64), rng.randint(1, 3000)])
+        addr = beat * rng.choice([rng.randrange(1 << 20), 4096 // beat * rng.randint(1, 99) - 1])
+        bursts = axi_bursts(addr, beats * beat, beat_bytes=beat, max_burst=max_burst)
+        at = addr
+        for start, n in bursts:
+            assert start == at and 1 <= n <= max_burst
+            assert start // 4096 == (start + n * beat - 1) // 4096, "crosses 4 KiB"
+            assert n == min(max_burst, (4096 - start % 4096) // beat, (addr + beats * beat
+                                                                       - start) // beat)
+            at += n * beat
+        assert at == addr + beats * beat
+
+
+def test_bursts_at_a_4k_boundary():
+    assert axi_bursts(0x0fc0, 256, beat_bytes=8, max_burst=16) == [
+        (0x0fc0, 8), (0x1000, 16), (0x1080, 8)]
+    assert axi_bursts(0x1000, 4096, beat_bytes=8, max_burst=256) == [(0x1000, 256),
+                                                                      (0x1800, 256)]
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"addr": 4, "length": 8}, "a read of 8 bytes at 0x4 is not a positive whole number"),
+    ({"addr": 0, "length": 0}, "a read of 0 bytes"),
+    ({"beat_bytes": 24}, "beat_bytes must be a power of two up to 4096, not 24"),
+    ({"max_burst": 0}, "max_burst must be a positive integer, not 0"),
+    ({"max_burst": 257}, "max_burst must be at most 256 beats of 8 bytes, not 257"),
+    ({"beat_bytes": 64, "max_burst": 128}, "max_burst must be at most 64 beats of 64 bytes"),
+])
+def test_bad_splits_are_refused_naming_the_value(kw, message):
+    args = {"addr": 0, "length": 64, "beat_bytes": 8, "max_burst": 16, **kw}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        axi_bursts(args.pop("addr"), args.pop("length"), **args)
+
+
+def test_matmul_traffic_is_its_words_in_bursts():
+    cfg = AcceleratorConfig(rows=8, cols=8, weight_rows_per_cycle=4, weight_memory="axi",
+                            axi_max_burst=4, axi_outstanding=2, max_k=256, acc_bits=20)
+    work = matmul_work(cfg, m=3, k_tiles=4, n_tiles=2)
+    assert matmul_words(cfg, work) == work.tiles * cfg.tile_beats == 16
+    assert matmul_traffic(cfg, work, w_addr=0x2000) == WeightTraffic(16 * 8, 4)
+    # 0x0ff0: two words to the boundary, then bursts of 4, then the rest.
+    assert matmul_traffic(cfg, work, w_addr=0x0ff0) == WeightTraffic(16 * 8, 5)
+    words = (commands.matmul(w_addr=0x0ff0, a_addr=0, acc_addr=0, m=3, k_tiles=4, n_tiles=2)
+             + commands.matmul(w_addr=0x2000, a_addr=0, acc_addr=0, m=1, k_tiles=1,
+                               n_tiles=1, accumulate=True) + commands.read_counters())
+    assert program_traffic(cfg, words) == WeightTraffic(16 * 8 + 2 * 8, 5 + 1)
+
+
+def test_the_1_6_bit_format_packs_five_beats_per_word():
+    """Any configuration's words may be counted: a 1.6-bit word holds five beats, 1.6 bits
+    per weight (the 2-bit format's 2)."""
+    two = AcceleratorConfig(weight_rows_per_cycle=2)
+    five = AcceleratorConfig(weight_rows_per_cycle=2, weight_format="1.6bit")
+    work = layer_work(two, m=1, k=2560, n=2560)
+    assert matmul_traffic(two, work, w_addr=0).bytes == 2560 * 2560 * 2 // 8
+    assert matmul_traffic(five, work, w_addr=0).bytes == 2560 * 2560 * 8 // 5 // 8

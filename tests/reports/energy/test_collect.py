@@ -60,9 +60,16 @@ def test_report_end_to_end(tmp_path):
     assert report["trained_zero_fraction"] == pytest.approx(0.25)
     assert report["per_token"]["mini"]["bitlinear_weights"] == 2 * (
         2 * 64 * 64 + 2 * 64 * 64 + 3 * 128 * 64)
+    # DRAM weight traffic per decoded token of the sweep's model, by the counters' rule
+    # (the co-simulation has on-chip weights: no MEM_BYTES to use)
+    dram = report["dram_per_token"]
+    assert dram["model"] == "mini" and not dram["measured"]["used"]
+    assert dram["formats"]["2bit"]["bytes_per_token"] == 2 * (
+        2 * 64 * 64 + 2 * 64 * 64 + 3 * 128 * 64) * 2 // 8
     figures = plot(report, tmp_path)
     text = render_markdown(report, figures)
     assert "**71.4x**" in text and "make fpga" in text
+    assert "## Energy per decoded mini token, weights streamed over AXI4" in text
     for f in figures.values():
         assert (tmp_path / f).stat().st_size > 10_000
     json.dumps(report, default=str)
