@@ -62,12 +62,12 @@ from amaranth.hdl._ast import AnyConst, AnySeq
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
-from golden.contract.config import AcceleratorConfig
+from golden.contract.config import AXI_PAGE_BYTES, AcceleratorConfig
 from golden.contract.isa import CLEAR_MAGIC, COMMAND_HEADER, ClearFlag, Opcode
 from hw import axi as axi_module
 from hw.accelerator import Accelerator
 from hw.array import SystolicArray, write_skew
-from hw.axi import PAGE_BYTES, AxiBurst, AxiResp, AxiWeightReader, beat_layout
+from hw.axi import AxiBurst, AxiResp, AxiWeightReader, beat_layout
 from hw.component import registered_read
 from hw.controller import Controller
 from hw.engine import MatmulEngine, acc_word_layout, act_word_layout
@@ -937,10 +937,10 @@ class AxiReaderHarness(Elaboratable):
         m.d.comb += ar_end.eq(axi.araddr[:12] + ((axi.arlen + 1) << size))
         with m.If(axi.arvalid):
             m.d.comb += [Assert(axi.arlen < mb, "at most max_burst beats"),
-                         Assert(ar_end <= PAGE_BYTES, "a burst never crosses 4 KiB"),
+                         Assert(ar_end <= AXI_PAGE_BYTES, "a burst never crosses 4 KiB"),
                          Assert(axi.arburst == AxiBurst.INCR, "INCR bursts"),
                          Assert(axi.arsize == size, "ARSIZE is the beat size")]
-        m.d.comb += Cover(axi.arvalid & axi.arready & (ar_end == PAGE_BYTES)
+        m.d.comb += Cover(axi.arvalid & axi.arready & (ar_end == AXI_PAGE_BYTES)
                           & (axi.arlen < mb - 1))
 
         # The slave: outstanding bursts (ARLEN each), the head burst's beat, R numbering.
@@ -1117,17 +1117,17 @@ class _ReaderParameterBug(AxiWeightReader):
     bug = None
 
     def elaborate(self, platform):
-        saved = self._max_burst, self._max_outstanding, axi_module.PAGE_BYTES
+        saved = self._max_burst, self._max_outstanding, axi_module.AXI_PAGE_BYTES
         if self.bug == "long_bursts":
             self._max_burst += 1
         elif self.bug == "crosses_pages":
-            axi_module.PAGE_BYTES *= 2
+            axi_module.AXI_PAGE_BYTES *= 2
         elif self.bug == "extra_outstanding":
             self._max_outstanding += 1
         try:
             return super().elaborate(platform)
         finally:
-            self._max_burst, self._max_outstanding, axi_module.PAGE_BYTES = saved
+            self._max_burst, self._max_outstanding, axi_module.AXI_PAGE_BYTES = saved
 
 
 def _reader_bug(name):
