@@ -192,7 +192,7 @@ def test_readme_markers_are_replaced_and_missing_ones_named():
 def test_the_sweep_driver_runs_resumably_and_reports_failures(tmp_path, monkeypatch):
     monkeypatch.setenv("ACCEL_BUILD_DIR", str(tmp_path / "build"))     # the runs' logs
     sweep = Sweep(families=("b158",), seeds=2, lrs=(2e-3, 4e-3), train=TINY_TRAIN,
-                  model=TINY_MODEL)
+                  model=TINY_MODEL, max_extend=0)
     lines = []
     assert run_sweep(sweep, jobs=2, runs_dir=tmp_path / "runs", results_dir=tmp_path / "res",
                      poll=0.2, echo=lines.append) == 0
@@ -208,7 +208,7 @@ def test_the_sweep_driver_runs_resumably_and_reports_failures(tmp_path, monkeypa
                      poll=0.2, echo=lines.append) == 0
     assert lines == []
     bad = Sweep(families=("bitnet1",), seeds=1, lrs=(2e-3,),
-                train={**TINY_TRAIN, "steps": 100000}, model=TINY_MODEL)
+                train={**TINY_TRAIN, "steps": 100000}, model=TINY_MODEL, max_extend=0)
     assert run_sweep(bad, jobs=1, runs_dir=tmp_path / "runs", results_dir=tmp_path / "res",
                      poll=0.2, echo=lines.append) == 1
     assert any(line.startswith("FAILED bitnet1-lr0.002-s0") for line in lines)
