@@ -142,7 +142,8 @@ def _cmd_sweep(args) -> None:
     if args.steps is not None:
         train_opts["steps"] = args.steps
     sweep = Sweep(families=tuple(args.families.split(",")) if args.families else
-                  tuple(FAMILIES), seeds=args.seeds, lrs=_lrs(args.lrs), train=train_opts)
+                  tuple(FAMILIES), seeds=args.seeds, lrs=_lrs(args.lrs), train=train_opts,
+                  max_extend=args.max_extend)
     results = Path(args.results) if args.results else RESULTS_DIR
     if args.dry_run:
         done = load_results(results)
@@ -208,7 +209,7 @@ def _cmd_import_hf(args) -> None:
 def _cmd_report(args) -> None:
     results_dir = Path(args.results) if args.results else RESULTS_DIR
     results = {n: r for n, r in load_results(results_dir).items() if Run.parse(n)}
-    sweep = Sweep(seeds=args.seeds, lrs=_lrs(args.lrs))
+    sweep = Sweep(seeds=args.seeds, lrs=_lrs(args.lrs), max_extend=args.max_extend)
     shipped = {name: (formats.read_info(name), (CHECKPOINT_DIR / file).stat().st_size)
                for name, file in formats.SHIPPED.items()}
     out = Path(args.out)
@@ -288,6 +289,8 @@ def main(argv=None) -> int:
     p.add_argument("--lrs", help="one comma-separated grid for every family (default: each "
                    "family's own)")
     p.add_argument("--steps", type=int, help=f"steps per run (default {SWEEP_TRAIN['steps']})")
+    p.add_argument("--max-extend", type=int, default=2,
+                   help="times a grid may grow beyond an edge holding the best rate (default 2)")
     p.add_argument("--results", help="directory of the result records (default "
                    "golden/results)")
     p.add_argument("--dry-run", action="store_true", help="list the runs, done and to do")
@@ -300,6 +303,7 @@ def main(argv=None) -> int:
                    help="README whose perplexity table to update ('' for none)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per family of the sweep")
     p.add_argument("--lrs", help="the sweep's one grid, if it was run with --lrs")
+    p.add_argument("--max-extend", type=int, default=2, help="as the sweep was run with")
     p.set_defaults(fn=_cmd_report)
 
     args = parser.parse_args(argv)

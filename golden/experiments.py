@@ -135,6 +135,10 @@ class Sweep:
                 raise ValueError(f"family {f} is distilled from {t}: sweep {t} too")
         if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
             raise ValueError(f"seeds must be a positive integer, not {self.seeds!r}")
+        if (isinstance(self.max_extend, bool) or not isinstance(self.max_extend, int)
+                or self.max_extend < 0):
+            raise ValueError(f"max_extend must be a non-negative integer, not "
+                             f"{self.max_extend!r}")
 
     def grid(self, family: str, results: dict[str, dict] | None = None) -> tuple[float, ...]:
         """The rates swept for ``family``: its grid (or the sweep's ``lrs``), extended by a
