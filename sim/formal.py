@@ -827,21 +827,28 @@ class _ResponderLosesSpare(Responder):
         return m
 
 
+def _elaborate_sending_twice(stream, elaborate, platform) -> Module:
+    """``elaborate(platform)`` of a component whose output ``stream`` does not let go every
+    other beat taken (the beat is sent twice): the component sees ``ready`` only on alternate
+    handshakes. The planted bug of the beat-counting checks, on any stream."""
+    ready = stream.ready
+    stream.ready = Signal(name="inner_ready")
+    try:
+        m = elaborate(platform)
+        skip = Signal()
+        with m.If(stream.valid & ready):
+            m.d.sync += skip.eq(~skip)
+        m.d.comb += stream.ready.eq(ready & skip)
+    finally:
+        stream.ready = ready
+    return m
+
+
 class _ResponderDuplicates(Responder):
     """Planted bug: every other word taken at ``resp`` is not let go (sent twice)."""
 
     def elaborate(self, platform):
-        ready = self.resp.ready
-        self.resp.ready = Signal(name="inner_resp_ready")
-        try:
-            m = super().elaborate(platform)
-            skip = Signal()
-            with m.If(self.resp.valid & ready):
-                m.d.sync += skip.eq(~skip)
-            m.d.comb += self.resp.ready.eq(ready & skip)
-        finally:
-            self.resp.ready = ready
-        return m
+        return _elaborate_sending_twice(self.resp, super().elaborate, platform)
 
 
 # --- the AXI4 weight reader: its AR and beat streams, bursts, beats counted end to end -------
@@ -1096,17 +1103,7 @@ class _ReaderDuplicates(AxiWeightReader):
     """Planted bug: every other beat taken by the consumer is not popped (sent twice)."""
 
     def elaborate(self, platform):
-        ready = self.beats.ready
-        self.beats.ready = Signal(name="inner_beat_ready")
-        try:
-            m = super().elaborate(platform)
-            skip = Signal()
-            with m.If(self.beats.valid & ready):
-                m.d.sync += skip.eq(~skip)
-            m.d.comb += self.beats.ready.eq(ready & skip)
-        finally:
-            self.beats.ready = ready
-        return m
+        return _elaborate_sending_twice(self.beats, super().elaborate, platform)
 
 
 class _ReaderParameterBug(AxiWeightReader):
