@@ -43,6 +43,7 @@ from golden.contract.memory import (
     MemorySystem,
     decode_projection,
     external_matmul_cycles,
+    matmul_words,
 )
 from golden.contract.paths import build_root
 from golden.contract.tileloop import layer_work
@@ -64,8 +65,8 @@ def run_rtl_layers(config: AcceleratorConfig, *, simulator: str, seed: int, laye
     rng = np.random.default_rng(seed)
     shapes = [s for s in MODELS["2B-4T"].bitlinears() if not layers or s.name in layers]
     word_bytes = config.weight_word_bytes
-    biggest = max(config.n_tiles(s.n) * config.k_tiles(s.k) for s in shapes)
-    memory = biggest * config.tile_beats * word_bytes
+    memory = word_bytes * max(matmul_words(config, layer_work(config, m=1, k=s.k, n=s.n))
+                              for s in shapes)
     records = []
     work_dir = build_root() / "bench" / "decode" / f"w{config.weight_rows_per_cycle}"
     with CocotbBackend(config, simulator=simulator, axi_memory_bytes=memory,
@@ -94,9 +95,10 @@ def run_rtl_layers(config: AcceleratorConfig, *, simulator: str, seed: int, laye
             exact = bool(np.array_equal(acc, x.astype(np.int64) @ w.astype(np.int64).T))
             cycles = program.counters(response)[Counter.COMPUTE]
             work = layer_work(config, m=1, k=shape.k, n=shape.n)
-            weight_bytes = work.tiles * config.tile_beats * word_bytes
+            words = matmul_words(config, work)
+            weight_bytes = words * word_bytes
             # No schedule beats the tiles' periods or the words at the memory's rate.
-            bound = max(work.bound_cycles, work.tiles * config.tile_beats / (1 - p_r))
+            bound = max(work.bound_cycles, words / (1 - p_r))
             records.append({"layer": shape.name, "n": shape.n, "k": shape.k,
                             "p_ar": p_ar, "p_r": p_r, "bound_cycles": bound,
                             "bound_fraction": bound / cycles,
