@@ -63,7 +63,7 @@ class ReadError(enum.Enum, shape=4):
     EARLY_LAST = 4
     #: No RLAST on the burst's last beat: the burst is too long.
     MISSING_LAST = 5
-    #: An R beat while no burst was outstanding.
+    #: An R beat while no burst was outstanding (no AR accepted and not yet ended by RLAST).
     UNSOLICITED = 6
     #: A request whose address is not a multiple of the beat size (refused).
     UNALIGNED = 8
@@ -367,6 +367,17 @@ class AxiWeightReader(wiring.Component):
         with m.If(axi.rvalid):
             m.d.sync += r_data.eq(axi.rdata)
 
+        # Bursts whose AR was accepted and that have not ended, counted from the registered
+        # handshake: a beat in the R register (RVALID a cycle earlier) belongs to a burst only
+        # if that burst's AR was accepted before the beat came, as AXI orders them. A beat
+        # while the AR still waits for ARREADY is UNSOLICITED, not the burst's data.
+        ar_done = Signal()
+        m.d.sync += ar_done.eq(axi.arvalid & axi.arready)
+        accepted = Signal(range(self._max_outstanding + 1))
+        burst_end = Signal()
+        m.d.comb += burst_end.eq(r_valid & r_last & (accepted != 0))
+        m.d.sync += accepted.eq(accepted + ar_done - burst_end)
+
         head_len_m1 = bursts.r_data[:8]
         head_req_last = bursts.r_data[8]
         beat = Signal(8)                    # beat of the head burst
@@ -374,7 +385,7 @@ class AxiWeightReader(wiring.Component):
         m.d.comb += at_end.eq(beat == head_len_m1)
         r_bad = Signal()
         r_code = Signal(ReadError)
-        with m.If(~bursts.r_rdy):
+        with m.If((accepted == 0) | ~bursts.r_rdy):
             m.d.comb += [r_bad.eq(1), r_code.eq(ReadError.UNSOLICITED)]
         with m.Elif(r_resp != AxiResp.OKAY):
             m.d.comb += [r_bad.eq(1), r_code.eq(r_resp.as_value())]
@@ -387,7 +398,7 @@ class AxiWeightReader(wiring.Component):
             buffer.w_en.eq(good),
             buffer.w_data.eq(Cat(r_data, head_req_last & at_end)),
             # A burst ends at its RLAST, whatever its length: that is when the slave is done.
-            bursts.r_en.eq(r_valid & r_last),
+            bursts.r_en.eq(burst_end),
         ]
         with m.If(r_valid):
             m.d.sync += beat.eq(Mux(r_last, 0, beat + 1))
@@ -429,8 +440,6 @@ class AxiWeightReader(wiring.Component):
                      self.available.eq(Mux(halted, 0, committed))]
 
         # ---- Status and counters (each event is already a register). ----
-        ar_done = Signal()
-        m.d.sync += ar_done.eq(axi.arvalid & axi.arready)
         n_beats = Signal(self._counter_bits)
         n_bursts = Signal(self._counter_bits)
         m.d.sync += [n_beats.eq(Mux(self.counter_clear, 0, n_beats + r_valid)),

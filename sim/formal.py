@@ -63,7 +63,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
 from golden.contract.config import AXI_PAGE_BYTES, AcceleratorConfig
-from golden.contract.isa import CLEAR_MAGIC, COMMAND_HEADER, ClearFlag, Opcode
+from golden.contract.isa import ARG_WORDS, CLEAR_MAGIC, COMMAND_HEADER, SYNC, ClearFlag, Opcode
 from hw import axi as axi_module
 from hw.accelerator import Accelerator
 from hw.array import SystolicArray, write_skew
@@ -263,7 +263,9 @@ class ControllerHarness(Elaboratable):
       :data:`CLEAR_MAGIC` has been taken since they were set (the command's CRC and the rest
       are the controller's business: this only says no other path clears them);
     * (``part="load"``) every data word of a load is taken once at ``cmd`` and written once,
-      in order, at its address, or the load is dropped whole (:meth:`_load_words`).
+      in order, at its address, or the load is dropped whole (:meth:`_load_words`);
+    * (``part="words"``) every word taken at ``cmd`` is used once, in the role the protocol
+      gives it: header, argument, data word or CRC word (:meth:`_command_words`).
 
     With ``invariants``, the sticky-flag and CLEAR properties come with the invariants that
     let k-induction close (:meth:`_sticky_invariants`, :meth:`_clear_invariants`); the
@@ -287,7 +289,7 @@ class ControllerHarness(Elaboratable):
         cfg = self.config
         ctl = self.controller_cls(cfg)
         loader = self.loader_cls(cfg)
-        if self.invariants:
+        if self.invariants or self.part == "words":
             # Elaborated here, so that the invariants can name their state.
             m.submodules.controller = ctl_m = ctl.elaborate(platform)
             m.submodules.loader = loader_m = loader.elaborate(platform)
@@ -344,6 +346,9 @@ class ControllerHarness(Elaboratable):
 
         if self.part == "load":
             self._load_words(m, ctl, loader)
+            return m
+        if self.part == "words":
+            self._command_words(m, ctl, ctl_m)
             return m
 
         flagged = ctl.errors != 0
@@ -522,6 +527,80 @@ class ControllerHarness(Elaboratable):
         m.d.comb += [Cover(loader.done & (total == n_max)),
                      Cover(loader.done & (taken == n_max) & (total == 0))]
 
+    def _command_words(self, m, ctl, ctl_m):
+        """Every word taken at ``cmd`` is used once, in its role. A shadow parser, written
+        from the protocol (:mod:`golden.contract.isa`: the header's fields, ``ARG_WORDS``, a
+        load's count within ``1..max_load``), gives each word taken its role; then the cycle
+        after it is taken the controller has taken a header exactly when the shadow's word was
+        one, holds each argument word in its argument register, passes exactly the data words
+        to the loader, and starts comparing the CRC exactly after the CRC word. A word the
+        controller lost (taken while it does not listen) or used twice (taken as one word by
+        the controller but left at the port) puts the shadow and the controller out of step."""
+        cfg = self.config
+        n_args = max(ARG_WORDS.values())
+        take = ctl.cmd.valid & ctl.cmd.ready
+        word = ctl.cmd.payload
+        header = COMMAND_HEADER(word)
+        fsm = ctl_m._generated["controller"]
+        comparing = fsm._data["signal"] == fsm.encoding["COMPARE"]
+
+        # The shadow: the role of the next word taken.
+        HEADER, ARG, DATA, CRC = range(4)
+        role = Signal(range(4), name="shadow_role")
+        arg_i = Signal(range(n_args), name="shadow_arg")        # the argument expected
+        arg_n = Signal(range(n_args + 1), name="shadow_args")   # the command's arguments
+        loads = Signal(name="shadow_load")
+        data_left = Signal(range(cfg.max_load + 1), name="shadow_data_left")
+        args_of = {op: ARG_WORDS[op] for op in Opcode}
+        good = ((header.sync == SYNC) & (header.reserved == 0) & (header.opcode < len(Opcode))
+                & (header.opcode != Opcode.NOP.value))
+        is_load_op = ((header.opcode == Opcode.LOAD_WEIGHTS.value)
+                      | (header.opcode == Opcode.LOAD_ACTS.value))
+        with m.If(take):
+            with m.Switch(role):
+                with m.Case(HEADER):
+                    with m.If(good):
+                        m.d.sync += [loads.eq(is_load_op), arg_i.eq(0)]
+                        with m.Switch(header.opcode):
+                            for op, n in args_of.items():
+                                with m.Case(op.value):
+                                    m.d.sync += [arg_n.eq(n), role.eq(ARG if n else CRC)]
+                with m.Case(ARG):
+                    m.d.sync += arg_i.eq(arg_i + 1)
+                    with m.If(arg_i == arg_n - 1):
+                        m.d.sync += role.eq(CRC)
+                        with m.If(loads):
+                            count_ok = (word != 0) & (word <= cfg.max_load)
+                            m.d.sync += [role.eq(Mux(count_ok, DATA, HEADER)),
+                                         data_left.eq(word)]
+                with m.Case(DATA):
+                    m.d.sync += data_left.eq(data_left - 1)
+                    with m.If(data_left == 1):
+                        m.d.sync += role.eq(CRC)
+                with m.Case(CRC):
+                    m.d.sync += role.eq(HEADER)
+
+        # The controller, a cycle after each word is taken.
+        was = {r: _delay(m, take & (role == r), 1, name=f"took_as_{n}")
+               for r, n in ((HEADER, "header"), (ARG, "arg"), (CRC, "crc"))}
+        was_word = _delay(m, word, 1, name="took_word")
+        was_arg = _delay(m, arg_i, 1, name="took_arg")
+        m.d.comb += [
+            Assert(_internal(ctl_m, "took_header") == was[HEADER],
+                   "a header is taken exactly where the protocol puts one"),
+            Assert(comparing == was[CRC], "the CRC is compared exactly after the CRC word"),
+            Assert((ctl.load_data.valid & ctl.load_data.ready) == (take & (role == DATA)),
+                   "exactly the load's data words go to the loader"),
+        ]
+        with m.If(was[ARG]):
+            for i in range(n_args):
+                arg = _internal(ctl_m, f"arg{i}")
+                with m.If(was_arg == i):
+                    m.d.comb += Assert(arg == was_word[:len(arg)],
+                                       "each argument word in its argument's register")
+        m.d.comb += [Cover(comparing & _internal(ctl_m, "is_matmul")),
+                     Cover(comparing & _internal(ctl_m, "is_load"))]
+
     def _timer(self, m, running, name):
         """High once ``running`` has been high for ``env_limit`` cycles."""
         count = Signal(range(self.env_limit + 1), name=name)
@@ -570,6 +649,40 @@ class _ControllerMissesDone(Controller):
             m = super().elaborate(platform)
         finally:
             self.respond_done = done
+        return m
+
+
+class _ControllerListensWhileBusy(Controller):
+    """Planted bug: ``cmd.ready`` is high whenever the controller is busy, so words that
+    come while it checks or runs a command (or while the loader cannot take a data word)
+    are taken and lost."""
+
+    def elaborate(self, platform):
+        ready = self.cmd.ready
+        self.cmd.ready = Signal(name="inner_cmd_ready")
+        try:
+            m = super().elaborate(platform)
+            m.d.comb += ready.eq(self.cmd.ready | self.busy)
+        finally:
+            self.cmd.ready = ready
+        return m
+
+
+class _ControllerTakesTwice(Controller):
+    """Planted bug: a word with bit 30 set is taken by the controller but held at the port
+    for one more cycle (``cmd.ready`` low at the port), so the controller takes it twice."""
+
+    def elaborate(self, platform):
+        ready = self.cmd.ready
+        self.cmd.ready = Signal(name="inner_cmd_ready")
+        try:
+            m = super().elaborate(platform)
+            again = Signal(name="taking_again")
+            hold = self.cmd.valid & self.cmd.ready & self.cmd.payload[30] & ~again
+            m.d.sync += again.eq(hold)
+            m.d.comb += ready.eq(self.cmd.ready & ~hold)
+        finally:
+            self.cmd.ready = ready
         return m
 
 
@@ -862,10 +975,9 @@ class AxiReaderHarness(Elaboratable):
     that one too many is seen) and numbers its R beats: RDATA is the beat's sequence number,
     so a delivered beat's data says which R beat it is. With ``slave="legal"`` it answers each
     burst in order, with RVALID free while a burst is outstanding, RLAST exactly on the
-    burst's last beat and RRESP = OKAY. With ``slave="free"`` RLAST and RRESP are free, and
-    RVALID while a burst is outstanding (beats nobody asked for are left out: the reader
-    counts a burst from the cycle its AR is issued, so a beat that comes while its AR waits is
-    taken as the burst's first, not as UNSOLICITED), and ``clear`` is held low.
+    burst's last beat and RRESP = OKAY. With ``slave="free"`` RVALID, RLAST and RRESP are
+    free (a beat with no burst outstanding, one that comes while its AR still waits for
+    ARREADY included, is a bad beat), and ``clear`` is held low.
 
     Properties, in both cases:
 
@@ -968,10 +1080,6 @@ class AxiReaderHarness(Elaboratable):
         else:
             for sig in (axi.rvalid, axi.rlast, axi.rresp):
                 _free(m, sig)
-            # No R beat while no burst is outstanding: the reader counts a burst from the
-            # cycle its AR is issued, not accepted, so a beat that comes while the AR still
-            # waits is taken as that burst's (not UNSOLICITED; see the README).
-            m.d.comb += Assume(~axi.rvalid | (q_n != 0))
         r_take = axi.rvalid & axi.rready
         pop = r_take & axi.rlast & (q_n != 0)
         with m.If(r_take):
@@ -1012,7 +1120,9 @@ class AxiReaderHarness(Elaboratable):
             flagged = _delay(m, seen | bad, 2, name="bad_seen")
             m.d.comb += [Assert(dut.error == flagged, "error exactly from two cycles after "
                                                       "the first bad beat, and sticky"),
-                         Cover(dut.error & (clean != 0))]
+                         Cover(dut.error & (clean != 0)),
+                         # A beat while the only burst's AR still waits: flagged.
+                         Cover(axi.rvalid & axi.arvalid & ~axi.arready & (q_n == 0))]
             return m
 
         # Legal slave: the requests not yet wholly issued (their next address and beats
@@ -1141,6 +1251,17 @@ class _ReaderDeliversUncommitted(AxiWeightReader):
         return m
 
 
+class _ReaderCountsIssued(AxiWeightReader):
+    """Planted bug: any R beat is taken as the head burst's while a burst is issued, its AR
+    accepted or not (the count of accepted bursts forced to ``max_outstanding``), so a beat
+    that comes while the AR still waits for ARREADY is not UNSOLICITED."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        m.d.sync += _internal(m, "accepted").eq(self.max_outstanding)
+        return m
+
+
 class _ReaderNeverFlags(AxiWeightReader):
     """Planted bug: ``error`` never rises (the reader still halts)."""
 
@@ -1246,12 +1367,27 @@ def _stream_check(mode: str, depth: int, cover_depth: int) -> Check:
     )
 
 
-def _beat_checks(resp_mode: str, resp_depth: int, load_depth: int) -> list[Check]:
+def _beat_checks(resp_mode: str, resp_depth: int, load_depth: int,
+                 words_depth: int) -> list[Check]:
     cfg = _small(2, 2)
     resp_bugs = {None: Responder, "loses_spare": _ResponderLosesSpare,
                  "duplicates": _ResponderDuplicates}
     load_bugs = {None: Loader, "loses_word": _LoaderLosesWord}
+    word_bugs = {None: Controller, "listens_while_busy": _ControllerListensWhileBusy,
+                 "takes_twice": _ControllerTakesTwice}
     return [
+        Check(name="command_words",
+              prop="every word taken at cmd is used once, in the role the protocol gives it: "
+                   "a header exactly where one is due, each argument word in its argument's "
+                   "register, exactly the load's data words to the loader, the CRC compared "
+                   "exactly after the CRC word",
+              config="2x2, buffers of 4 words, loads of up to 2 words",
+              build=lambda bug: ControllerHarness(cfg, word_bugs[bug], part="words"),
+              mode="bmc", depth=words_depth, cover_depth=words_depth,
+              bugs={"listens_while_busy": "cmd.ready high while the controller is busy "
+                                          "(words lost)",
+                    "takes_twice": "a word with bit 30 set is taken twice by the "
+                                   "controller, once at the port"}),
         Check(name="resp_beats",
               prop="every word the responder produces leaves resp exactly once, in order, "
                    "unchanged (resp.valid only with a produced word pending, and its payload "
@@ -1310,7 +1446,7 @@ def _axi_checks(depth: int, error_depth: int) -> list[Check]:
                   **{b: _reader_bug(b) for b in ("long_bursts", "crosses_pages",
                                                  "extra_outstanding")}}
     error_bugs = {None: AxiWeightReader, "delivers_uncommitted": _ReaderDeliversUncommitted,
-                  "never_flags": _ReaderNeverFlags}
+                  "never_flags": _ReaderNeverFlags, "counts_issued": _ReaderCountsIssued}
     return [
         Check(name="axi_reader",
               prop="with a legal slave: AR valid held and payload stable until ARREADY; INCR "
@@ -1330,8 +1466,7 @@ def _axi_checks(depth: int, error_depth: int) -> list[Check]:
                     "crosses_pages": "bursts split at 8 KiB pages instead of 4 KiB",
                     "extra_outstanding": "max_outstanding + 1 bursts in flight"}),
         Check(name="axi_errors",
-              prop="with a free slave (RRESP, RLAST free, RVALID while a burst is "
-                   "outstanding; clear low): the k-th beat "
+              prop="with a free slave (RVALID, RLAST, RRESP free; clear low): the k-th beat "
                    "delivered is the k-th R beat, of a burst that arrived whole and clean "
                    "before any bad beat (so no beat of a bad burst, nor any after it, is "
                    "delivered); error rises exactly two cycles after the first bad beat and "
@@ -1340,7 +1475,9 @@ def _axi_checks(depth: int, error_depth: int) -> list[Check]:
               build=lambda bug: AxiReaderHarness(error_bugs[bug], slave="free"),
               mode="bmc", depth=error_depth, cover_depth=error_depth,
               bugs={"delivers_uncommitted": "beats leave before their burst is complete",
-                    "never_flags": "error never rises"}),
+                    "never_flags": "error never rises",
+                    "counts_issued": "an R beat while its AR waits for ARREADY is taken as "
+                                     "data, not UNSOLICITED"}),
     ]
 
 
@@ -1363,7 +1500,7 @@ CHECKS: dict[str, Check] = {c.name: c for c in [
     _stream_check(mode="prove", depth=16, cover_depth=16),
     _accumulator_check(depth=30, cover_depth=30),
     _progress_check(bound=71, depth=96),
-    *_beat_checks(resp_mode="prove", resp_depth=16, load_depth=24),
+    *_beat_checks(resp_mode="prove", resp_depth=16, load_depth=24, words_depth=30),
     *_axi_checks(depth=15, error_depth=15),
 ]}
 

@@ -14,8 +14,8 @@ BUGS = [(name, bug) for name, check in CHECKS.items() for bug in check.bugs]
 
 def test_every_property_has_a_planted_bug():
     properties = {"array", "controller_sticky", "controller_clear", "controller_progress",
-                  "streams", "accumulators", "resp_beats", "load_words", "axi_reader",
-                  "axi_errors"}
+                  "streams", "accumulators", "resp_beats", "load_words", "command_words",
+                  "axi_reader", "axi_errors"}
     with_bugs = {name.split("_")[0] if name.startswith("array") else name
                  for name, _ in BUGS}
     assert properties <= with_bugs
