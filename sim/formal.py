@@ -40,6 +40,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +56,7 @@ from amaranth.hdl import (
     ResetSignal,
     Shape,
     Signal,
+    Value,
 )
 
 # Amaranth 0.5 does not re-export these from amaranth.hdl.
@@ -67,7 +69,7 @@ from golden.contract.isa import ARG_WORDS, CLEAR_MAGIC, COMMAND_HEADER, SYNC, Cl
 from hw import axi as axi_module
 from hw.accelerator import Accelerator
 from hw.array import SystolicArray, write_skew
-from hw.axi import AxiBurst, AxiResp, AxiWeightReader, beat_layout
+from hw.axi import AxiBurst, AxiResp, AxiWeightReader
 from hw.component import registered_read
 from hw.controller import Controller
 from hw.engine import MatmulEngine, acc_word_layout, act_word_layout
@@ -85,6 +87,42 @@ def _free(m: Module, value) -> None:
     """Drive ``value`` (a signal or a view) with a value the solver chooses every cycle."""
     target = value.as_value() if hasattr(value, "as_value") else value
     m.d.comb += target.eq(AnySeq(len(target)))
+
+
+@contextmanager
+def _rerouted(owner, *names: str):
+    """The planted bugs' one mechanism: while inside, ``owner``'s members ``names`` (ports of a
+    component) are fresh inner signals of the same shape, so that the component elaborated
+    meanwhile drives or reads those; yields the outer (port) signals, in order, for the bug to
+    connect to the inner ones (a changed or lost handshake, a forced value). The members are
+    restored on the way out."""
+    outer = [getattr(owner, name) for name in names]
+    for name, sig in zip(names, outer, strict=True):
+        setattr(owner, name, Signal.like(sig, name=f"inner_{name}"))
+    try:
+        yield outer
+    finally:
+        for name, sig in zip(names, outer, strict=True):
+            setattr(owner, name, sig)
+
+
+def _elaborate_after_stall(owner, valid: str, payload: str | None, ready, bug: str, elaborate,
+                           platform) -> Module:
+    """``elaborate(platform)`` of a component whose output (``owner``'s members ``valid`` and
+    ``payload``, taken with ``ready``) breaks the stream rule in the cycle after a beat waited
+    for ``ready``: ``bug="withdraws"`` drops valid for that cycle, ``"changes"`` flips the
+    payload's lowest bit. The planted bug of the handshake checks, on any stream."""
+    names = (valid,) if payload is None else (valid, payload)
+    with _rerouted(owner, *names) as outer:
+        m = elaborate(platform)
+        inner_valid = getattr(owner, valid)
+        stalled = Signal(name="stalled")
+        m.d.sync += stalled.eq(inner_valid & ~ready)
+        m.d.comb += outer[0].eq(inner_valid & ~(stalled if bug == "withdraws" else 0))
+        if payload is not None:
+            inner = Value.cast(getattr(owner, payload))
+            m.d.comb += outer[1].eq(inner ^ (stalled if bug == "changes" else 0))
+    return m
 
 
 def _delay(m: Module, value, cycles: int, *, name: str):
@@ -613,13 +651,9 @@ class _ControllerCommitsDrops(Controller):
     commit and drop outputs are rerouted: commit = commit | drop, drop never)."""
 
     def elaborate(self, platform):
-        commit, drop = self.load_commit, self.load_drop
-        self.load_commit, self.load_drop = Signal(name="inner_commit"), Signal(name="inner_drop")
-        try:
+        with _rerouted(self, "load_commit", "load_drop") as (commit, drop):
             m = super().elaborate(platform)
             m.d.comb += [commit.eq(self.load_commit | self.load_drop), drop.eq(0)]
-        finally:
-            self.load_commit, self.load_drop = commit, drop
         return m
 
 
@@ -628,13 +662,9 @@ class _LoaderLosesWord(Loader):
     not staged: the loader's ``valid`` does not see it."""
 
     def elaborate(self, platform):
-        valid = self.data.valid
-        self.data.valid = Signal(name="inner_data_valid")
-        try:
+        with _rerouted(self.data, "valid") as (valid,):
             m = super().elaborate(platform)
             m.d.comb += self.data.valid.eq(valid & ~self.data.payload[31])
-        finally:
-            self.data.valid = valid
         return m
 
 
@@ -643,13 +673,8 @@ class _ControllerMissesDone(Controller):
     handshake), so it waits in RESPOND for ever."""
 
     def elaborate(self, platform):
-        done = self.respond_done
-        self.respond_done = Signal(name="inner_respond_done")
-        try:
-            m = super().elaborate(platform)
-        finally:
-            self.respond_done = done
-        return m
+        with _rerouted(self, "respond_done"):
+            return super().elaborate(platform)
 
 
 class _ControllerListensWhileBusy(Controller):
@@ -658,13 +683,9 @@ class _ControllerListensWhileBusy(Controller):
     are taken and lost."""
 
     def elaborate(self, platform):
-        ready = self.cmd.ready
-        self.cmd.ready = Signal(name="inner_cmd_ready")
-        try:
+        with _rerouted(self.cmd, "ready") as (ready,):
             m = super().elaborate(platform)
             m.d.comb += ready.eq(self.cmd.ready | self.busy)
-        finally:
-            self.cmd.ready = ready
         return m
 
 
@@ -673,16 +694,12 @@ class _ControllerTakesTwice(Controller):
     for one more cycle (``cmd.ready`` low at the port), so the controller takes it twice."""
 
     def elaborate(self, platform):
-        ready = self.cmd.ready
-        self.cmd.ready = Signal(name="inner_cmd_ready")
-        try:
+        with _rerouted(self.cmd, "ready") as (ready,):
             m = super().elaborate(platform)
             again = Signal(name="taking_again")
             hold = self.cmd.valid & self.cmd.ready & self.cmd.payload[30] & ~again
             m.d.sync += again.eq(hold)
             m.d.comb += ready.eq(self.cmd.ready & ~hold)
-        finally:
-            self.cmd.ready = ready
         return m
 
 
@@ -784,13 +801,9 @@ class _EngineAlwaysAccumulates(MatmulEngine):
     of starting a fresh sum (``accumulate`` forced)."""
 
     def elaborate(self, platform):
-        args = self.args
-        self.args = Signal.like(args, name="inner_args")
-        try:
+        with _rerouted(self, "args") as (args,):
             m = super().elaborate(platform)
             m.d.comb += [self.args.eq(args), self.args.accumulate.eq(1)]
-        finally:
-            self.args = args
         return m
 
 
@@ -837,20 +850,8 @@ class _AcceleratorStallBug(Accelerator):
     bug = None
 
     def elaborate(self, platform):
-        valid, payload = self.resp.valid, self.resp.payload
-        self.resp.valid = Signal(name="inner_resp_valid")
-        self.resp.payload = Signal.like(payload, name="inner_resp_payload")
-        try:
-            m = super().elaborate(platform)
-            stalled = Signal()
-            m.d.sync += stalled.eq(valid & ~self.resp.ready)
-            withdraw = stalled if self.bug == "withdraws" else 0
-            change = stalled if self.bug == "changes" else 0
-            m.d.comb += [valid.eq(self.resp.valid & ~withdraw),
-                         payload.eq(self.resp.payload ^ change)]
-        finally:
-            self.resp.valid, self.resp.payload = valid, payload
-        return m
+        return _elaborate_after_stall(self.resp, "valid", "payload", self.resp.ready, self.bug,
+                                      super().elaborate, platform)
 
 
 class _AcceleratorWithdraws(_AcceleratorStallBug):
@@ -944,16 +945,12 @@ def _elaborate_sending_twice(stream, elaborate, platform) -> Module:
     """``elaborate(platform)`` of a component whose output ``stream`` does not let go every
     other beat taken (the beat is sent twice): the component sees ``ready`` only on alternate
     handshakes. The planted bug of the beat-counting checks, on any stream."""
-    ready = stream.ready
-    stream.ready = Signal(name="inner_ready")
-    try:
+    with _rerouted(stream, "ready") as (ready,):
         m = elaborate(platform)
         skip = Signal()
         with m.If(stream.valid & ready):
             m.d.sync += skip.eq(~skip)
         m.d.comb += stream.ready.eq(ready & skip)
-    finally:
-        stream.ready = ready
     return m
 
 
@@ -1180,33 +1177,16 @@ class _ReaderArWithdraws(AxiWeightReader):
     """Planted bug: an AR that waited a cycle for ``arready`` is withdrawn for a cycle."""
 
     def elaborate(self, platform):
-        axi = self.m_axi
-        valid = axi.arvalid
-        axi.arvalid = Signal(name="inner_arvalid")
-        try:
-            m = super().elaborate(platform)
-            stalled = Signal()
-            m.d.sync += stalled.eq(axi.arvalid & ~axi.arready)
-            m.d.comb += valid.eq(axi.arvalid & ~stalled)
-        finally:
-            axi.arvalid = valid
-        return m
+        return _elaborate_after_stall(self.m_axi, "arvalid", None, self.m_axi.arready,
+                                      "withdraws", super().elaborate, platform)
 
 
 class _ReaderBeatChanges(AxiWeightReader):
     """Planted bug: a beat that waited a cycle for ``ready`` changes its payload."""
 
     def elaborate(self, platform):
-        payload = self.beats.payload
-        self.beats.payload = Signal(beat_layout(self.data_width), name="inner_beat")
-        try:
-            m = super().elaborate(platform)
-            stalled = Signal()
-            m.d.sync += stalled.eq(self.beats.valid & ~self.beats.ready)
-            m.d.comb += payload.eq(self.beats.payload.as_value() ^ stalled)
-        finally:
-            self.beats.payload = payload
-        return m
+        return _elaborate_after_stall(self.beats, "valid", "payload", self.beats.ready,
+                                      "changes", super().elaborate, platform)
 
 
 class _ReaderDuplicates(AxiWeightReader):
@@ -1266,13 +1246,9 @@ class _ReaderNeverFlags(AxiWeightReader):
     """Planted bug: ``error`` never rises (the reader still halts)."""
 
     def elaborate(self, platform):
-        error = self.error
-        self.error = Signal(name="inner_error")
-        try:
+        with _rerouted(self, "error") as (error,):
             m = super().elaborate(platform)
             m.d.comb += error.eq(0)
-        finally:
-            self.error = error
         return m
 
 
