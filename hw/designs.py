@@ -29,6 +29,7 @@ from golden.contract.config import AcceleratorConfig
 
 from .accelerator import Accelerator
 from .array import BufferedArray, SystolicArray
+from .axi import AxiWeightReader
 from .controller import Controller
 from .counters import Counters
 from .engine import MatmulEngine
@@ -38,8 +39,9 @@ from .pe import TERNARY, Arithmetic
 from .responder import Responder
 from .weight_source import WeightRowSource
 
-__all__ = ["ACCELERATOR_PARTS", "DESIGNS", "FPGA_MEMORY_DEPTHS", "Design", "Part",
-           "fpga_accelerator_config", "get_design", "register"]
+__all__ = ["ACCELERATOR_AXI_PARTS", "ACCELERATOR_PARTS", "DESIGNS", "FPGA_MEMORY_DEPTHS",
+           "Design", "Part", "fpga_accelerator_axi_config", "fpga_accelerator_config",
+           "get_design", "register"]
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,39 @@ register(Design("accelerator", build=Accelerator,
                             "in FPGA builds with memories of 1024 weight, 256 activation and "
                             "64 accumulator words",
                 fpga_config=fpga_accelerator_config, parts=ACCELERATOR_PARTS))
+
+
+def fpga_accelerator_axi_config(config: AcceleratorConfig) -> AcceleratorConfig:
+    """``config`` with its weights streamed over AXI4 at a whole tile per cycle (``rows``
+    weight rows per cycle, so the AXI word is ``2 * rows * cols`` bits: 512 at 16x16) and the
+    activation and accumulator depths of :data:`FPGA_MEMORY_DEPTHS`; there is no weight
+    memory. The AXI word must be 64 to 1024 bits, so 4x4 (32 bits) cannot be built."""
+    bits = 2 * config.rows * config.cols
+    if not 64 <= bits <= 1024:
+        raise ValueError(f"the AXI accelerator loads a whole tile per cycle, a word of 2 x rows "
+                         f"x cols = {bits} bits for {config.rows}x{config.cols}, which is not "
+                         f"an AXI data width of 64 to 1024 bits: build 8x8 (128) to 16x32 "
+                         f"(1024)")
+    return dataclasses.replace(fpga_accelerator_config(config), weight_memory="axi",
+                               weight_format="2bit", weight_rows_per_cycle=config.rows)
+
+
+#: The AXI accelerator's sub-components: the same as the accelerator's, and the AXI4 reader
+#: (its burst splitter, R checks and the buffer of ``axi_outstanding * axi_max_burst`` words).
+ACCELERATOR_AXI_PARTS = (
+    *ACCELERATOR_PARTS,
+    Part("axi_reader", lambda c: AxiWeightReader(
+        data_width=c.weight_word_bits, addr_width=c.axi_addr_width, max_burst=c.axi_max_burst,
+        max_outstanding=c.axi_outstanding),
+        "AxiWeightReader: AXI4 bursts, R checks, the word buffer, traffic counters"),
+)
+
+register(Design("accelerator_axi", build=Accelerator,
+                description="the accelerator with its weights streamed over AXI4 (the m_axi "
+                            "read port brought out through the harness), a whole tile per "
+                            "cycle; in FPGA builds with memories of 256 activation and 64 "
+                            "accumulator words", sweep=False,
+                fpga_config=fpga_accelerator_axi_config, parts=ACCELERATOR_AXI_PARTS))
 register(Design("buffered_array", build=BufferedArray,
                 description="the ternary array with a result FIFO and backpressure on every "
                             "stream (the array's stand-alone top level)", sweep=False))

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from golden.contract.config import AcceleratorConfig
 from golden.contract.paths import build_root
-from hw.designs import DESIGNS
+from hw.designs import DESIGNS, get_design
 from hw.fpga import DEVICES, tool_versions
 from hw.yosys import ReportError
 
@@ -34,8 +34,21 @@ from . import fpga, gates
 #: The designs of ``make fpga`` and the gate counts.
 SWEEP = [name for name, design in DESIGNS.items() if design.sweep]
 
+#: Designs ``make fpga`` can build when named (the sweep's, and the AXI accelerator).
+FPGA_DESIGNS = [*SWEEP, "accelerator_axi"]
+
 #: Array sizes of the gate-count report (the element itself is taken from a 16x16 array).
 GATE_ARRAY_SIZES = ((4, 4), (8, 8))
+
+
+def _buildable(design: str, rows: int, cols: int) -> bool:
+    """Whether ``design`` has an FPGA configuration at ``rows`` x ``cols`` (the AXI accelerator
+    needs an AXI word of 64 to 1024 bits)."""
+    try:
+        get_design(design).config_for_fpga(AcceleratorConfig(rows=rows, cols=cols))
+    except ValueError:
+        return False
+    return True
 
 
 def _requests(args) -> list[fpga.BuildRequest]:
@@ -45,7 +58,12 @@ def _requests(args) -> list[fpga.BuildRequest]:
     for device in devices:
         sizes = args.size or DEVICES[device].sizes
         for rows, cols in sizes:
-            requests += [fpga.BuildRequest(d, device, rows, cols) for d in designs]
+            for d in designs:
+                if args.size:           # asked for: a size the design cannot take is an error
+                    get_design(d).config_for_fpga(AcceleratorConfig(rows=rows, cols=cols))
+                elif not _buildable(d, rows, cols):
+                    continue            # a device's default size the design cannot take
+                requests.append(fpga.BuildRequest(d, device, rows, cols))
     return requests
 
 
@@ -59,6 +77,8 @@ TARGETS = {"int8 ratio": 5, "fp16 ratio": 10, "fmax_mhz": 200, "luts_per_pe": 30
 #: the control path was pipelined and cut down.
 ACCELERATOR_FMAX_MHZ = {("ecp5-85f", 16, 16): 200, ("ecp5-85f", 8, 8): 200,
                         ("ecp5-85f", 4, 4): 200, ("hx8k", 4, 4): 100, ("up5k", 4, 4): 40}
+#: The AXI accelerator's Fmax target (issue: decode over AXI4).
+ACCELERATOR_AXI_FMAX_MHZ = {("ecp5-85f", 16, 16): 150}
 #: Builds that must fit their device.
 ACCELERATOR_FITS = (("hx8k", 8, 8),)
 #: The control LUT4s (accelerator less array) of the earlier controller, as reports/FPGA.md
@@ -107,6 +127,14 @@ def _accelerator_targets(records: list[fpga.FpgaRecord], row) -> None:
         row(what, _seeds_text(r, goal), r.fmax_mhz >= goal)
         if (device, rows, cols) == ("ecp5-85f", 16, 16):
             row("... with 0 DSP", f"{r.dsps} DSP", r.dsps == 0)
+    axi = {(r.device, r.rows, r.cols): r for r in records if r.design == "accelerator_axi"}
+    for (device, rows, cols), goal in ACCELERATOR_AXI_FMAX_MHZ.items():
+        r = axi.get((device, rows, cols))
+        if r is not None:
+            what = (f"accelerator_axi {rows}x{cols} (weights over AXI4, a tile per cycle) on "
+                    f"the {device} at >= {goal} MHz")
+            row(what, _seeds_text(r, goal) if r.status == "ok" else r.status,
+                r.status == "ok" and r.fmax_mhz >= goal)
     for device, rows, cols in ACCELERATOR_FITS:
         r = by_key.get((device, rows, cols))
         if r is not None:
@@ -207,7 +235,7 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p_fpga = sub.add_parser("fpga", help="FPGA builds (and, unless --no-gates, gate counts)")
-    p_fpga.add_argument("--design", action="append", choices=SWEEP,
+    p_fpga.add_argument("--design", action="append", choices=FPGA_DESIGNS,
                         help="design to build (repeatable; default: all)")
     p_fpga.add_argument("--device", action="append", choices=list(DEVICES),
                         help="device to build for (repeatable; default: all)")

@@ -75,6 +75,39 @@ def test_the_accelerator_lists_its_parts_and_each_builds_alone():
     assert get_design("ternary").parts == ()
 
 
+def test_the_axi_accelerator_streams_a_tile_per_cycle_and_refuses_what_axi_cannot_carry():
+    """`make fpga --design accelerator_axi`: weights over AXI4, a whole tile per cycle (the
+    AXI word 2 x rows x cols bits), the accelerator's parts and the AXI reader; 4x4 (a 32-bit
+    word) refused naming the width, and skipped among a device's default sizes."""
+    import argparse
+
+    from hw.axi import AxiWeightReader
+    from reports.__main__ import _requests
+
+    design = get_design("accelerator_axi")
+    assert not design.sweep
+    config = design.config_for_fpga(AcceleratorConfig(rows=16, cols=16))
+    assert (config.weight_memory, config.weight_rows_per_cycle, config.weight_word_bits) == \
+        ("axi", 16, 512)
+    assert config.acc_depth == FPGA_MEMORY_DEPTHS["acc_depth"]
+    accelerator = design.build_for_fpga(AcceleratorConfig(rows=8, cols=8))
+    assert accelerator.m_axi.rdata.shape().width == 128
+    parts = {p.name: p.build(design.config_for_fpga(AcceleratorConfig(rows=8, cols=8)))
+             for p in design.parts}
+    for built in (accelerator, *parts.values()):
+        built._MustUse__silence = True          # built to be looked at, not elaborated
+    assert isinstance(parts["axi_reader"], AxiWeightReader)
+    assert parts["axi_reader"].data_width == 128
+    with pytest.raises(ValueError, match="32 bits for 4x4"):
+        design.config_for_fpga(AcceleratorConfig(rows=4, cols=4))
+    keys = [r.key for r in _requests(argparse.Namespace(design=["accelerator_axi"],
+                                                        device=["ecp5-85f"], size=None))]
+    assert keys == ["accelerator_axi-ecp5-85f-8x8", "accelerator_axi-ecp5-85f-16x16"]
+    with pytest.raises(ValueError, match="32 bits for 4x4"):
+        _requests(argparse.Namespace(design=["accelerator_axi"], device=["ecp5-85f"],
+                                     size=[(4, 4)]))
+
+
 def test_parts_must_name_parts_of_their_design():
     from hw.designs import Part
 
