@@ -83,7 +83,7 @@ def _cmd_train(args) -> None:
         train_opts = {**preset.train, **_given(args, TrainConfig)}
         teacher_path = args.teacher or (
             _build_dir() / "runs" / f"{preset.teacher}.safetensors" if preset.teacher else None)
-        default_out = (CHECKPOINT_DIR / formats.SHIPPED[name] if preset.shipped
+        default_out = (CHECKPOINT_DIR / formats.CHECKPOINTS[name] if preset.shipped
                        else _build_dir() / "runs" / f"{name}.safetensors")
     else:
         model_opts, train_opts = _given(args, ModelConfig), _given(args, TrainConfig)
@@ -210,15 +210,16 @@ def _cmd_report(args) -> None:
     results_dir = Path(args.results) if args.results else RESULTS_DIR
     results = {n: r for n, r in load_results(results_dir).items() if Run.parse(n)}
     sweep = Sweep(seeds=args.seeds, lrs=_lrs(args.lrs), max_extend=args.max_extend)
-    shipped = {name: (formats.read_info(name), (CHECKPOINT_DIR / file).stat().st_size)
-               for name, file in formats.SHIPPED.items()}
+    shipped, boards = ({name: (formats.read_info(name), (CHECKPOINT_DIR / file).stat().st_size)
+                        for name, file in models.items()}
+                       for models in (formats.SHIPPED, formats.BOARD_MODELS))
     out = Path(args.out)
     plot = None
     if results:
         plot_path = results_dir / "val_loss.png"
         plot_history(results, sweep, plot_path)
         plot = os.path.relpath(plot_path, out.parent)
-    out.write_text(render_results(results, sweep, shipped, plot))
+    out.write_text(render_results(results, sweep, shipped, plot, boards))
     table = render_readme_table(summarize(results, sweep), sweep)
     if args.readme:
         readme = Path(args.readme)
@@ -249,7 +250,8 @@ def main(argv=None) -> int:
 
     def model_arg(q):
         q.add_argument("model", nargs="?", default="tiny-b158",
-                       help=f"shipped name ({', '.join(formats.SHIPPED)}) or checkpoint path")
+                       help=f"committed model ({', '.join(formats.CHECKPOINTS)}) or checkpoint "
+                            f"path")
 
     p = sub.add_parser("eval", help="validation perplexity")
     model_arg(p)

@@ -87,6 +87,25 @@ SWEEP_TRAIN = {"steps": 500, "batch_size": 16, "seq_len": 256, "min_lr": 1e-4, "
                "weight_decay": 0.1, "grad_clip": 1.0, "eval_every": 100, "threads": 1,
                "corpus": "stdlib", "sampler": "once", "save_every": 50}
 
+#: The board models (golden.formats.BOARD_MODELS): BitNet b1.58 sized so that every BitLinear
+#: stays resident in the board's weight memory (hw/boards.py; the arithmetic is in the README,
+#: *Run it on a board*, and tests/golden/test_board_models.py checks it), trained on the
+#: standard-library corpus like the runs of the perplexity table, on one thread, with as many
+#: steps as fit in about a quarter of an hour on one core.
+_BOARD_TRAIN = {**SWEEP_TRAIN, "lr": 2e-3, "schedule": "twostage", "seed": 0, "save_every": 0,
+                "eval_every": 500}
+
+PRESETS.update({
+    "icebreaker-b158": Preset(
+        "BitNet b1.58 for the iCEBreaker: 2 layers, width 32, 2 heads, FFN 40",
+        {"family": "b158", "n_layers": 2, "dim": 32, "n_heads": 2, "ffn_dim": 40},
+        {**_BOARD_TRAIN, "steps": 2000}, shipped=True),
+    "ulx3s-b158": Preset(
+        "BitNet b1.58 for the ULX3S: 4 layers, width 64, 4 heads, FFN 256",
+        {"family": "b158", "n_layers": 4, "dim": 64, "n_heads": 4, "ffn_dim": 256},
+        {**_BOARD_TRAIN, "steps": 600, "eval_every": 200}, shipped=True),
+})
+
 #: Where the table's result records are committed.
 RESULTS_DIR = Path(__file__).parent / "results"
 

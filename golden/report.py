@@ -19,6 +19,7 @@ __all__ = [
     "CLAIMS",
     "FamilySummary",
     "plot_history",
+    "render_board_checkpoints",
     "render_readme_table",
     "render_results",
     "replace_between_markers",
@@ -159,8 +160,9 @@ def _setup_text(results: dict[str, dict], sweep: Sweep) -> list[str]:
 
 
 def render_results(results: dict[str, dict], sweep: Sweep, shipped: dict[str, dict],
-                   plot: str | None) -> str:
-    """golden/RESULTS.md from the records (``results``) and the shipped checkpoints' info."""
+                   plot: str | None, boards: dict[str, tuple[dict, int]] | None = None) -> str:
+    """golden/RESULTS.md from the records (``results``) and the info of the shipped
+    checkpoints and of the board checkpoints (``boards``), each ``(info, file bytes)``."""
     if not results:
         raise ValueError("no training results to render; run `python -m golden sweep` first")
     summary = summarize(results, sweep)
@@ -253,7 +255,30 @@ def render_results(results: dict[str, dict], sweep: Sweep, shipped: dict[str, di
     for name, (info, size) in shipped.items():
         text.append(f"| {name} | {info['description']} | {info['final_fake_quant']['ppl']:.3f} |"
                     f" {info['seconds'] / 60:.1f} min | {size / 1e6:.2f} MB |")
+    if boards:
+        text += render_board_checkpoints(boards)
     return "\n".join(text) + "\n"
+
+
+def render_board_checkpoints(boards: dict[str, tuple[dict, int]]) -> list[str]:
+    """The lines of RESULTS.md's section on the board checkpoints (``name -> (info, file
+    bytes)``)."""
+    text = ["", "## The board checkpoints", "",
+            "Sized so that every BitLinear stays resident in a board's weight memory (the "
+            "arithmetic is in the README, *Run it on a board*) and trained on the "
+            "standard-library corpus of the table above, with its sampler and the b1.58 "
+            "schedule, on one thread, for fewer steps (`python -m golden train --preset NAME`). "
+            "Values from each checkpoint's own metadata (the fake-quantized forward, which "
+            "computes what the integer path computes, over the whole validation text after "
+            "the last step):", "",
+            "| run | weights | steps | val ppl on the stdlib corpus (per byte) | next-byte "
+            "accuracy | train time | checkpoint |", "|---|---|---|---|---|---|---|"]
+    for name, (info, size) in boards.items():
+        final = info["final_fake_quant"]
+        text.append(f"| {name} | {info['description']} | {info['train_config']['steps']} | "
+                    f"{final['ppl']:.3f} | {final['acc']:.4f} | {info['seconds'] / 60:.1f} min "
+                    f"| {size / 1e3:.0f} kB |")
+    return text
 
 
 def plot_history(results: dict[str, dict], sweep: Sweep, path: Path) -> None:

@@ -7,7 +7,7 @@ imports only golden/ (and PyTorch, safetensors).
 """
 
 from .huggingface import export_hf, import_hf
-from .native import SHIPPED, load_model, read_info, resolve, save_model
+from .native import BOARD_MODELS, CHECKPOINTS, SHIPPED, load_model, read_info, resolve, save_model
 
-__all__ = ["SHIPPED", "export_hf", "import_hf", "load_model", "read_info", "resolve",
-           "save_model"]
+__all__ = ["BOARD_MODELS", "CHECKPOINTS", "SHIPPED", "export_hf", "import_hf", "load_model",
+           "read_info", "resolve", "save_model"]

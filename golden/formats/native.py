@@ -23,7 +23,8 @@ from ..layers import IntWeights, OneBitLinear, QuantLinear
 from ..model import Decoder, ModelConfig
 from .tensors import CheckpointTensors, finish, float_params
 
-__all__ = ["CHECKPOINT_DIR", "SHIPPED", "load_model", "read_info", "resolve", "save_model"]
+__all__ = ["BOARD_MODELS", "CHECKPOINTS", "CHECKPOINT_DIR", "SHIPPED", "load_model", "read_info",
+           "resolve", "save_model"]
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 
@@ -33,6 +34,16 @@ SHIPPED = {
     "tiny-bitnet1": "tiny-bitnet1.safetensors",
     "tiny-onebit": "tiny-onebit.safetensors",
 }
+
+#: Models sized for a board's weight memory (hw/boards.py), by name: every BitLinear of the
+#: model stays resident in the board's accelerator (golden/experiments.py has their presets).
+BOARD_MODELS = {
+    "icebreaker-b158": "icebreaker-b158.safetensors",
+    "ulx3s-b158": "ulx3s-b158.safetensors",
+}
+
+#: Every committed checkpoint, by name.
+CHECKPOINTS = {**SHIPPED, **BOARD_MODELS}
 
 FORMAT = "golden-decoder"
 FORMAT_VERSION = "1"
@@ -70,13 +81,13 @@ def save_model(model: Decoder, path: str | Path, *, info: dict | None = None) ->
 
 
 def resolve(name_or_path: str | Path) -> Path:
-    """Path of a shipped model name (see :data:`SHIPPED`) or of a checkpoint file."""
-    if isinstance(name_or_path, str) and name_or_path in SHIPPED:
-        return CHECKPOINT_DIR / SHIPPED[name_or_path]
+    """Path of a committed model's name (see :data:`CHECKPOINTS`) or of a checkpoint file."""
+    if isinstance(name_or_path, str) and name_or_path in CHECKPOINTS:
+        return CHECKPOINT_DIR / CHECKPOINTS[name_or_path]
     path = Path(name_or_path)
     if not path.is_file():
         raise ValueError(f"no checkpoint {str(name_or_path)!r}: not a file and not one of the "
-                         f"shipped models {', '.join(SHIPPED)}")
+                         f"shipped models {', '.join(CHECKPOINTS)}")
     return path
 
 

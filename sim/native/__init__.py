@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """The native Verilator harness: :file:`accel_main.cpp` compiled with the generated Verilog of
-the accelerator into one executable, and the host side of its pipe protocol.
+the accelerator into one executable, and the host side of its pipe protocol; and the simulated
+board (:file:`board_main.cpp` with the Verilog of :class:`hw.boards.BoardCore`, driven by
+:mod:`sim.uart_board`).
 
 The C++ main owns the clock and drives the ``accelerator`` module's ports directly; Python only
 sends whole programs and reads whole responses (the wire format is described at the top of
@@ -28,11 +30,16 @@ from golden.contract.paths import build_root
 from ..runner import cached_build
 from ..simulators import VERILATOR_FLAGS, check_simulator, simulator_env
 
-__all__ = ["MAIN", "NativeHarness", "NativeRun", "build_native", "errors_width"]
+__all__ = ["BOARD_MAIN", "MAIN", "NativeHarness", "NativeRun", "build_board", "build_native",
+           "errors_width"]
 
 MAIN = Path(__file__).resolve().parent / "accel_main.cpp"
 TOPLEVEL = "accelerator"
 EXECUTABLE = "accel_native"
+#: The simulated board (sim.uart_board): hw.boards.BoardCore's Verilog behind a TCP socket.
+BOARD_MAIN = Path(__file__).resolve().parent / "board_main.cpp"
+BOARD_TOPLEVEL = "board"
+BOARD_EXECUTABLE = "board_native"
 
 _MAGIC_HELLO, _MAGIC_REQUEST, _MAGIC_REPLY = 0x4E41484C, 0x4E415152, 0x4E415052
 _FLAG_RESET, _FLAG_QUIT = 1, 2
@@ -59,16 +66,17 @@ def _verilator_version(env: dict) -> str:
     return out.stdout.strip()
 
 
-def build_native(verilog: str, *, jobs: int | None = None) -> Path:
-    """Compile ``verilog`` (which must define module ``accelerator``) with the C++ main into an
-    executable (cached) and return its path."""
+def _build(verilog: str, *, top: str, main: Path, executable: str, what: str,
+           cflags: tuple[str, ...] = (), jobs: int | None = None) -> Path:
+    """Compile ``verilog`` (module ``top``) with the C++ ``main`` into ``executable``
+    (cached under build/native/<hash>) and return its path."""
     check_simulator("verilator")
     env = simulator_env()
-    source = f"{TOPLEVEL}.v"                                  # inside the build directory
-    cmd = ["verilator", "--cc", "--exe", "--build", *VERILATOR_FLAGS, "--top-module", TOPLEVEL,
-           "-Mdir", "obj", "-CFLAGS", f"-DACCEL_ERRORS_BITS={errors_width(verilog)}",
-           "-o", EXECUTABLE, source, str(MAIN)]
-    key = "\n".join([_verilator_version(env), *cmd, MAIN.read_text(), verilog])
+    source = f"{top}.v"                                       # inside the build directory
+    cmd = ["verilator", "--cc", "--exe", "--build", *VERILATOR_FLAGS, "--top-module", top,
+           "-Mdir", "obj", *(arg for flag in cflags for arg in ("-CFLAGS", flag)),
+           "-o", executable, source, str(main)]
+    key = "\n".join([_verilator_version(env), *cmd, main.read_text(), verilog])
     build_dir = build_root() / "native" / hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def build(build_dir: Path) -> None:
@@ -80,12 +88,27 @@ def build_native(verilog: str, *, jobs: int | None = None) -> Path:
             f.flush()
             rc = subprocess.run(full, cwd=build_dir, env=env, stdout=f,
                                 stderr=subprocess.STDOUT).returncode
-        if rc != 0 or not (build_dir / "obj" / EXECUTABLE).exists():
+        if rc != 0 or not (build_dir / "obj" / executable).exists():
             tail = "".join(log.read_text().splitlines(keepends=True)[-20:])
-            raise RuntimeError(f"the native Verilator harness failed to build (exit {rc}); "
-                               f"see {log}:\n{tail}")
+            raise RuntimeError(f"{what} failed to build (exit {rc}); see {log}:\n{tail}")
 
-    return cached_build(build_dir, build) / "obj" / EXECUTABLE
+    return cached_build(build_dir, build) / "obj" / executable
+
+
+def build_native(verilog: str, *, jobs: int | None = None) -> Path:
+    """Compile ``verilog`` (which must define module ``accelerator``) with the C++ main into an
+    executable (cached) and return its path."""
+    return _build(verilog, top=TOPLEVEL, main=MAIN, executable=EXECUTABLE,
+                  what="the native Verilator harness",
+                  cflags=(f"-DACCEL_ERRORS_BITS={errors_width(verilog)}",), jobs=jobs)
+
+
+def build_board(verilog: str, *, jobs: int | None = None) -> Path:
+    """Compile ``verilog`` (which must define module ``board``, :class:`hw.boards.BoardCore`)
+    with :file:`board_main.cpp`, the simulated board behind a TCP socket (cached); returns the
+    executable's path (its command line is described at the top of the C++ file)."""
+    return _build(verilog, top=BOARD_TOPLEVEL, main=BOARD_MAIN, executable=BOARD_EXECUTABLE,
+                  what="the Verilator board", jobs=jobs)
 
 
 @dataclass
