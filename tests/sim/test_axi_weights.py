@@ -5,6 +5,7 @@ and Verilator) with cocotbext-axi's AxiRamRead on its ``m_axi`` port (random AR/
 injected faults), its weight traffic counters against the functional model's."""
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from firmware import commands
 from firmware.compiler import compile_matmul, compile_weights
 from firmware.functional import FunctionalAccelerator
 from firmware.runtime import FunctionalBackend, Runtime
-from golden.contract.codecs import pack_act_words
+from golden.contract.codecs import pack_act_words, pack_weight_rows, unpack_weight_rows
 from golden.contract.config import AcceleratorConfig
 from golden.contract.isa import (
     CommandError,
@@ -30,11 +31,14 @@ from golden.contract.isa import (
 from golden.contract.memory import (
     MemorySystem,
     axi_bursts,
+    decode_projection,
     external_matmul_cycles,
     matmul_traffic,
+    matmul_words,
     program_traffic,
 )
 from golden.contract.tileloop import matmul_work
+from golden.contract.workloads import MODELS
 from tests.helpers import ref_acc
 
 SMALL = {"max_k": 256, "acc_bits": 20, "weight_depth": 64, "act_depth": 64, "acc_depth": 32}
@@ -61,7 +65,10 @@ def axi(**kw) -> AcceleratorConfig:
      "a power of two from 64 to 1024 bits, not 32: change weight_rows_per_cycle"),
     ({"rows": 6, "cols": 6, "weight_rows_per_cycle": 6}, "weight_rows_per_cycle=6) that is a "
      "power of two from 64 to 1024 bits, not 72"),
-    ({"weight_format": "1.6bit"}, "weight_memory='axi' reads weight_format='2bit' only"),
+    ({"weight_format": "1.6bit"}, "so weight_rows_per_cycle must be a multiple of 5, not 4"),
+    ({"weight_format": "1.6bit", "rows": 10, "cols": 6, "weight_rows_per_cycle": 10},
+     "(the AXI data width: 8 x cols=6 x weight_rows_per_cycle=10 / 5) that is a power of two "
+     "from 64 to 1024 bits, not 96"),
     ({"axi_addr_width": 64}, "axi_addr_width must be 32, not 64"),
     ({"axi_max_burst": 0}, "axi_max_burst must be between 1 and 256, not 0"),
     ({"axi_outstanding": 65}, "axi_outstanding must be between 1 and 64, not 65"),
@@ -81,6 +88,35 @@ def test_the_weight_word_is_the_axi_beat():
     assert (cfg.weight_word_bits, cfg.weight_word_bytes, cfg.tile_beats) == (64, 8, 2)
     assert cfg.weight_words == (1 << 32) // 8
     assert AcceleratorConfig(**SMALL).weight_words == SMALL["weight_depth"]
+
+
+def test_1_6bit_words_over_axi_are_one_beat_of_five_rows_per_lane(rng):
+    """1.6-bit over AXI: a word of L lanes (L = W / 5) is one beat of W rows, laid out as the
+    on-chip 1.6-bit word of L lanes (the same packer), and the memory model counts its words
+    and bytes: a 40x16 tile is one 1024-bit word, 1.6 bits per weight."""
+    cfg = AcceleratorConfig(rows=40, cols=16, weight_rows_per_cycle=40, weight_memory="axi",
+                            weight_format="1.6bit")
+    assert (cfg.weight_lanes, cfg.weight_word_bits, cfg.weight_beats_per_word,
+            cfg.weight_rows_per_word, cfg.tile_beats) == (8, 1024, 1, 40, 1)
+    onchip = AcceleratorConfig(rows=40, cols=16, weight_rows_per_cycle=8,
+                               weight_format="1.6bit")
+    assert not onchip.weight_parallel_decode and onchip.weight_word_bits == 1024
+    w = rng.integers(-1, 2, (5 * 40, 16))
+    words = pack_weight_rows(cfg, w)
+    assert words == pack_weight_rows(onchip, w) and len(words) == 5
+    assert np.array_equal(unpack_weight_rows(cfg, words, len(w)), w)
+    # down_proj of 2B-4T: K = 6912 is 172.8 tiles of 40 rows, padded to 173.
+    work = matmul_work(cfg, m=1, k_tiles=cfg.k_tiles(6912), n_tiles=cfg.n_tiles(2560))
+    assert matmul_words(cfg, work) == 173 * 160
+    traffic = matmul_traffic(cfg, work, w_addr=0)
+    assert traffic.bytes == 173 * 160 * 128 and traffic.bursts == 173 * 160 // 16
+    mem = MemorySystem.from_rates(gbytes_per_s=19.2, clock_mhz=200)
+    p = decode_projection(cfg, MODELS["2B-4T"], mem=mem, clock_mhz=200)
+    weights = MODELS["2B-4T"].bitlinear_weights
+    assert p["weight_bytes_per_token"] == weights * 0.2 + 30 * 8 * 2560 * 0.2   # the padding
+    two = replace(cfg, weight_format="2bit", rows=32, weight_rows_per_cycle=32)
+    assert decode_projection(two, MODELS["2B-4T"], mem=mem, clock_mhz=200)[
+        "weight_bytes_per_token"] == weights * 2 / 8
 
 
 def test_matmul_error_checks_the_byte_address():
@@ -111,8 +147,10 @@ def test_compiler_refuses_a_bad_weight_base_naming_it(rng):
     assert np.array_equal(program.decode(model.run(program.words)), ref_acc(x, w))
 
 
-def test_functional_model_reads_external_memory(rng):
-    cfg = axi()
+@pytest.mark.parametrize("fmt", ["2bit", "1.6bit"])
+def test_functional_model_reads_external_memory(rng, fmt):
+    cfg = axi() if fmt == "2bit" else axi(rows=10, cols=4, weight_rows_per_cycle=10,
+                                          weight_format=fmt)
     runtime = Runtime(FunctionalBackend(cfg), measure=True)
     for m, k, n in [(3, 40, 20), (1, 64, 16)]:
         x, w = rng.integers(-128, 128, (m, k)), rng.integers(-1, 2, (n, k))
@@ -121,7 +159,8 @@ def test_functional_model_reads_external_memory(rng):
         work = matmul_work(cfg, m=m, k_tiles=cfg.k_tiles(k), n_tiles=cfg.n_tiles(n))
         assert stats.cycles == work.cycles          # the schedule without memory stalls
     model = FunctionalAccelerator(cfg, external_bytes=256)
-    model.run(commands.matmul(w_addr=192, a_addr=0, acc_addr=0, m=1, k_tiles=4, n_tiles=2))
+    model.run(commands.matmul(w_addr=192, a_addr=0, acc_addr=0, m=1, k_tiles=4,
+                              n_tiles=4 // cfg.tile_beats))
     assert model.errors == ErrorFlag.MEMORY_ERROR  # 16 words past the 256 bytes: SLVERR
     model.run(commands.clear() + commands.load_weights(cfg, 0, [0]))
     assert model.errors == ErrorFlag.OVERRUN
