@@ -43,12 +43,20 @@ from tests.helpers import ref_acc
 
 SMALL = {"max_k": 256, "acc_bits": 20, "weight_depth": 64, "act_depth": 64, "acc_depth": 32}
 #: Two widths of the weight path (4 and 8 rows per cycle, 64-bit words), one array not square;
-#: bursts of 4 words so that a MATMUL takes several.
+#: 1.6-bit weights decoded a word per beat: a whole 10-row tile per 64-bit word, and 15 rows
+#: at 10 per cycle (two 128-bit words per tile, the second half padding); bursts of 4 words so
+#: that a MATMUL takes several.
 CONFIGS = {
     "8x8-w4": AcceleratorConfig(rows=8, cols=8, weight_rows_per_cycle=4, weight_memory="axi",
                                 axi_max_burst=4, axi_outstanding=2, **SMALL),
     "16x4-w8": AcceleratorConfig(rows=16, cols=4, weight_rows_per_cycle=8, weight_memory="axi",
                                  axi_max_burst=4, axi_outstanding=2, **SMALL),
+    "10x4-w10-1.6bit": AcceleratorConfig(rows=10, cols=4, weight_rows_per_cycle=10,
+                                         weight_format="1.6bit", weight_memory="axi",
+                                         axi_max_burst=4, axi_outstanding=2, **SMALL),
+    "15x8-w10-1.6bit": AcceleratorConfig(rows=15, cols=8, weight_rows_per_cycle=10,
+                                         weight_format="1.6bit", weight_memory="axi",
+                                         axi_max_burst=4, axi_outstanding=2, **SMALL),
 }
 MEM_BYTES = 1 << 16
 
@@ -169,7 +177,9 @@ def test_functional_model_reads_external_memory(rng, fmt):
 # ---- the RTL under cocotb -----------------------------------------------------------------
 
 @pytest.fixture(scope="module", params=[("8x8-w4", "icarus"), ("16x4-w8", "icarus"),
-                                        ("8x8-w4", "verilator")], ids="-".join)
+                                        ("8x8-w4", "verilator"),
+                                        ("10x4-w10-1.6bit", "icarus"),
+                                        ("15x8-w10-1.6bit", "icarus")], ids="-".join)
 def rtl(request, tmp_path_factory):
     from sim.backends import CocotbBackend
     name, simulator = request.param
@@ -264,8 +274,9 @@ def test_compute_counter_against_the_cycle_model(rtl, rng):
     cfg = rtl.config
     rtl.set_axi_pauses(p_ar=0.0, p_r=0.0)
     extra = set()
-    for m, k, n in [(8, 2 * cfg.rows, 2 * cfg.cols), (12, 3 * cfg.rows, cfg.cols),
-                    (4, 4 * cfg.rows, 2 * cfg.cols)]:
+    f = -(-2 // cfg.tile_beats)      # at one word per tile, twice the N-slices: 6 words or more
+    for m, k, n in [(8, 2 * cfg.rows, 2 * f * cfg.cols), (12, 3 * cfg.rows, f * cfg.cols),
+                    (4, 4 * cfg.rows, 2 * f * cfg.cols)]:
         _, _, program = _layer(rng, cfg, m, k, n, 0x4000, rtl)
         work = matmul_work(cfg, m=m, k_tiles=cfg.k_tiles(k), n_tiles=cfg.n_tiles(n))
         compute = _compute(cfg, program, rtl.run(program))
@@ -318,7 +329,8 @@ def test_a_memory_error_ends_the_matmul_and_clear_recovers(rtl, fault, rng):
     is exact."""
     cfg = rtl.config
     rtl.set_axi_pauses(p_ar=0.2, p_r=0.2, seed=3)
-    m, k, n = 3, 4 * cfg.rows, 2 * cfg.cols                  # 8 tiles, 16 words, 4 bursts
+    # 8 tiles of 2 words, or 16 of 1: 16 words, 4 bursts.
+    m, k, n = 3, 4 * cfg.rows * -(-2 // cfg.tile_beats), 2 * cfg.cols
     x, w = rng.integers(-128, 128, (m, k)), rng.integers(-1, 2, (n, k))
     image = compile_weights(cfg, w)
     acts = pack_act_words(cfg, x.reshape(m, -1, cfg.rows).reshape(-1, cfg.rows))
@@ -360,7 +372,8 @@ def test_bad_commands_raise_their_flags(rtl):
     cfg = rtl.config
     shape = {"a_addr": 0, "acc_addr": 0, "m": 1, "k_tiles": 1, "n_tiles": 1}
     for words in (commands.matmul(w_addr=0x1004, **shape),
-                  commands.matmul(w_addr=(1 << 32) - cfg.weight_word_bytes, **shape),
+                  commands.matmul(w_addr=(1 << 32) - cfg.weight_word_bytes,
+                                  **{**shape, "n_tiles": 2}),
                   commands.load_weights(cfg, 0, [0])):
         rtl.execute(commands.clear() + words, 0)
         assert _status(cfg, rtl) == ErrorFlag.OVERRUN
