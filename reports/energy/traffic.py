@@ -48,8 +48,8 @@ from .data import EnergyTable
 from .pricing import ARRAYS, COMPONENTS, layer_energy
 from .workload import shape_work
 
-__all__ = ["FORMATS", "axi_1_6bit_variant", "axi_variant", "layer_traffic", "program_matmuls", "token_traffic",
-           "traffic_section"]
+__all__ = ["FORMATS", "axi_1_6bit_variant", "axi_variant", "layer_traffic", "program_matmuls",
+           "token_traffic", "traffic_section"]
 
 #: The weight formats priced per token: the array of the energy sweep each one's on-chip
 #: energy comes from, and its bits per weight.
