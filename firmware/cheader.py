@@ -138,6 +138,8 @@ def render_header(config: AcceleratorConfig) -> str:
         f"#define ACCEL_WEIGHT_FORMAT {WEIGHT_FORMATS.index(cfg.weight_format)}u"
         f"  /* {cfg.weight_format} */",
         f"#define ACCEL_WEIGHT_ROWS_PER_CYCLE {cfg.weight_rows_per_cycle}u",
+        f"#define ACCEL_WEIGHT_LANES {cfg.weight_lanes}u"
+        "  /* lanes of a weight word: W, or W / 5 for 1.6bit over axi */",
         *[f"#define ACCEL_WEIGHT_MEMORY_{name.upper()} {i}u"
           for i, name in enumerate(WEIGHT_MEMORIES)],
         f"#define ACCEL_WEIGHT_MEMORY {WEIGHT_MEMORIES.index(cfg.weight_memory)}u"

@@ -18,6 +18,16 @@ the next trit into the two bits above the byte, so each row costs one 10-bit add
 one of llama.cpp's TQ1_0 format; it is exact for all 243 values, which the tests check.) Every
 lane decodes one row per cycle, so a wide word still costs one 10-bit add per byte per beat.
 
+``1.6bit`` over AXI (:attr:`~golden.contract.config.AcceleratorConfig.weight_parallel_decode`):
+the same layout with ``L = W / 5`` lanes, decoded whole: a word is one beat of 5L rows, row
+``r + k * L`` of the beat being trit k of lane r. The five steps are not chained: since
+``x_k = 3^k q mod 256``, each ``x_k`` is a constant multiple of the byte, at most two 8-bit
+shift-adds deep (``3q = q + 2q``, ``9q = q + 8q``, ``27q = 3q + 8 * 3q``, ``81q = 9q + 8 *
+9q``, all mod 256). They are computed between the two registers that stand for the memory's
+read (the second register holds the five ``x_k`` of every byte, 40 bits per byte), and after
+it each row costs the one 10-bit add ``3 * x_k`` of the serial decode. So the beat still
+reaches the array ``read`` cycles after its ``go``, and the schedule is the same.
+
 With ``weight_memory = "axi"`` the words come from the head of the AXI reader's buffer
 (:class:`hw.axi.AxiWeightReader`) instead of the memory's read port: a ``go`` takes the head
 word, which goes through two registers (standing for the memory's read and the register on its
@@ -26,7 +36,7 @@ issues a run of ``go`` only once the reader holds the whole run (its gate), so t
 always there when taken.
 """
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import stream
 from amaranth.lib.memory import ReadPort
 from amaranth.lib.wiring import In, Out
@@ -46,6 +56,23 @@ __all__ = ["WeightRowSource", "trit_to_code"]
 def trit_to_code(trit):
     """Trit 0, 1, 2 (weight -1, 0, +1) to its 2-bit :class:`WeightCode` (an Amaranth value)."""
     return Mux(trit == 0, WeightCode.NEG, Mux(trit == 2, WeightCode.POS, WeightCode.ZERO))
+
+
+def _times_nine(x):
+    """``9 * x mod 256`` of an 8-bit value: one 8-bit add."""
+    return (x + (x << 3))[:8]
+
+
+def _trit_fractions(word) -> list:
+    """The bytes q of ``word``, then ``3q``, ``9q``, ``27q``, ``81q`` (each mod 256) of every
+    byte: the five fractions ``x_k`` whose ``3 * x_k`` gives trit k (module docstring), each
+    as wide as ``word``, at most two shift-adds deep."""
+    qs = [word[i:i + 8] for i in range(0, len(word), 8)]
+    x1 = [(q + (q << 1))[:8] for q in qs]
+    x2 = [_times_nine(q) for q in qs]
+    x3 = [_times_nine(x) for x in x1]
+    x4 = [_times_nine(x) for x in x2]
+    return [Cat(*xs) for xs in (qs, x1, x2, x3, x4)]
 
 
 class WeightRowSource(ConfiguredComponent):
@@ -109,10 +136,16 @@ class WeightRowSource(ConfiguredComponent):
             with m.If(take):
                 m.d.sync += taken.eq(self.words.payload.data)
             landed = Signal(name="word_landed")
-            word = Signal(cfg.weight_word_bits, reset_less=True, name="word")
             m.d.sync += landed.eq(take)
-            with m.If(landed):
-                m.d.sync += word.eq(taken)
+            if cfg.weight_parallel_decode:
+                # Between the registers: x_k = 3^k q mod 256 of every byte q (module docstring).
+                word = Signal(5 * cfg.weight_word_bits, reset_less=True, name="word")
+                with m.If(landed):
+                    m.d.sync += word.eq(Cat(*_trit_fractions(taken)))
+            else:
+                word = Signal(cfg.weight_word_bits, reset_less=True, name="word")
+                with m.If(landed):
+                    m.d.sync += word.eq(taken)
         else:
             m.d.comb += [self.rd.addr.eq(addr), self.rd.en.eq(self.go & first)]
         with m.If(self.start):
@@ -140,6 +173,18 @@ class WeightRowSource(ConfiguredComponent):
 
         if cfg.weight_format == "2bit":
             m.d.comb += self.beats.p.codes.as_value().eq(word)
+        elif cfg.weight_parallel_decode:
+            lanes, bits = cfg.weight_lanes, cfg.weight_word_bits
+            for k in range(5):
+                for r in range(lanes):
+                    for j in range(cfg.cols):
+                        lsb = k * bits + 8 * (r * cfg.cols + j)
+                        x = word[lsb:lsb + 8]
+                        triple = Signal(10, name=f"triple_{k}_{r}_{j}")
+                        m.d.comb += [
+                            triple.eq(x + (x << 1)),
+                            self.beats.p.codes[r + k * lanes][j].eq(trit_to_code(triple[8:10])),
+                        ]
         else:
             for r in range(cfg.weight_rows_per_cycle):
                 for j in range(cfg.cols):

@@ -207,22 +207,23 @@ static int weight_at(const block *b, size_t row, size_t col) {
 /* Weight-memory word `index` of a block: the tiles (n, k) in N-slice-major order, each taking
  * ACCEL_TILE_ROWS row slots (ACCEL_ROWS rounded up to whole beats of
  * ACCEL_WEIGHT_ROWS_PER_CYCLE rows; the rest zero), tile row i holding weight (kt * rows + i) of
- * columns nt * cols + j. Slot `sub` of the word goes to lane sub % W (W rows per cycle): in
- * 2bit the word is one beat, lane r = row r; in 1.6bit five beats, lane r's byte of column j
- * holding the word's rows r, r + W, ..., r + 4W, first most significant
+ * columns nt * cols + j. Slot `sub` of the word goes to lane sub % L (L = ACCEL_WEIGHT_LANES):
+ * in 2bit the word is one beat, lane r = row r; in 1.6bit five rows per lane (five beats on
+ * chip, one over axi), lane r's byte of column j holding the word's rows r, r + L, ...,
+ * r + 4L, first most significant
  * (golden.contract.codecs.pack_weight_tiles of firmware.tiling.tile_weights). */
 static void weight_word(const void *ctx, size_t index, uint32_t *word) {
     const block *b = ctx;
     size_t kn = b->kt1 - b->kt0, rows = (b->nt1 - b->nt0) * kn * ACCEL_TILE_ROWS;
     /* 1.6bit: base-3 value of each lane's and column's five trits */
-    uint32_t trits[ACCEL_WEIGHT_ROWS_PER_CYCLE * ACCEL_COLS];
+    uint32_t trits[ACCEL_WEIGHT_LANES * ACCEL_COLS];
     memset(word, 0, ACCEL_WEIGHT_STREAM_WORDS * sizeof *word);
     memset(trits, 0, sizeof trits);
     for (unsigned sub = 0; sub < ACCEL_WEIGHT_ROWS_PER_WORD; sub++) {
         size_t r = index * ACCEL_WEIGHT_ROWS_PER_WORD + sub;     /* row slot within the block */
         size_t tile = r / ACCEL_TILE_ROWS, i = r % ACCEL_TILE_ROWS;
         size_t nt = b->nt0 + tile / kn, kt = b->kt0 + tile % kn;
-        unsigned lane = sub % ACCEL_WEIGHT_ROWS_PER_CYCLE;
+        unsigned lane = sub % ACCEL_WEIGHT_LANES;
         for (unsigned j = 0; j < ACCEL_COLS; j++) {
             unsigned col = lane * ACCEL_COLS + j;               /* column of the whole word */
             int w = r < rows && i < ACCEL_ROWS
@@ -236,7 +237,7 @@ static void weight_word(const void *ctx, size_t index, uint32_t *word) {
     }
 #if ACCEL_WEIGHT_FORMAT != ACCEL_FORMAT_2BIT
     /* Five trits per byte: the byte ceil(v * 256 / 243) of their base-3 value v. */
-    for (unsigned c = 0; c < ACCEL_WEIGHT_ROWS_PER_CYCLE * ACCEL_COLS; c++)
+    for (unsigned c = 0; c < ACCEL_WEIGHT_LANES * ACCEL_COLS; c++)
         put_bits(word, 8u * c, 8u, (trits[c] * 256u + 242u) / 243u);
 #else
     (void)trits;

@@ -170,19 +170,20 @@ def pack_weight_rows(config: AcceleratorConfig, rows) -> list[int]:
     """Ternary weight rows (n, cols) -> weight memory words (ints) in ``config.weight_format``.
 
     The rows are weight-row slots in order (:func:`pack_weight_tiles` lays tiles out in them).
-    A word holds ``W = weight_rows_per_cycle`` lanes (:attr:`AcceleratorConfig.weight_word_bits`):
+    A word holds ``L = weight_lanes`` lanes (:attr:`AcceleratorConfig.weight_word_bits`):
 
-    * ``2bit``: one word per beat of W rows (padded with zero weights), row r of the beat in
-      lane r, column j's code in bits [2j, 2j+2) of the lane;
-    * ``1.6bit``: one word per five beats (5W rows, padded), lane r holding rows r, r + W,
-      ..., r + 4W of the word as one byte per column (bits [8j, 8j+8) of the lane), the first
-      of them most significant: every lane decodes one row per cycle, so the word gives one
-      beat per cycle for five cycles.
+    * ``2bit``: one word per beat of L = W rows (padded with zero weights), row r of the beat
+      in lane r, column j's code in bits [2j, 2j+2) of the lane;
+    * ``1.6bit``: one word per 5L rows (padded), lane r holding rows r, r + L, ..., r + 4L of
+      the word as one byte per column (bits [8j, 8j+8) of the lane), the first of them most
+      significant. On chip (L = W) every lane decodes one row per cycle, so the word gives
+      one beat per cycle for five cycles; over AXI (L = W / 5) every lane decodes its five
+      rows at once, so the word is one beat. The layout is the same.
 
     At W = 1 both are the original formats (one row per word; five rows per word).
     """
     rows = _check_rows(config, rows)
-    lanes = config.weight_rows_per_cycle
+    lanes = config.weight_lanes
     pad = -len(rows) % config.weight_rows_per_word
     rows = np.concatenate([rows, np.zeros((pad, config.cols), np.int64)])
     beats = rows.reshape(-1, lanes * config.cols)      # lane r of a beat: columns [r*cols, ...)
@@ -202,7 +203,7 @@ def unpack_weight_rows(config: AcceleratorConfig, words, n_rows: int, *,
     the hardware does: the illegal code as zero, any byte by the same x3 extraction.
     """
     words = [int(w) for w in words]
-    cols, lanes = config.cols, config.weight_rows_per_cycle
+    cols, lanes = config.cols, config.weight_lanes
     width = lanes * cols                    # the columns of all lanes side by side
     if config.weight_format == "2bit":
         codes = _words_to_fields(words, width, WEIGHT_CODE_BITS)

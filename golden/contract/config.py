@@ -25,8 +25,8 @@ MAX_DEPTH = 1 << 24
 #: Largest :attr:`AcceleratorConfig.max_load` (memory words staged for one load).
 MAX_LOAD = 4096
 #: Weight memory formats: 2-bit codes ("2bit"); or five trits per byte ("1.6bit"), each byte
-#: holding one column's weights of five rows. A word holds ``weight_rows_per_cycle`` lanes of
-#: either (see :attr:`AcceleratorConfig.weight_rows_per_word`).
+#: holding one column's weights of five rows. A word holds :attr:`AcceleratorConfig.weight_lanes`
+#: lanes of either (see :attr:`AcceleratorConfig.weight_rows_per_word`).
 WEIGHT_FORMATS = ("2bit", "1.6bit")
 #: Where the weights live: the on-chip weight memory, loaded by LOAD_WEIGHTS ("onchip"), or
 #: external memory read over AXI4 by the MATMUL itself ("axi", :mod:`hw.axi`).
@@ -120,7 +120,8 @@ class AcceleratorConfig:
         Weight rows that enter the array per cycle (a *beat*), 1 to ``rows``: a tile loads in
         :attr:`tile_beats` = ``ceil(rows / weight_rows_per_cycle)`` cycles, so at ``rows`` a
         whole tile loads in one. The weight memory word grows with it (one beat per word in
-        ``2bit``, five in ``1.6bit``). A tile occupies whole beats in weight memory
+        ``2bit``, five in ``1.6bit`` on chip, one in ``1.6bit`` over AXI: see
+        ``weight_memory``). A tile occupies whole beats in weight memory
         (:attr:`tile_rows`; the rows beyond ``rows`` in its last beat are padding), so a value
         that divides ``rows`` wastes no memory. 1 (the default) is the original design.
         ``weight_depth`` counts words, so the same depth holds W times the rows (divide it by
@@ -131,7 +132,10 @@ class AcceleratorConfig:
         memory over an AXI4 read port (``m_axi``), its ``w_addr`` a *byte* address there
         (:func:`golden.contract.isa.matmul_error`), and LOAD_WEIGHTS is refused (OVERRUN).
         The AXI data width is the weight word, :attr:`weight_word_bits`, which must then be a
-        power of two from 64 to 1024 bits; ``weight_depth`` is unused. ``2bit`` only.
+        power of two from 64 to 1024 bits; ``weight_depth`` is unused. In ``1.6bit`` a word's
+        five rows per byte are decoded in the same cycle (:attr:`weight_parallel_decode`): a
+        word of L lanes is one beat of 5L rows, so ``weight_rows_per_cycle`` must be a
+        multiple of 5 (the word holds ``weight_rows_per_cycle / 5`` lanes).
     axi_addr_width : int
         AXI address bits (``"axi"`` only): 32, the reach of MATMUL's 32-bit ``w_addr``.
     axi_max_burst : int
@@ -208,17 +212,24 @@ class AcceleratorConfig:
         _check_int("axi_outstanding", self.axi_outstanding, lo=1, hi=64)
         if not self.axi:
             return
-        if self.weight_format != "2bit":
-            raise ValueError(f"weight_memory='axi' reads weight_format='2bit' only, not "
-                             f"{self.weight_format!r}")
+        w = self.weight_rows_per_cycle
+        if self.weight_format == "1.6bit" and w % 5:
+            raise ValueError(
+                f"weight_memory='axi' with weight_format='1.6bit' decodes all five rows of a "
+                f"byte in one cycle (a word of L lanes is one beat of 5L rows), so "
+                f"weight_rows_per_cycle must be a multiple of 5, not {w}")
         bits = self.weight_word_bits
         if bits < 64 or bits > 1024 or bits & (bits - 1):
+            if self.weight_format == "1.6bit":
+                width, lanes = f"8 x cols={self.cols} x weight_rows_per_cycle={w} / 5", \
+                    "cols x weight_rows_per_cycle / 5 is a power of two from 8 to 128"
+            else:
+                width, lanes = f"2 x cols={self.cols} x weight_rows_per_cycle={w}", \
+                    "cols x weight_rows_per_cycle is a power of two from 32 to 512"
             raise ValueError(
-                f"weight_memory='axi' needs a weight word (the AXI data width: 2 x "
-                f"cols={self.cols} x weight_rows_per_cycle={self.weight_rows_per_cycle}) "
+                f"weight_memory='axi' needs a weight word (the AXI data width: {width}) "
                 f"that is a power of two from 64 to 1024 bits, not {bits}: change "
-                f"weight_rows_per_cycle (or cols) so that cols x weight_rows_per_cycle is a "
-                f"power of two from 32 to 512")
+                f"weight_rows_per_cycle (or cols) so that {lanes}")
         page = AXI_PAGE_BYTES // (bits // 8)
         if self.axi_max_burst > page:
             raise ValueError(f"axi_max_burst must be at most {page} beats of {bits} bits (a "
@@ -299,24 +310,41 @@ class AcceleratorConfig:
         return self.tile_beats * self.weight_rows_per_cycle
 
     @property
+    def weight_parallel_decode(self) -> bool:
+        """Whether a ``1.6bit`` word is decoded whole in one cycle (its five rows per byte at
+        once): with ``weight_memory = "axi"``, where the AXI beat (at most 1024 bits) bounds
+        the word and a serial decode could never feed more than ``cols x 1024 / (8 x cols)``
+        = 128 weights per cycle. On chip the word is decoded one beat per cycle."""
+        return self.weight_format == "1.6bit" and self.axi
+
+    @property
+    def weight_lanes(self) -> int:
+        """Lanes of a weight memory word (bytes or 2-bit codes of ``cols`` columns each):
+        ``weight_rows_per_cycle``, or a fifth of it with :attr:`weight_parallel_decode` (each
+        lane then gives five rows of the beat)."""
+        w = self.weight_rows_per_cycle
+        return w // 5 if self.weight_parallel_decode else w
+
+    @property
     def weight_beats_per_word(self) -> int:
-        """Beats in one weight memory word: 1 (``2bit``) or 5 (``1.6bit``, decoded one beat
-        per cycle)."""
-        return 5 if self.weight_format == "1.6bit" else 1
+        """Beats in one weight memory word: 1 (``2bit``), 5 (``1.6bit`` on chip, decoded one
+        beat per cycle) or 1 (``1.6bit`` over AXI, :attr:`weight_parallel_decode`)."""
+        return 5 if self.weight_format == "1.6bit" and not self.weight_parallel_decode else 1
 
     @property
     def weight_rows_per_word(self) -> int:
         """Weight-row slots in one weight memory word: :attr:`weight_beats_per_word` beats of
-        :attr:`weight_rows_per_cycle` rows."""
+        :attr:`weight_rows_per_cycle` rows (five rows per lane in ``1.6bit``, one in
+        ``2bit``)."""
         return self.weight_beats_per_word * self.weight_rows_per_cycle
 
     @property
     def weight_word_bits(self) -> int:
-        """A word is ``weight_rows_per_cycle`` lanes, lane r in bits ``[r * L, (r + 1) * L)``
+        """A word is :attr:`weight_lanes` lanes, lane r in bits ``[r * L, (r + 1) * L)``
         with L = 2 x cols (``2bit``: row r of the beat) or 8 x cols (``1.6bit``: one byte per
-        column holding rows r, r + W, r + 2W, r + 3W, r + 4W of the word's 5W rows, W =
-        ``weight_rows_per_cycle``; :func:`golden.contract.codecs.pack_weight_rows`)."""
-        return (8 if self.weight_format == "1.6bit" else 2) * self.cols * self.weight_rows_per_cycle
+        column holding rows r, r + N, r + 2N, r + 3N, r + 4N of the word's 5N rows, N =
+        ``weight_lanes``; :func:`golden.contract.codecs.pack_weight_rows`)."""
+        return (8 if self.weight_format == "1.6bit" else 2) * self.cols * self.weight_lanes
 
     @property
     def act_word_bits(self) -> int:

@@ -190,19 +190,26 @@ BITNET_KV260 = {"tokens_per_s": 16.78, "clock_mhz": 250, "bytes_per_token": 483e
 
 
 def decode_projection(config: AcceleratorConfig, model: ModelShape, *, mem: MemorySystem,
-                      clock_mhz: float, bits_per_weight: float) -> dict:
+                      clock_mhz: float, bits_per_weight: float | None = None) -> dict:
     """Decode speed (tokens/s) of ``model``'s BitLinears on ``config`` with weights in ``mem``.
 
     One token runs every BitLinear of every layer once at M = 1 (one MATMUL each, the whole
-    (K, N) weight matrix streamed once). Not included, and stated separately by the caller:
-    the LM head and embedding, attention over the KV cache, norms and activations.
+    (K, N) weight matrix streamed once). A MATMUL's weight bytes are its :func:`matmul_words`
+    in ``config``'s words (padding included: what the reader fetches), or, given
+    ``bits_per_weight``, its tiles at that many bits per weight. Not included, and stated
+    separately by the caller: the LM head and embedding, attention over the KV cache, norms
+    and activations.
     """
     _positive_number("clock_mhz", clock_mhz)
-    _positive_number("bits_per_weight", bits_per_weight)
+    if bits_per_weight is not None:
+        _positive_number("bits_per_weight", bits_per_weight)
     per_layer = []
     for shape in model.bitlinears():
         work = layer_work(config, m=1, k=shape.k, n=shape.n)
-        weight_bytes = work.tiles * tile_bytes(config, bits_per_weight=bits_per_weight)
+        if bits_per_weight is None:
+            weight_bytes = matmul_words(config, work) * config.weight_word_bytes
+        else:
+            weight_bytes = work.tiles * tile_bytes(config, bits_per_weight=bits_per_weight)
         cycles = external_matmul_cycles(work, mem, weight_bytes=weight_bytes)
         per_layer.append({"name": shape.name, "n": shape.n, "k": shape.k, "tiles": work.tiles,
                           "weight_bytes": weight_bytes, "array_cycles": work.cycles,
@@ -213,6 +220,8 @@ def decode_projection(config: AcceleratorConfig, model: ModelShape, *, mem: Memo
     memory_cycles = model.layers * sum(p["memory_cycles"] for p in per_layer)
     seconds = cycles / (clock_mhz * 1e6)
     bound = mem.bytes_per_cycle * clock_mhz * 1e6 / weight_bytes
+    if bits_per_weight is None:     # what the words cost per weight of the model
+        bits_per_weight = 8 * weight_bytes / model.bitlinear_weights
     return {
         "model": model.name, "rows": config.rows, "cols": config.cols,
         "clock_mhz": clock_mhz, "bits_per_weight": bits_per_weight,

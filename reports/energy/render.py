@@ -136,6 +136,20 @@ def _bytes(n: float) -> str:
     return f"{n / 1e6:,.1f} MB"
 
 
+def _rtl_1_6bit_sentence(t: dict) -> str:
+    """What the RTL reads with 1.6-bit weights over AXI on the section's array."""
+    v = t["rtl_1_6bit"]
+    if v is None:
+        return ("Over AXI the RTL reads 1.6-bit weights a word per beat at a multiple of 5 "
+                "weight rows per cycle, for which this array has no valid word.")
+    return (f"Over AXI the RTL reads 1.6-bit weights a word per beat at a multiple of 5 "
+            f"weight rows per cycle: on this array at {v['weight_rows_per_cycle']} "
+            f"({v['weight_word_bits']}-bit words, tiles of {v['tile_rows']} row slots) it "
+            f"reads {v['bytes_per_token'] / 1e6:.1f} MB per token by the same rule "
+            f"({v['dram_pj'] / 1e9:.1f} mJ of DRAM); an array whose rows are a multiple of "
+            f"that width (40x16 at 40) reads 1.6 bits per weight.")
+
+
 def traffic_markdown(t: dict) -> list[str]:
     """The DRAM weight traffic per decoded token (:mod:`reports.energy.traffic`)."""
     axi, kv, m = t["axi_config"], t["kv260"], t["measured"]
@@ -149,8 +163,9 @@ def traffic_markdown(t: dict) -> list[str]:
              f"{axi['rows']}x{axi['cols']}, {axi['weight_rows_per_cycle']} weight rows per "
              f"cycle ({axi['weight_word_bits']}-bit AXI words), bursts of up to "
              f"{axi['axi_max_burst']} beats, each layer's image from a 4 KiB boundary. "
-             "The 1.6-bit row counts the same MATMULs in words of the 1.6-bit format (five "
-             "beats a word); the RTL reads only 2-bit weights over AXI.", "",
+             "The 1.6-bit row counts the same MATMULs in the on-chip words of the 1.6-bit "
+             "format with the same lanes (five beats a word): the format's own cost. "
+             + _rtl_1_6bit_sentence(t), "",
              f"DRAM read energy: {t['dram_pj_per_access']:g} pJ per {t['dram_access_bits']}-bit "
              f"read = {t['dram_pj_per_bit']:g} pJ/bit ({t['dram_source']}): a **{t['node'][:-2]} "
              "nm** figure; DRAM of a later node costs less per bit. Bursts are counted, not "

@@ -9,9 +9,12 @@ compiles for one decoded token (M = 1) of every BitLinear of a model, in two wei
 
 * 2-bit: the AXI variant of the report's array (:func:`axi_variant`: the same rows and cols,
   the fewest weight rows per cycle that make a valid AXI word), the words the RTL reads;
-* 1.6-bit: the same MATMULs counted in words of the 1.6-bit format (five beats a word). The
-  RTL reads only the 2-bit format over AXI: this row is what the rule gives for that format's
-  words, not a count the hardware can make.
+* 1.6-bit: the same MATMULs counted in the on-chip words of the 1.6-bit format with the same
+  lanes (five beats a word, the rows running on across tiles and words): the format's own
+  cost, 1.6 bits per weight. Over AXI the RTL decodes a 1.6-bit word per beat, with
+  ``weight_rows_per_cycle`` a multiple of 5 (:func:`axi_1_6bit_variant`), so an array whose
+  rows are not a multiple of such a width pads every tile: what that variant reads is
+  counted beside the row (``rtl_1_6bit``), by the same rule.
 
 Each layer's image is taken to start on a 4 KiB boundary (the bursts depend on the placement,
 the bytes do not). Where ``make sim`` ran with AXI
@@ -45,8 +48,8 @@ from .data import EnergyTable
 from .pricing import ARRAYS, COMPONENTS, layer_energy
 from .workload import shape_work
 
-__all__ = ["FORMATS", "axi_variant", "layer_traffic", "program_matmuls", "token_traffic",
-           "traffic_section"]
+__all__ = ["FORMATS", "axi_1_6bit_variant", "axi_variant", "layer_traffic", "program_matmuls",
+           "token_traffic", "traffic_section"]
 
 #: The weight formats priced per token: the array of the energy sweep each one's on-chip
 #: energy comes from, and its bits per weight.
@@ -68,11 +71,27 @@ def axi_variant(config: AcceleratorConfig) -> AcceleratorConfig:
                      f"{config.rows}x{config.cols} array a valid AXI word")
 
 
+def axi_1_6bit_variant(config: AcceleratorConfig) -> AcceleratorConfig | None:
+    """``config`` with 1.6-bit weights over AXI4 as the RTL reads them (a word per beat,
+    ``weight_rows_per_cycle`` a multiple of 5): of the widths that make a valid word, the one
+    whose tiles take the fewest row slots, then the narrowest; None if no width does."""
+    best = None
+    for w in range(5, config.rows + 1, 5):
+        try:
+            v = dataclasses.replace(config, weight_memory="axi", weight_format="1.6bit",
+                                    weight_rows_per_cycle=w)
+        except ValueError:
+            continue
+        if best is None or v.tile_rows < best.tile_rows:
+            best = v
+    return best
+
+
 def _format_config(axi: AcceleratorConfig, fmt: str) -> AcceleratorConfig:
-    """The configuration whose words count the traffic of ``fmt`` (the 1.6-bit format is
-    refused over AXI by the hardware: its words are counted on an on-chip configuration of
-    the same array and lanes, which the rule allows)."""
-    if fmt == "2bit":
+    """The configuration whose words count the traffic of ``fmt``: ``axi`` itself in its own
+    format; the 1.6-bit format of a 2-bit ``axi`` on an on-chip configuration of the same
+    array and lanes (the format's own cost, which the rule allows)."""
+    if fmt == axi.weight_format:
         return axi
     return dataclasses.replace(axi, weight_memory="onchip", weight_format="1.6bit")
 
@@ -205,9 +224,18 @@ def traffic_section(table: EnergyTable, config: AcceleratorConfig, model: ModelS
             "op_count_dram_pj": parts["DRAM weights"],
             "kv260_ratio": BITNET_KV260["joules_per_token"] * 1e12 / total,
         }
+    rtl_1_6bit = None
+    variant = axi_1_6bit_variant(config)
+    if variant is not None:
+        count = token_traffic(variant, model, fmt="1.6bit")
+        rtl_1_6bit = {"weight_rows_per_cycle": variant.weight_rows_per_cycle,
+                      "weight_word_bits": variant.weight_word_bits,
+                      "tile_rows": variant.tile_rows, "bytes_per_token": count["bytes"],
+                      "bursts_per_token": count["bursts"],
+                      "dram_pj": count["bytes"] * 8 * price.value}
     return {
         "model": model.name, "layers": model.layers,
-        "bitlinear_weights": model.bitlinear_weights,
+        "bitlinear_weights": model.bitlinear_weights, "rtl_1_6bit": rtl_1_6bit,
         "axi_config": {k: getattr(axi, k) for k in ("rows", "cols", "weight_rows_per_cycle",
                                                     "weight_word_bits", "axi_max_burst")},
         "node": NODE, "dram_pj_per_bit": price.value,

@@ -16,6 +16,13 @@ Then the projection, from the cycle model checked against those layers::
     python -m sim.benchmarks.decode --mem-gbps 19.2 --clock-mhz 200
     python -m sim.benchmarks.decode --mem-gbps 19.2 --clock-mhz 250 --rows 32 --cols 16 \\
         --weight-rows-per-cycle 32 --weight-format 1.6bit
+    python -m sim.benchmarks.decode --mem-gbps 19.2 --clock-mhz 200 \\
+        --arrays 32x16:32:2bit,40x16:40:1.6bit
+
+``--arrays`` lists the RTL configurations (``ROWSxCOLS:W:FORMAT``, each with ``weight_memory
+= "axi"``) in place of ``--widths`` on the array of ``--rows``, ``--cols`` and
+``--weight-format``. 1.6-bit weights over AXI are decoded a word per beat (W a multiple of 5,
+the word W / 5 lanes of ``cols`` bytes): 40x16 at W = 40 reads one 1024-bit word per tile.
 
 One token runs the 7 BitLinears of each of the 30 layers once at M = 1; each layer's MATMUL
 takes the longer of its array-side schedule and the time its weight bytes take to arrive, plus
@@ -68,7 +75,8 @@ def run_rtl_layers(config: AcceleratorConfig, *, simulator: str, seed: int, laye
     memory = word_bytes * max(matmul_words(config, layer_work(config, m=1, k=s.k, n=s.n))
                               for s in shapes)
     records = []
-    work_dir = build_root() / "bench" / "decode" / f"w{config.weight_rows_per_cycle}"
+    work_dir = (build_root() / "bench" / "decode" / f"{config.rows}x{config.cols}-"
+                f"w{config.weight_rows_per_cycle}-{config.weight_format}")
     with CocotbBackend(config, simulator=simulator, axi_memory_bytes=memory,
                        work_dir=work_dir) as backend:
         # The memory's latency as the schedule sees it: the wait for the first tile beyond
@@ -102,13 +110,16 @@ def run_rtl_layers(config: AcceleratorConfig, *, simulator: str, seed: int, laye
             records.append({"layer": shape.name, "n": shape.n, "k": shape.k,
                             "p_ar": p_ar, "p_r": p_r, "bound_cycles": bound,
                             "bound_fraction": bound / cycles,
+                            "rows": config.rows, "cols": config.cols,
+                            "weight_format": config.weight_format,
                             "weight_rows_per_cycle": config.weight_rows_per_cycle,
                             "tiles": work.tiles, "weight_bytes": weight_bytes,
                             "cycles": cycles, "tile_loop_cycles": work.cycles,
                             "utilization": shape.n * shape.k / (cycles * config.rows
                                                                 * config.cols),
                             "bit_exact": exact, "wall_s": round(wall, 2)})
-            echo(f"  W={config.weight_rows_per_cycle:<2} {shape.name:>9} N={shape.n:<5} "
+            echo(f"  {config.rows}x{config.cols} W={config.weight_rows_per_cycle:<2} "
+                 f"{config.weight_format:<6} {shape.name:>9} N={shape.n:<5} "
                  f"K={shape.k:<5} cycles {cycles:>7} (tile loop {work.cycles:>7}, +"
                  f"{cycles - work.cycles})  utilization {records[-1]['utilization']:6.1%}, "
                  f"{records[-1]['bound_fraction']:6.1%} of the bound  "
@@ -139,6 +150,10 @@ def main(argv=None) -> int:
     parser.add_argument("--widths", default="4,16",
                         help="weight rows per cycle of the RTL runs, comma-separated "
                         "(default 4,16; each must make a 64..1024-bit AXI word)")
+    parser.add_argument("--arrays",
+                        help="the configurations run on the RTL and projected (with "
+                        "--no-rtl: projected), weights over AXI, instead of --widths: "
+                        "comma-separated ROWSxCOLS:W:FORMAT (e.g. 32x16:32:2bit,40x16:40:1.6bit)")
     parser.add_argument("--no-rtl", action="store_true", help="the projection only")
     parser.add_argument("--layers", nargs="*",
                         choices=[s.name for s in MODELS["2B-4T"].bitlinears()],
@@ -156,14 +171,19 @@ def main(argv=None) -> int:
         if not 0 <= getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must lie in [0, 1), not "
                          f"{getattr(args, name)}")
-    rtl, widths = [], []
-    if not args.no_rtl:
+    rtl, widths, configs = [], [], []
+    if args.arrays or not args.no_rtl:
         try:
-            widths = [int(w) for w in args.widths.split(",")]
-            configs = [replace(config, weight_rows_per_cycle=w, weight_memory="axi")
-                       for w in widths]
+            if args.arrays:
+                configs = [_array_config(config, spec) for spec in args.arrays.split(",")]
+            else:
+                configs = [replace(config, weight_rows_per_cycle=int(w), weight_memory="axi")
+                           for w in args.widths.split(",")]
         except ValueError as e:
-            parser.error(f"--widths {args.widths!r}: {e}")
+            option = "--arrays" if args.arrays else "--widths"
+            parser.error(f"{option} {args.arrays or args.widths!r}: {e}")
+        widths = [c.weight_rows_per_cycle for c in configs]
+    if not args.no_rtl:
         print(f"BitNet b1.58 2B-4T BitLinears on the RTL ({args.simulator}), M = 1, "
               f"weights over AXI4 from AxiRamRead:")
         for cfg in configs:
@@ -179,7 +199,7 @@ def main(argv=None) -> int:
     print(f"{model.name} decode at {args.clock_mhz:g} MHz from {args.mem_gbps:g} GB/s "
           f"({mem.bytes_per_cycle:.1f} B/cycle, {mem.sustained:.1f} sustained with "
           f"{args.outstanding} bursts of {args.burst_bytes} B), latency {mem.latency} cycles:")
-    projections = [_project(cfg, model, mem, args) for cfg in (configs if rtl else [config])]
+    projections = [_project(cfg, model, mem, args) for cfg in (configs or [config])]
     kv_bound = args.mem_gbps * 1e9 / BITNET_KV260["bytes_per_token"]
     head_bytes = LM_HEAD["n"] * LM_HEAD["k"] * LM_HEAD["bytes_per_weight"]
     record = {
@@ -199,6 +219,7 @@ def main(argv=None) -> int:
         worst = max(abs(r["model_gap"]) for r in rtl)
         least = min(r["bound_fraction"] for r in rtl)
         record["rtl"] = {"simulator": args.simulator, "widths": widths, "layers": rtl,
+                         "configs": [c.to_dict() for c in configs],
                          "p_ar": args.p_ar, "p_r": args.p_r, "max_model_gap": worst,
                          "min_bound_fraction": least}
         exact = "all bit-exact" if all(r["bit_exact"] for r in rtl) else "MISMATCHES"
@@ -211,12 +232,25 @@ def main(argv=None) -> int:
     return 0 if all(r["bit_exact"] for r in rtl) else 1
 
 
+def _array_config(config: AcceleratorConfig, spec: str) -> AcceleratorConfig:
+    """``config`` with weights over AXI and the array, width and format of ``spec``
+    (``ROWSxCOLS:W:FORMAT``)."""
+    try:
+        shape, w, fmt = spec.split(":")
+        rows, cols = (int(v) for v in shape.split("x"))
+        w = int(w)
+    except ValueError:
+        raise ValueError(f"{spec!r} is not ROWSxCOLS:W:FORMAT (e.g. 40x16:40:1.6bit)") from None
+    return replace(config, rows=rows, cols=cols, weight_rows_per_cycle=w, weight_format=fmt,
+                   weight_memory="axi")
+
+
 def _project(config: AcceleratorConfig, model, mem: MemorySystem, args) -> dict:
-    bits = 8 / 5 if config.weight_format == "1.6bit" else 2.0
-    p = decode_projection(config, model, mem=mem, clock_mhz=args.clock_mhz,
-                          bits_per_weight=bits)
+    # The weight bytes are the words the configuration reads (padding included).
+    p = decode_projection(config, model, mem=mem, clock_mhz=args.clock_mhz)
     print(f"{config.rows}x{config.cols} array, {config.weight_rows_per_cycle} weight row(s) per "
-          f"cycle, {bits:g} bits/weight ({config.weight_format}):")
+          f"cycle, {p['bits_per_weight']:.4g} bits/weight ({config.weight_format}, "
+          f"{config.weight_word_bits}-bit words):")
     print(f"{'layer':>10} {'N':>6} {'K':>6} {'tiles':>7} {'MB':>7} {'array cyc':>10} "
           f"{'memory cyc':>11} {'cycles':>10}")
     for layer in p["layers"]:

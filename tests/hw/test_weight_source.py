@@ -88,3 +88,52 @@ def test_weight_source_streams_every_beat(weight_format, rows, cols, lanes, rng,
     codes = np.array([c for _, c in got], dtype=np.int64)
     decoded = np.where(codes == 3, -1, codes)
     np.testing.assert_array_equal(decoded, beats[:count])
+
+
+@pytest.mark.parametrize(("rows", "cols", "lanes"), [(10, 4, 10), (15, 8, 10), (10, 8, 5)])
+def test_1_6bit_axi_words_decode_whole_in_one_beat(rows, cols, lanes, seed):
+    """1.6-bit weights over AXI: each word taken on a ``go`` is one beat of 5L rows (L =
+    ``weight_rows_per_cycle / 5`` lanes), ``read`` cycles later, at random ``go`` cycles; every
+    lane and column decodes all 243 five-trit combinations, as golden's codec does."""
+    cfg = small_config(rows=rows, cols=cols, weight_format="1.6bit", weight_memory="axi",
+                       weight_rows_per_cycle=lanes)
+    assert cfg.weight_parallel_decode and cfg.weight_rows_per_word == lanes
+    width = cfg.weight_lanes * cols
+    combos = np.array(list(itertools.product([-1, 0, 1], repeat=5)), dtype=np.int8)
+    combos = np.concatenate([combos, np.zeros((-len(combos) % width, 5), np.int8)])
+    # Combination c of word g in lane r, column j (c = (g * L + r) * cols + j): rows
+    # s * L + r (s = 0..4) of the word's beat.
+    all_rows = combos.reshape(-1, cfg.weight_lanes, cols, 5).transpose(0, 3, 1, 2)
+    all_rows = all_rows.reshape(-1, cols)
+    words = pack_weight_rows(cfg, all_rows)
+    assert len(words) == len(all_rows) // lanes
+    assert np.array_equal(unpack_weight_rows(cfg, words, len(all_rows)), all_rows)
+    beats = all_rows.reshape(-1, lanes, cols)
+    source = WeightRowSource(cfg)
+    prng = random.Random(seed)
+    got = []
+
+    async def bench(ctx):
+        ctx.set(source.start, 1)
+        await ctx.tick()
+        ctx.set(source.start, 0)
+        ctx.set(source.words.valid, 1)
+        asked, cycle = [], 0
+        while len(got) < len(words):
+            go = len(asked) < len(words) and prng.random() < 0.7
+            ctx.set(source.go, go)
+            if go:
+                ctx.set(source.words.payload.data, words[len(asked)])
+                assert ctx.get(source.words.ready), "a go that takes no word"
+                asked.append(cycle)
+            _, _, valid, payload = await ctx.tick().sample(source.beats.valid,
+                                                           source.beats.payload)
+            if valid:
+                assert cycle - ENGINE_TIMING.read in asked, "a beat nobody asked for"
+                got.append((payload.beat, [[c.value for c in row] for row in payload.codes]))
+            cycle += 1
+
+    simulate(source, bench)
+    assert [b for b, _ in got] == [i % cfg.tile_beats for i in range(len(words))]
+    codes = np.array([c for _, c in got], dtype=np.int64)
+    np.testing.assert_array_equal(np.where(codes == 3, -1, codes), beats)

@@ -5,6 +5,7 @@ and Verilator) with cocotbext-axi's AxiRamRead on its ``m_axi`` port (random AR/
 injected faults), its weight traffic counters against the functional model's."""
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from firmware import commands
 from firmware.compiler import compile_matmul, compile_weights
 from firmware.functional import FunctionalAccelerator
 from firmware.runtime import FunctionalBackend, Runtime
-from golden.contract.codecs import pack_act_words
+from golden.contract.codecs import pack_act_words, pack_weight_rows, unpack_weight_rows
 from golden.contract.config import AcceleratorConfig
 from golden.contract.isa import (
     CommandError,
@@ -30,21 +31,32 @@ from golden.contract.isa import (
 from golden.contract.memory import (
     MemorySystem,
     axi_bursts,
+    decode_projection,
     external_matmul_cycles,
     matmul_traffic,
+    matmul_words,
     program_traffic,
 )
 from golden.contract.tileloop import matmul_work
+from golden.contract.workloads import MODELS
 from tests.helpers import ref_acc
 
 SMALL = {"max_k": 256, "acc_bits": 20, "weight_depth": 64, "act_depth": 64, "acc_depth": 32}
 #: Two widths of the weight path (4 and 8 rows per cycle, 64-bit words), one array not square;
-#: bursts of 4 words so that a MATMUL takes several.
+#: 1.6-bit weights decoded a word per beat: a whole 10-row tile per 64-bit word, and 15 rows
+#: at 10 per cycle (two 128-bit words per tile, the second half padding); bursts of 4 words so
+#: that a MATMUL takes several.
 CONFIGS = {
     "8x8-w4": AcceleratorConfig(rows=8, cols=8, weight_rows_per_cycle=4, weight_memory="axi",
                                 axi_max_burst=4, axi_outstanding=2, **SMALL),
     "16x4-w8": AcceleratorConfig(rows=16, cols=4, weight_rows_per_cycle=8, weight_memory="axi",
                                  axi_max_burst=4, axi_outstanding=2, **SMALL),
+    "10x4-w10-1.6bit": AcceleratorConfig(rows=10, cols=4, weight_rows_per_cycle=10,
+                                         weight_format="1.6bit", weight_memory="axi",
+                                         axi_max_burst=4, axi_outstanding=2, **SMALL),
+    "15x8-w10-1.6bit": AcceleratorConfig(rows=15, cols=8, weight_rows_per_cycle=10,
+                                         weight_format="1.6bit", weight_memory="axi",
+                                         axi_max_burst=4, axi_outstanding=2, **SMALL),
 }
 MEM_BYTES = 1 << 16
 
@@ -61,7 +73,10 @@ def axi(**kw) -> AcceleratorConfig:
      "a power of two from 64 to 1024 bits, not 32: change weight_rows_per_cycle"),
     ({"rows": 6, "cols": 6, "weight_rows_per_cycle": 6}, "weight_rows_per_cycle=6) that is a "
      "power of two from 64 to 1024 bits, not 72"),
-    ({"weight_format": "1.6bit"}, "weight_memory='axi' reads weight_format='2bit' only"),
+    ({"weight_format": "1.6bit"}, "so weight_rows_per_cycle must be a multiple of 5, not 4"),
+    ({"weight_format": "1.6bit", "rows": 10, "cols": 6, "weight_rows_per_cycle": 10},
+     "(the AXI data width: 8 x cols=6 x weight_rows_per_cycle=10 / 5) that is a power of two "
+     "from 64 to 1024 bits, not 96"),
     ({"axi_addr_width": 64}, "axi_addr_width must be 32, not 64"),
     ({"axi_max_burst": 0}, "axi_max_burst must be between 1 and 256, not 0"),
     ({"axi_outstanding": 65}, "axi_outstanding must be between 1 and 64, not 65"),
@@ -81,6 +96,35 @@ def test_the_weight_word_is_the_axi_beat():
     assert (cfg.weight_word_bits, cfg.weight_word_bytes, cfg.tile_beats) == (64, 8, 2)
     assert cfg.weight_words == (1 << 32) // 8
     assert AcceleratorConfig(**SMALL).weight_words == SMALL["weight_depth"]
+
+
+def test_1_6bit_words_over_axi_are_one_beat_of_five_rows_per_lane(rng):
+    """1.6-bit over AXI: a word of L lanes (L = W / 5) is one beat of W rows, laid out as the
+    on-chip 1.6-bit word of L lanes (the same packer), and the memory model counts its words
+    and bytes: a 40x16 tile is one 1024-bit word, 1.6 bits per weight."""
+    cfg = AcceleratorConfig(rows=40, cols=16, weight_rows_per_cycle=40, weight_memory="axi",
+                            weight_format="1.6bit")
+    assert (cfg.weight_lanes, cfg.weight_word_bits, cfg.weight_beats_per_word,
+            cfg.weight_rows_per_word, cfg.tile_beats) == (8, 1024, 1, 40, 1)
+    onchip = AcceleratorConfig(rows=40, cols=16, weight_rows_per_cycle=8,
+                               weight_format="1.6bit")
+    assert not onchip.weight_parallel_decode and onchip.weight_word_bits == 1024
+    w = rng.integers(-1, 2, (5 * 40, 16))
+    words = pack_weight_rows(cfg, w)
+    assert words == pack_weight_rows(onchip, w) and len(words) == 5
+    assert np.array_equal(unpack_weight_rows(cfg, words, len(w)), w)
+    # down_proj of 2B-4T: K = 6912 is 172.8 tiles of 40 rows, padded to 173.
+    work = matmul_work(cfg, m=1, k_tiles=cfg.k_tiles(6912), n_tiles=cfg.n_tiles(2560))
+    assert matmul_words(cfg, work) == 173 * 160
+    traffic = matmul_traffic(cfg, work, w_addr=0)
+    assert traffic.bytes == 173 * 160 * 128 and traffic.bursts == 173 * 160 // 16
+    mem = MemorySystem.from_rates(gbytes_per_s=19.2, clock_mhz=200)
+    p = decode_projection(cfg, MODELS["2B-4T"], mem=mem, clock_mhz=200)
+    weights = MODELS["2B-4T"].bitlinear_weights
+    assert p["weight_bytes_per_token"] == weights * 0.2 + 30 * 8 * 2560 * 0.2   # the padding
+    two = replace(cfg, weight_format="2bit", rows=32, weight_rows_per_cycle=32)
+    assert decode_projection(two, MODELS["2B-4T"], mem=mem, clock_mhz=200)[
+        "weight_bytes_per_token"] == weights * 2 / 8
 
 
 def test_matmul_error_checks_the_byte_address():
@@ -111,8 +155,10 @@ def test_compiler_refuses_a_bad_weight_base_naming_it(rng):
     assert np.array_equal(program.decode(model.run(program.words)), ref_acc(x, w))
 
 
-def test_functional_model_reads_external_memory(rng):
-    cfg = axi()
+@pytest.mark.parametrize("fmt", ["2bit", "1.6bit"])
+def test_functional_model_reads_external_memory(rng, fmt):
+    cfg = axi() if fmt == "2bit" else axi(rows=10, cols=4, weight_rows_per_cycle=10,
+                                          weight_format=fmt)
     runtime = Runtime(FunctionalBackend(cfg), measure=True)
     for m, k, n in [(3, 40, 20), (1, 64, 16)]:
         x, w = rng.integers(-128, 128, (m, k)), rng.integers(-1, 2, (n, k))
@@ -121,7 +167,8 @@ def test_functional_model_reads_external_memory(rng):
         work = matmul_work(cfg, m=m, k_tiles=cfg.k_tiles(k), n_tiles=cfg.n_tiles(n))
         assert stats.cycles == work.cycles          # the schedule without memory stalls
     model = FunctionalAccelerator(cfg, external_bytes=256)
-    model.run(commands.matmul(w_addr=192, a_addr=0, acc_addr=0, m=1, k_tiles=4, n_tiles=2))
+    model.run(commands.matmul(w_addr=192, a_addr=0, acc_addr=0, m=1, k_tiles=4,
+                              n_tiles=4 // cfg.tile_beats))
     assert model.errors == ErrorFlag.MEMORY_ERROR  # 16 words past the 256 bytes: SLVERR
     model.run(commands.clear() + commands.load_weights(cfg, 0, [0]))
     assert model.errors == ErrorFlag.OVERRUN
@@ -130,7 +177,9 @@ def test_functional_model_reads_external_memory(rng):
 # ---- the RTL under cocotb -----------------------------------------------------------------
 
 @pytest.fixture(scope="module", params=[("8x8-w4", "icarus"), ("16x4-w8", "icarus"),
-                                        ("8x8-w4", "verilator")], ids="-".join)
+                                        ("8x8-w4", "verilator"),
+                                        ("10x4-w10-1.6bit", "icarus"),
+                                        ("15x8-w10-1.6bit", "icarus")], ids="-".join)
 def rtl(request, tmp_path_factory):
     from sim.backends import CocotbBackend
     name, simulator = request.param
@@ -225,8 +274,9 @@ def test_compute_counter_against_the_cycle_model(rtl, rng):
     cfg = rtl.config
     rtl.set_axi_pauses(p_ar=0.0, p_r=0.0)
     extra = set()
-    for m, k, n in [(8, 2 * cfg.rows, 2 * cfg.cols), (12, 3 * cfg.rows, cfg.cols),
-                    (4, 4 * cfg.rows, 2 * cfg.cols)]:
+    f = -(-2 // cfg.tile_beats)      # at one word per tile, twice the N-slices: 6 words or more
+    for m, k, n in [(8, 2 * cfg.rows, 2 * f * cfg.cols), (12, 3 * cfg.rows, f * cfg.cols),
+                    (4, 4 * cfg.rows, 2 * f * cfg.cols)]:
         _, _, program = _layer(rng, cfg, m, k, n, 0x4000, rtl)
         work = matmul_work(cfg, m=m, k_tiles=cfg.k_tiles(k), n_tiles=cfg.n_tiles(n))
         compute = _compute(cfg, program, rtl.run(program))
@@ -279,7 +329,8 @@ def test_a_memory_error_ends_the_matmul_and_clear_recovers(rtl, fault, rng):
     is exact."""
     cfg = rtl.config
     rtl.set_axi_pauses(p_ar=0.2, p_r=0.2, seed=3)
-    m, k, n = 3, 4 * cfg.rows, 2 * cfg.cols                  # 8 tiles, 16 words, 4 bursts
+    # 8 tiles of 2 words, or 16 of 1: 16 words, 4 bursts.
+    m, k, n = 3, 4 * cfg.rows * -(-2 // cfg.tile_beats), 2 * cfg.cols
     x, w = rng.integers(-128, 128, (m, k)), rng.integers(-1, 2, (n, k))
     image = compile_weights(cfg, w)
     acts = pack_act_words(cfg, x.reshape(m, -1, cfg.rows).reshape(-1, cfg.rows))
@@ -321,7 +372,8 @@ def test_bad_commands_raise_their_flags(rtl):
     cfg = rtl.config
     shape = {"a_addr": 0, "acc_addr": 0, "m": 1, "k_tiles": 1, "n_tiles": 1}
     for words in (commands.matmul(w_addr=0x1004, **shape),
-                  commands.matmul(w_addr=(1 << 32) - cfg.weight_word_bytes, **shape),
+                  commands.matmul(w_addr=(1 << 32) - cfg.weight_word_bytes,
+                                  **{**shape, "n_tiles": 2}),
                   commands.load_weights(cfg, 0, [0])):
         rtl.execute(commands.clear() + words, 0)
         assert _status(cfg, rtl) == ErrorFlag.OVERRUN

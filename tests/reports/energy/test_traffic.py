@@ -11,7 +11,12 @@ from golden.contract.memory import BITNET_KV260, axi_bursts
 from golden.contract.workloads import ModelShape
 from reports.energy.data import EnergyTable
 from reports.energy.render import traffic_markdown
-from reports.energy.traffic import axi_variant, token_traffic, traffic_section
+from reports.energy.traffic import (
+    axi_1_6bit_variant,
+    axi_variant,
+    token_traffic,
+    traffic_section,
+)
 
 DATA = EnergyTable.load()
 MINI = ModelShape("mini", hidden=64, ffn=128, layers=2, nominal_parameters=1e5)
@@ -37,6 +42,26 @@ def test_token_traffic_is_every_weight_once():
     # for the 256 row slots of a 64x64 layer).
     five = token_traffic(axi, MINI, fmt="1.6bit")
     assert five["bytes"] == pytest.approx(MINI.bitlinear_weights * 1.6 / 8, rel=0.02)
+
+
+def test_what_the_rtl_reads_with_1_6bit_weights_over_axi():
+    """Over AXI the RTL decodes a 1.6-bit word per beat at a multiple of 5 rows per cycle: on
+    16x16 (tiles padded to 20 row slots) that is as many bytes as 2-bit; on 20x16 at W = 5,
+    whose tiles are whole beats, 1.6 bits per weight. The section states it beside the row."""
+    cfg = AcceleratorConfig()
+    v = axi_1_6bit_variant(cfg)
+    assert (v.weight_rows_per_cycle, v.weight_word_bits, v.tile_rows) == (5, 128, 20)
+    assert token_traffic(v, MINI, fmt="1.6bit")["bytes"] == MINI.bitlinear_weights * 2 // 8
+    exact = axi_1_6bit_variant(AcceleratorConfig(rows=20, cols=16))
+    assert (exact.weight_rows_per_cycle, exact.tile_rows) == (5, 20)     # the narrowest
+    shape = ModelShape("mini20", hidden=80, ffn=160, layers=2, nominal_parameters=1e5)
+    assert token_traffic(exact, shape, fmt="1.6bit")["bytes"] == \
+        shape.bitlinear_weights * 1.6 / 8
+    assert axi_1_6bit_variant(AcceleratorConfig(rows=4, cols=4)) is None
+    t = traffic_section(DATA, cfg, MINI, zero_fraction=0.3)
+    assert t["rtl_1_6bit"]["bytes_per_token"] == t["formats"]["2bit"]["bytes_per_token"]
+    text = "\n".join(traffic_markdown(t))
+    assert "on this array at 5 (128-bit words, tiles of 20 row slots) it reads" in text
 
 
 def test_priced_at_the_45nm_dram_read():
