@@ -36,12 +36,14 @@ Three streams of events run at fixed distances from one another:
   moves the match to an older read, or out of the window), the most recent match wins, and
   the chosen sum (or 0 on a first K-slice) is registered a cycle before the addition, so the
   adder's operand is a 2:1 mux selected by a register;
-* the MAC counters count each vector 4 cycles after its read, once its tile's zero weights have
-  been counted on their way into the array, from one of two slots by tile parity. A slot is
-  complete 5 cycles after its tile's last beat is read, which is before the tile's first
-  vector, so in time for that vector's count; it is rewritten 5 cycles after the last beat of
-  tile t + 2 is read, which comes after tile t's last vector (tile t + 2 is read in period
-  t + 1), so after that vector's count: for any period, 1 cycle or stretched.
+* the MAC counters count each vector 4 (+ e) cycles after its read, once its tile's zero
+  weights have been counted on their way into the array (a popcount tree of 2 + e stages; e > 0
+  only for beats of more than 16 weights, which delays both counts equally), from one of two
+  slots by tile parity. A slot is complete 5 (+ e) cycles after its tile's last beat is read,
+  which is before the tile's first vector, so in time for that vector's count; it is
+  rewritten 5 (+ e) cycles after the last beat of tile t + 2 is read, which comes after tile
+  t's last vector (tile t + 2 is read in period t + 1), so after that vector's count: for any
+  period, 1 cycle or stretched.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
@@ -446,22 +448,36 @@ class MatmulEngine(ConfiguredComponent):
         full = rows - (beats - 1) * lanes       # the lanes of the last beat that are rows
         lane_ok = [Const(1) if r < full else row_in.p.beat != beats - 1 for r in range(lanes)]
         cells = [(r, j) for r in range(lanes) for j in range(cols)]
-        groups = [cells[g:g + 4] for g in range(0, len(cells), 4)]
-        group_zeros = [Signal(range(len(g) + 1), name=f"zeros_group{i}")
-                       for i, g in enumerate(groups)]
-        for g, sig in zip(groups, group_zeros, strict=True):
-            # A code with bit 0 clear is a zero weight (the illegal code never loads).
-            m.d.sync += sig.eq(sum(~row_in.p.codes[r][j].as_value()[0] & lane_ok[r]
-                                   for r, j in g))
-        row_zeros = Signal(range(lanes * cols + 1))
-        m.d.sync += row_zeros.eq(sum(group_zeros))
+        # A tree of registered 4-input adds: the zero weights of 4 cells, then sums of 4 sums
+        # each cycle, so that no stage adds more than 4 small numbers whatever the beat's
+        # width (a 16x16 beat of 256 weights takes 4 stages), and at least the 2 stages the
+        # counters are timed with (a group, then the beat's sum).
+        level = [sum(~row_in.p.codes[r][j].as_value()[0] & lane_ok[r]   # bit 0 clear: a zero
+                     for r, j in cells[g:g + 4]) for g in range(0, len(cells), 4)]
+        stages = 0
+        while True:
+            regs = []
+            for i, value in enumerate(level):
+                reg = Signal(range(lanes * cols + 1) if len(level) == 1 else
+                             range(4 ** (stages + 1) + 1), name=f"zeros_{stages}_{i}")
+                m.d.sync += reg.eq(value)
+                regs.append(reg)
+            stages += 1
+            if len(regs) == 1 and stages >= 2:
+                break
+            level = [sum(regs[g:g + 4]) for g in range(0, len(regs), 4)]
+        row_zeros = regs[0]
+        # Every stage beyond the two the counters were timed with delays the tile's count and
+        # the vectors' by the same cycles, so the slots' rule (module docstring) is unchanged.
+        extra = max(stages - 2, 0)
         w_par = Signal()                        # the parity of the tile whose rows are read
         with m.If(setup):
             m.d.sync += w_par.eq(0)
         with m.Elif(w_go & beat_count.last):
             m.d.sync += w_par.eq(~w_par)
-        end_of_tile = _delayed(m, Cat(w_go & beat_count.last, w_par), timing.read + 2, "tile_end")
-        counted = _delayed(m, row_in.valid, 2, "row_counted")
+        end_of_tile = _delayed(m, Cat(w_go & beat_count.last, w_par), timing.read + 2 + extra,
+                               "tile_end")
+        counted = _delayed(m, row_in.valid, 2 + extra, "row_counted")
         tile_zeros = Signal(range(rows * cols + 1))
         slot_zeros = [Signal(range(rows * cols + 1), name=f"zeros_slot{s}") for s in range(2)]
         with m.If(counted):
@@ -476,7 +492,9 @@ class MatmulEngine(ConfiguredComponent):
             m.d.sync += v_par.eq(1)
         with m.Elif(next_period):
             m.d.sync += v_par.eq(~v_par)
-        count = _delayed(m, Cat(v_go, v_par), 4, "vector_count")
+        count = _delayed(m, Cat(v_go, v_par), 4 + extra, "vector_count")
+        # The last vector is counted before the MATMUL's drain ends (`busy` falls then).
+        assert 4 + extra <= timing.read + cfg.array_latency + timing.write, (extra, cfg)
         m.d.comb += [
             self.vector.eq(count[0]),
             self.zero_macs.eq(Mux(count[0], Mux(count[1], slot_zeros[1], slot_zeros[0]), 0)),

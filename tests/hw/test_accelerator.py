@@ -118,7 +118,10 @@ def _counted_matmul(cfg, x, w, **kw):
     # Periods of 1 to 3 cycles: M = 1, 2, 3 tokens x B = 3, 2, 1 beats, 3 K-slices.
     (3, 2, 1, 1, 9, 4), (3, 2, 1, 2, 9, 4), (3, 2, 1, 3, 9, 4), (3, 2, 2, 2, 9, 4),
     (3, 2, 2, 3, 9, 4), (3, 2, 3, 1, 9, 4), (3, 2, 3, 3, 9, 4), (2, 3, 2, 2, 7, 8),
-    (2, 3, 2, 3, 7, 8), (4, 4, 4, 2, 16, 8), (4, 4, 4, 3, 16, 8)])
+    (2, 3, 2, 3, 7, 8), (4, 4, 4, 2, 16, 8), (4, 4, 4, 3, 16, 8),
+    # Beats of 32 and 128 weights: the zero-weight popcount takes 3 and 4 register stages, so
+    # the counters' delays grow by 1 and 2 (the slot rule at periods 1 and 2 included).
+    (8, 4, 8, 1, 24, 8), (8, 4, 8, 2, 16, 8), (16, 8, 16, 1, 32, 16)])
 def test_tile_loop_cycles_are_exact(weight_format, rows, cols, lanes, m, k, n, rng):
     """COMPUTE is the tile loop's cycles; MACS and ZERO_MACS count every vector against its
     own tile (a counter slot is not overwritten before its tile's last vector is counted,
