@@ -27,12 +27,13 @@ Three streams of events run at fixed distances from one another:
   the array, with equal delays, so the array's hazard rule holds by construction (a tile's
   beats are read in order from its predecessor's first vector on, beat k at least k cycles
   after the last vector that used its bank, and all of them before its own first vector);
-* the accumulator of a result is read ``array_latency`` cycles after its vector, two cycles
-  before the result leaves the array; result plus accumulator is registered and written one
-  cycle later. The next K-slice reads the same accumulator ``P`` or more cycles later: at 4 or
-  more the buffer holds the sum; at 1 to 3 the sum is still in flight (at the adder, in the
-  write register, or being written) and is forwarded. Each read's address is compared with
-  those of the 3 reads before it, whatever the schedule (a period that is stretched only
+* the accumulator of a result is read ``array_latency - 1`` cycles after its vector, three
+  cycles before the result leaves the array (the block RAM's registered output is registered
+  once more in the fabric); result plus accumulator is registered and written one cycle
+  later. The next K-slice reads the same accumulator ``P`` or more cycles later: at 5 or more
+  the buffer holds the sum; at 1 to 4 the sum is still in flight (at the adder, in one of two
+  registers behind it, or being written) and is forwarded. Each read's address is compared
+  with those of the 4 reads before it, whatever the schedule (a period that is stretched only
   moves the match to an older read, or out of the window), the most recent match wins, and
   the chosen sum (or 0 on a first K-slice) is registered a cycle before the addition, so the
   adder's operand is a 2:1 mux selected by a register;
@@ -361,8 +362,8 @@ class MatmulEngine(ConfiguredComponent):
             array.acts.p.data.eq(acts),
         ]
 
-        # --- accumulate: read `array_latency` cycles after the vector, add, write -----------
-        acc_go = _delayed(m, v_go, cfg.array_latency, "acc_read")
+        # --- accumulate: read `array_latency - 1` cycles after the vector, add, write -------
+        acc_go = _delayed(m, v_go, cfg.array_latency - 1, "acc_read")
         acc_ptr = Signal.like(args.acc_addr)    # the accumulator of acc_go's result
         acc_base = Signal.like(args.acc_addr)   # the N-slice's first accumulator
         acc_next = Signal.like(args.acc_addr)   # the next N-slice's: acc_base + m
@@ -389,48 +390,56 @@ class MatmulEngine(ConfiguredComponent):
                 m.d.sync += acc_ptr.eq(acc_ptr + 1)
         m.d.comb += [self.acc_rd.addr.eq(acc_ptr), self.acc_rd.en.eq(acc_go)]
 
-        # The result arrives `read` cycles after its accumulator's read, with the read data.
+        # The result arrives `read` + 1 cycles after its accumulator's read, with the read
+        # data: the block RAM's registered output is registered once more in the fabric
+        # (`acc_data`), so that no route from a block RAM's output pins reaches the adder.
         # Its K-slice predecessor's sum may still be in flight: the memory returns a word
-        # written by the end of the cycle before the read, so the sums of the last 3 reads
-        # (`read` + `write` cycles: at the adder, in `sums`, being written) are not in it. Each
-        # read's address is compared, in its own cycle, with those 3 earlier reads' (whatever
-        # the distance: bubbles are invalid stages), the most recent match wins, and the
-        # choice travels as one-hot bits; a cycle before the addition the chosen sum (or 0, on
-        # a first K-slice) is registered in `bypass`, so the adder's operand is a 2:1 mux
-        # selected by a register, one LUT in front of the carry chain as the gating was.
+        # written by the end of the cycle before the read, so the sums of the last 4 reads
+        # (`read` + 1 + `write` cycles: at the adder, in `sums`, in `sums_1`, being written)
+        # are not in it. Each read's address is compared, in its own cycle, with those 4
+        # earlier reads' (whatever the distance: bubbles are invalid stages), the most recent
+        # match wins, and the choice travels as one-hot bits; a cycle before the addition the
+        # chosen sum (or 0, on a first K-slice) is registered in `bypass`, so the adder's
+        # operand is a 2:1 mux selected by a register, one LUT in front of the carry chain.
         meta_layout = data.StructLayout({"valid": 1, "addr": unsigned(len(acc_ptr)),
                                          "bypass": 1,     # the operand is `bypass`, not memory
                                          "near": 1,       # ... the sum at the adder now
                                          "mid": 1,        # ... the sum in `sums`
-                                         "far": 1})       # ... the sum written last cycle
+                                         "far": 1,        # ... the sum in `sums_1`
+                                         "farthest": 1})  # ... the sum written last cycle
         meta = Signal(meta_layout)
         meta_1 = _delayed(m, meta, 1, "acc_meta")       # the read of one cycle ago
-        due = _delayed(m, meta_1, 1, "acc_due")         # at the adder
+        meta_2 = _delayed(m, meta_1, 1, "acc_data")     # its data in `acc_data` next cycle
+        due = _delayed(m, meta_2, 1, "acc_due")         # at the adder
         written = _delayed(m, due, 1, "acc_written")    # being written
         first = first_slice & ~args.accumulate
-        hits = [s.valid & (s.addr == acc_ptr) for s in (meta_1, due, written)]
+        hits = [s.valid & (s.addr == acc_ptr) for s in (meta_1, meta_2, due, written)]
         m.d.comb += [
             meta.valid.eq(acc_go), meta.addr.eq(acc_ptr),
-            meta.bypass.eq(first | hits[0] | hits[1] | hits[2]),
+            meta.bypass.eq(first | hits[0] | hits[1] | hits[2] | hits[3]),
             meta.near.eq(~first & hits[0]),
             meta.mid.eq(~first & ~hits[0] & hits[1]),
             meta.far.eq(~first & ~hits[0] & ~hits[1] & hits[2]),
+            meta.farthest.eq(~first & ~hits[0] & ~hits[1] & ~hits[2] & hits[3]),
         ]
+        acc_data = Signal(acc_word_layout(cfg))         # the read data, registered again
         sums = Signal(acc_word_layout(cfg))             # the sum being written
         sums_1 = Signal(acc_word_layout(cfg))           # the sum written last cycle
+        sums_2 = Signal(acc_word_layout(cfg))           # the sum written two cycles ago
         bypass = Signal(acc_word_layout(cfg))           # the operand from in flight, or 0
         use_bypass = Signal()
         wrapped = Signal(cols)
-        m.d.sync += [sums_1.eq(sums), use_bypass.eq(meta_1.bypass)]
+        m.d.sync += [acc_data.eq(self.acc_rd.data), sums_1.eq(sums), sums_2.eq(sums_1),
+                     use_bypass.eq(meta_2.bypass)]
         for j in range(cols):
             # One bit more than the accumulator: the sum wrapped if its top two bits differ.
             total = Signal(signed(cfg.acc_bits + 1), name=f"acc_sum_{j}")
-            m.d.comb += total.eq(Mux(use_bypass, bypass[j], self.acc_rd.data[j])
-                                 + array.results.p[j])
+            m.d.comb += total.eq(Mux(use_bypass, bypass[j], acc_data[j]) + array.results.p[j])
             m.d.sync += [sums[j].eq(total), wrapped[j].eq(total[-1] ^ total[-2])]
             # The adder's output goes through one mux level here, like `wrapped`'s xor.
-            held = Mux(meta_1.mid, sums[j], Mux(meta_1.far, sums_1[j], 0))
-            m.d.sync += bypass[j].eq(Mux(meta_1.near, total, held))
+            held = Mux(meta_2.mid, sums[j], Mux(meta_2.far, sums_1[j],
+                                                Mux(meta_2.farthest, sums_2[j], 0)))
+            m.d.sync += bypass[j].eq(Mux(meta_2.near, total, held))
         m.d.comb += [
             self.acc_wr.addr.eq(written.addr),
             self.acc_wr.data.eq(sums),
