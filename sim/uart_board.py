@@ -79,7 +79,6 @@ class SimulatedBoard:
                              f"{', '.join(SIMULATORS)}")
         from .backends import _probability
         _probability("p_gap", p_gap)
-        self.core = BoardCore(config, divisor=divisor, fifo_bytes=fifo_bytes)
         self.config = config
         self.divisor = divisor
         self.p_gap = p_gap
@@ -88,6 +87,9 @@ class SimulatedBoard:
         if any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in self.inject):
             raise ValueError(f"inject_framing_error must hold byte indices (non-negative "
                              f"integers), not {sorted(self.inject, key=repr)!r}")
+        # Built once the options are known good: a component never elaborated is reported
+        # (UnusedElaboratable) when it is collected.
+        self.core = BoardCore(config, divisor=divisor, fifo_bytes=fifo_bytes)
         self.simulator = simulator
         self.cycles = 0
         self.bytes_in = 0
