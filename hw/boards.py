@@ -113,7 +113,7 @@ def _ulx3s():
 BOARDS: dict[str, Board] = {b.name: b for b in (
     Board("icebreaker", _icebreaker, "ice40", "up5k", osc_hz=12_000_000, clock_hz=24_000_000,
           baud=1_000_000, fifo_bytes=2048,
-          config=AcceleratorConfig(rows=4, cols=4, acc_bits=20, max_k=1024,
+          config=AcceleratorConfig(rows=2, cols=4, acc_bits=16, max_k=128,
                                    weight_depth=4096, act_depth=256, acc_depth=64),
           openfpgaloader=("-b", "icebreaker"),
           description="iCEBreaker (iCE40 UP5K), FTDI FT2232H UART"),

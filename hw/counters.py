@@ -40,9 +40,8 @@ class Counters(ConfiguredComponent):
     index : In(range(COUNTER_WORDS))
         Word of the snapshot to read: counter ``index // 2``, low word first.
     word : Out(32)
-        That word, three cycles later: ``index`` is registered (it fans out to the whole
-        multiplexer), then a word of each group of four is chosen and registered, then the
-        group's word (no stage is more than a 4:1 multiplexer).
+        That word, two cycles later: ``index`` is registered (it fans out to the whole
+        multiplexer), then the word.
     """
 
     def __init__(self, config: AcceleratorConfig):
@@ -102,17 +101,12 @@ class Counters(ConfiguredComponent):
                 m.d.sync += value.eq(Mux(self.clear, 0, value + increments[counter]))
             counters.append(value)
             snapshot.append(Signal(COUNTER_BITS, name=f"snap_{name}"))
+        snapshot = Array(snapshot)
         with m.If(self.snapshot):
             m.d.sync += [s.eq(c) for s, c in zip(snapshot, counters, strict=True)
                          if c is not None]
         index = Signal.like(self.index)
         m.d.sync += index.eq(self.index)
-        words = [half for snap in snapshot for half in (snap[:WORD_BITS], snap[WORD_BITS:])]
-        groups = [words[g:g + 4] for g in range(0, len(words), 4)]
-        picked = [Signal(WORD_BITS, name=f"word_group{i}") for i in range(len(groups))]
-        for group, reg in zip(groups, picked, strict=True):
-            m.d.sync += reg.eq(Array(group + [Const(0, WORD_BITS)] * (4 - len(group)))[index[:2]])
-        group_index = Signal(max(1, len(index) - 2))
-        m.d.sync += group_index.eq(index[2:])
-        m.d.sync += self.word.eq(Array(picked)[group_index])
+        snap = snapshot[index >> 1]
+        m.d.sync += self.word.eq(Mux(index[0], snap[WORD_BITS:], snap[:WORD_BITS]))
         return m

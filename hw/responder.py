@@ -15,8 +15,8 @@ cycle it is read. A second register takes a word while the first waits, so wheth
 word is produced depends on registers alone, never on ``resp.ready``. DRAIN keeps one
 accumulator word in a register of its own while the next is read (the accumulator buffer's
 data comes two cycles after the read), and sends one element per cycle when ``cols >= 2``.
-The counter words arrive three cycles after their index (registers in
-:class:`~hw.counters.Counters`), so READ_COUNTERS and READ_STATUS send a word every fourth
+The counter words arrive two cycles after their index (registers in
+:class:`~hw.counters.Counters`), so READ_COUNTERS and READ_STATUS send a word every third
 cycle, and the CRC word waits two cycles for the CRC of the last payload word.
 """
 
@@ -70,7 +70,7 @@ class Responder(ConfiguredComponent):
         The word read, two cycles after the cycle of ``acc_en``, held until the next read.
     counter_index : Out(range(COUNTER_WORDS))
     counter_word : In(32)
-        The counter snapshot word at ``counter_index``, three cycles later
+        The counter snapshot word at ``counter_index``, two cycles later
         (:class:`hw.counters.Counters`).
     crc_clear, crc_en : Out(1)
     crc_word : Out(32)
@@ -201,12 +201,12 @@ class Responder(ConfiguredComponent):
                     m.next = "CRC"
 
             with m.State("REPORT"):       # READ_COUNTERS or READ_STATUS payload
-                # counter_word is that of `index` three cycles after `index` changed.
-                settled = Signal(3)
+                # counter_word is that of `index` two cycles after `index` changed.
+                settled = Signal(2)
                 m.d.comb += [self.busy.eq(1),
                              word.eq(Mux(counting, self.counter_word, status[index]))]
-                m.d.sync += settled.eq(Cat(1, settled[:2]))
-                with m.If(load & settled[2]):
+                m.d.sync += settled.eq(Cat(1, settled[0]))
+                with m.If(load & settled[1]):
                     m.d.comb += put.eq(1)
                     m.d.sync += [index.eq(index + 1), settled.eq(0)]
                     with m.If(index == Mux(counting, COUNTER_WORDS - 1, STATUS_WORDS - 1)):
