@@ -25,7 +25,7 @@ from golden.contract.tileloop import program_work
 from hw.boards import BOARDS
 from hw.uart import escape
 
-from .generate import generate_on
+from .generate import check_model, default_model, generate_on
 
 __all__ = ["CountingBackend", "main", "project"]
 
@@ -55,6 +55,7 @@ def project(board_name: str, model_name: str, *, tokens: int = 3) -> dict:
 
     board = BOARDS[board_name]
     model = load_model(model_name)
+    check_model(board.config, model, model_name)
     prompt = encode("The ")
     counts = []
     for n in (1, 1 + tokens):
@@ -79,19 +80,27 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--board", action="append", default=None,
                         help=f"one of {', '.join(BOARDS)} (repeatable; default all)")
-    parser.add_argument("--model", default="tiny-b158")
+    parser.add_argument("--model", default=None,
+                        help="a committed model or a checkpoint (default: each board's own, "
+                             "BOARD-b158)")
     parser.add_argument("--tokens", type=int, default=2)
     args = parser.parse_args(argv)
     boards = args.board or list(BOARDS)
     for name in boards:
         if name not in BOARDS:
             parser.error(f"unknown board {name!r}; choose one of {', '.join(BOARDS)}")
-    results = [project(name, args.model, tokens=args.tokens) for name in boards]
-    print("| board | array | clock | UART | bytes out / in per token | compute cycles "
+    if args.tokens < 1:
+        parser.error(f"--tokens must be positive, not {args.tokens}")
+    try:
+        results = [project(name, args.model or default_model(name), tokens=args.tokens)
+                   for name in boards]
+    except (ValueError, FileNotFoundError) as e:
+        parser.error(str(e))
+    print("| board | model | array | clock | UART | bytes out / in per token | compute cycles "
           "per token | UART s | compute s | tokens/s | bound |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['board']} | {r['array']} | {r['clock_mhz']:g} MHz | {r['baud'] / 1e6:g} "
+        print(f"| {r['board']} | {r['model']} | {r['array']} | {r['clock_mhz']:g} MHz | {r['baud'] / 1e6:g} "
               f"Mbaud | {r['bytes_out_per_token']} / {r['bytes_in_per_token']} | "
               f"{r['compute_cycles_per_token']} | {r['uart_s_per_token']:.3f} | "
               f"{r['compute_s_per_token']:.4f} | {r['tokens_per_s']:.3f} | {r['bound']} |")

@@ -32,7 +32,7 @@ from golden.contract.paths import build_root
 
 from .backends import BACKENDS, SIMULATOR_BACKENDS, make_backend
 
-__all__ = ["generate_on", "main", "model_config"]
+__all__ = ["check_model", "default_model", "generate_on", "main", "model_config"]
 
 
 def model_config(model, base: AcceleratorConfig) -> AcceleratorConfig:
@@ -43,6 +43,27 @@ def model_config(model, base: AcceleratorConfig) -> AcceleratorConfig:
                 for layer in model.bitlinears().values())
     depth = max(base.weight_depth, 1 << (words - 1).bit_length())
     return dataclasses.replace(base, weight_depth=depth)
+
+
+def check_model(config: AcceleratorConfig, model, name: str) -> None:
+    """Refuse, naming the layer and the value, a model with a BitLinear that ``config`` cannot
+    run (for example a K beyond the board's ``max_k``)."""
+    from firmware.tiling import check_weights
+
+    for layer_name, layer in model.bitlinears().items():
+        try:
+            check_weights(config, layer.int_weights().w_t.numpy())
+        except ValueError as e:
+            raise ValueError(f"model {name}: BitLinear {layer_name}: {e}") from None
+
+
+def default_model(board: str | None) -> str:
+    """The model a command runs when none is named: the board's own (``BOARD-b158``, sized
+    to stay resident in its weight memory), else tiny-b158."""
+    from golden.formats import BOARD_MODELS
+
+    board_model = f"{board}-b158"
+    return board_model if board_model in BOARD_MODELS else "tiny-b158"
 
 
 def generate_on(backend, model, prompt: list[int], *, tokens: int, temperature: float = 0.0,
@@ -106,14 +127,13 @@ def main(argv=None) -> int:
         parser.error(f"--tokens must be positive, not {args.tokens}")
 
     from golden.data import decode, encode
-    from golden.formats import BOARD_MODELS, load_model
+    from golden.formats import load_model
 
     if args.simulate_board and (args.simulator != "serial" or args.board is None
                                 or args.port is not None):
         parser.error("--simulate-board needs --backend serial and --board, and no --port")
     if args.model is None:
-        board_model = f"{args.board}-b158"
-        args.model = board_model if board_model in BOARD_MODELS else "tiny-b158"
+        args.model = default_model(args.board)
     try:
         model = load_model(args.model)
     except (ValueError, FileNotFoundError) as e:
@@ -130,6 +150,10 @@ def main(argv=None) -> int:
         board = BOARDS[args.board] if args.board else None
         # A board's memories are what they are: weights that do not fit are sent per product.
         config = board.config if board else base
+        try:
+            check_model(config, model, args.model)
+        except ValueError as e:
+            parser.error(str(e))
         options = {"port": args.port, "timeout": args.timeout,
                    **({"baud": board.baud} if board else {})}
     else:
