@@ -208,14 +208,12 @@ def fpga_accelerator_axi_config(config: AcceleratorConfig) -> AcceleratorConfig:
     weight rows per cycle, so the AXI word is ``2 * rows * cols`` bits: 512 at 16x16) and the
     activation and accumulator depths of :data:`FPGA_MEMORY_DEPTHS`; there is no weight
     memory. The AXI word must be 64 to 1024 bits, so 4x4 (32 bits) cannot be built."""
-    bits = 2 * config.rows * config.cols
-    if not 64 <= bits <= 1024:
-        raise ValueError(f"the AXI accelerator loads a whole tile per cycle, a word of 2 x rows "
-                         f"x cols = {bits} bits for {config.rows}x{config.cols}, which is not "
-                         f"an AXI data width of 64 to 1024 bits: build 8x8 (128) to 16x32 "
-                         f"(1024)")
-    return dataclasses.replace(fpga_accelerator_config(config), weight_memory="axi",
-                               weight_format="2bit", weight_rows_per_cycle=config.rows)
+    try:
+        return dataclasses.replace(fpga_accelerator_config(config), weight_memory="axi",
+                                   weight_format="2bit", weight_rows_per_cycle=config.rows)
+    except ValueError as e:
+        raise ValueError(f"the AXI accelerator loads a whole tile per cycle: {e} (build 8x8 "
+                         f"to 16x32)") from None
 
 
 #: The AXI accelerator's sub-components: the same as the accelerator's, and the AXI4 reader

@@ -41,14 +41,14 @@ FPGA_DESIGNS = [*SWEEP, "accelerator_axi"]
 GATE_ARRAY_SIZES = ((4, 4), (8, 8))
 
 
-def _buildable(design: str, rows: int, cols: int) -> bool:
-    """Whether ``design`` has an FPGA configuration at ``rows`` x ``cols`` (the AXI accelerator
-    needs an AXI word of 64 to 1024 bits)."""
+def _refusal(design: str, rows: int, cols: int) -> str | None:
+    """Why ``design`` has no FPGA configuration at ``rows`` x ``cols`` (the AXI accelerator
+    needs an AXI word of 64 to 1024 bits), or None when it has one."""
     try:
         get_design(design).config_for_fpga(AcceleratorConfig(rows=rows, cols=cols))
-    except ValueError:
-        return False
-    return True
+    except ValueError as e:
+        return str(e)
+    return None
 
 
 def _requests(args) -> list[fpga.BuildRequest]:
@@ -59,10 +59,11 @@ def _requests(args) -> list[fpga.BuildRequest]:
         sizes = args.size or DEVICES[device].sizes
         for rows, cols in sizes:
             for d in designs:
-                if args.size:           # asked for: a size the design cannot take is an error
-                    get_design(d).config_for_fpga(AcceleratorConfig(rows=rows, cols=cols))
-                elif not _buildable(d, rows, cols):
-                    continue            # a device's default size the design cannot take
+                refusal = _refusal(d, rows, cols)
+                if refusal and args.size:   # asked for: a size the design cannot take
+                    raise ValueError(refusal)
+                if refusal:                 # a device's default size the design cannot take
+                    continue
                 requests.append(fpga.BuildRequest(d, device, rows, cols))
     return requests
 

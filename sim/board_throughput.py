@@ -100,8 +100,9 @@ def main(argv=None) -> int:
           "per token | UART s | compute s | tokens/s | bound |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['board']} | {r['model']} | {r['array']} | {r['clock_mhz']:g} MHz | {r['baud'] / 1e6:g} "
-              f"Mbaud | {r['bytes_out_per_token']} / {r['bytes_in_per_token']} | "
+        print(f"| {r['board']} | {r['model']} | {r['array']} | {r['clock_mhz']:g} MHz | "
+              f"{r['baud'] / 1e6:g} Mbaud | "
+              f"{r['bytes_out_per_token']} / {r['bytes_in_per_token']} | "
               f"{r['compute_cycles_per_token']} | {r['uart_s_per_token']:.3f} | "
               f"{r['compute_s_per_token']:.4f} | {r['tokens_per_s']:.3f} | {r['bound']} |")
     out = build_root() / "boards" / "throughput.json"

@@ -3,20 +3,17 @@
 its BitLinears stays resident in its board's weight memory, and RESULTS.md shows the
 perplexity recorded in the checkpoint."""
 
-from pathlib import Path
 
 import pytest
 
 from firmware.compiler import compile_weights
 from firmware.placement import ResidentPlacement
-from golden import intpath
 from golden.experiments import PRESETS
 from golden.formats import BOARD_MODELS, load_model, read_info
-from golden.formats.native import CHECKPOINT_DIR
 from golden.model import ModelConfig
 from hw.boards import BOARDS
 
-RESULTS = Path(intpath.__file__).parent / "RESULTS.md"
+from .checkpoints import RESULTS, load_committed
 
 
 def _board(name: str) -> str:
@@ -32,10 +29,7 @@ def _weight_words(model, config) -> list[int]:
 
 @pytest.mark.parametrize("name", BOARD_MODELS)
 def test_board_model_is_its_preset_and_fits_the_boards_weight_memory(name):
-    path = CHECKPOINT_DIR / BOARD_MODELS[name]
-    assert path.is_file(), f"{path} is missing; train it with python -m golden train --preset"
-    assert path.stat().st_size < 1_000_000
-    model = load_model(name)
+    model = load_committed(name, BOARD_MODELS[name], max_bytes=1_000_000)
     preset = PRESETS[name]
     assert preset.shipped and preset.train["corpus"] == "stdlib"
     assert model.config == ModelConfig(**preset.model)

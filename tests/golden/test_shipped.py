@@ -3,7 +3,6 @@
 generate readable text about Python, and are the models of the perplexity table."""
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,10 +10,11 @@ import torch
 
 from golden import intpath
 from golden.data import decode, encode, eval_windows, load_corpus
-from golden.formats.native import CHECKPOINT_DIR, SHIPPED, load_model, read_info
+from golden.formats.native import SHIPPED, load_model, read_info
+
+from .checkpoints import RESULTS, load_committed
 
 FAMILY = {"tiny-b158": "b158", "tiny-bitnet1": "bitnet1", "tiny-onebit": "onebit"}
-RESULTS = Path(intpath.__file__).parent / "RESULTS.md"
 
 # Words a page of the Python reference uses; a model that learned the corpus says some of them.
 TOPIC_WORDS = {"statement", "object", "objects", "function", "value", "values", "expression",
@@ -36,13 +36,8 @@ def vocabulary(corpus):
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_checkpoint_loads_in_one_call(name):
-    path = CHECKPOINT_DIR / SHIPPED[name]
-    assert path.is_file(), f"{path} is missing; train it with python -m golden train --preset"
-    assert path.stat().st_size < 5_000_000
-    model = load_model(name)
+    model = load_committed(name, SHIPPED[name], max_bytes=5_000_000)
     assert model.config.family == FAMILY[name]
-    assert model.int_mode and not model.training
-    assert all(layer.frozen for layer in model.bitlinears().values())
     assert len(model.bitlinears()) == 7 * model.config.n_layers
 
 
