@@ -43,13 +43,13 @@ from golden.contract.isa import (
     ARG_LIMIT_BITS,
     ARG_WORDS,
     CLEAR_MAGIC,
-    prefetch_tiles_limit,
     COMMAND_HEADER,
     SYNC,
     ClearFlag,
     ErrorFlag,
     MatmulFlag,
     Opcode,
+    prefetch_tiles_limit,
 )
 
 from .component import ConfiguredComponent

@@ -404,9 +404,9 @@ class SoakModel(FunctionalAccelerator):
         super()._command(command, response)
         self.seen |= self.errors
 
-    def _matmul(self, flags, *args):
+    def _matmul(self, flags, *args, **kw):
         before = self.counters[Counter.COMPUTE]
-        super()._matmul(flags, *args)
+        super()._matmul(flags, *args, **kw)
         self.compute += self.counters[Counter.COMPUTE] - before
 
 

@@ -48,8 +48,9 @@ from .isa import MatmulFlag, Opcode, split_commands
 from .tileloop import MatmulWork, layer_work, matmul_work
 from .workloads import ModelShape
 
-__all__ = ["BITNET_KV260", "PREFETCHED_WAIT", "MemorySystem", "WeightTraffic", "axi_bursts", "decode_projection",
-           "external_matmul_cycles", "matmul_traffic", "matmul_words", "program_traffic",
+__all__ = ["BITNET_KV260", "PREFETCHED_WAIT", "MemorySystem", "WeightTraffic", "axi_bursts",
+           "decode_projection", "external_matmul_cycles", "matmul_traffic", "matmul_words",
+           "program_traffic",
            "tile_bytes"]
 
 

@@ -257,7 +257,13 @@ def _project(config: AcceleratorConfig, model, mem: MemorySystem, args) -> dict:
         print(f"{layer['name']:>10} {layer['n']:>6} {layer['k']:>6} {layer['tiles']:>7} "
               f"{layer['weight_bytes'] / 1e6:>7.2f} {layer['array_cycles']:>10} "
               f"{layer['memory_cycles']:>11.0f} {layer['cycles']:>10.0f}")
-    print(f"tokens/s {p['tokens_per_s']:.2f} ({p['bound']} bound; memory bound "
+    # Each MATMUL preceded by a PREFETCH of the next one's weights: no latency per MATMUL
+    # (golden.contract.memory.PREFETCHED_WAIT instead; the RTL rule of tests/sim/
+    # test_axi_weights.py).
+    p["prefetch_tokens_per_s"] = decode_projection(
+        config, model, mem=mem, clock_mhz=args.clock_mhz, prefetch=True)["tokens_per_s"]
+    print(f"tokens/s {p['tokens_per_s']:.2f}, {p['prefetch_tokens_per_s']:.2f} with PREFETCH "
+          f"({p['bound']} bound; memory bound "
           f"{p['memory_bound_tokens_per_s']:.2f}, {p['fraction_of_memory_bound']:.1%} of it; "
           f"array alone {p['array_bound_tokens_per_s']:.2f})")
     return p

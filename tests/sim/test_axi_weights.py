@@ -23,11 +23,11 @@ from golden.contract.isa import (
     Opcode,
     load_error,
     matmul_error,
-    prefetch_error,
-    prefetch_tiles_limit,
     parse_counters,
     parse_response,
     parse_status,
+    prefetch_error,
+    prefetch_tiles_limit,
     response_words,
 )
 from golden.contract.memory import (
