@@ -22,8 +22,8 @@ from golden.contract.isa import (
     with_crc,
 )
 
-__all__ = ["clear", "drain", "load_acts", "load_weights", "matmul", "nop", "read_counters",
-           "read_status", "resync", "sync"]
+__all__ = ["clear", "drain", "load_acts", "load_weights", "matmul", "nop", "prefetch",
+           "read_counters", "read_status", "resync", "sync"]
 
 
 def nop() -> list[int]:
@@ -72,6 +72,13 @@ def matmul(*, w_addr: int, a_addr: int, acc_addr: int, m: int, k_tiles: int, n_t
                      check_word("a_addr", a_addr), check_word("acc_addr", acc_addr),
                      check_word("m", m), check_word("k_tiles", k_tiles),
                      check_word("n_tiles", n_tiles)])
+
+
+def prefetch(*, w_addr: int, tiles: int) -> list[int]:
+    """PREFETCH of the weights of the MATMUL after the next one: ``tiles`` (its ``n_tiles *
+    k_tiles``) tiles at byte ``w_addr`` (``weight_memory = "axi"``)."""
+    return with_crc([command_header(Opcode.PREFETCH), check_word("w_addr", w_addr),
+                     check_word("tiles", tiles)])
 
 
 def drain(addr: int, count: int) -> list[int]:

@@ -30,7 +30,7 @@ is the byte address of each block (there are no inline weight loads).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -44,13 +44,14 @@ from golden.contract.isa import (
     parse_counters,
     parse_response,
     response_words,
+    split_commands,
 )
 
 from . import commands
 from .tiling import check_acts, check_weights, tile_acts, tile_weights
 
 __all__ = ["Block", "Program", "WeightImage", "compile_layer", "compile_matmul",
-           "compile_weights"]
+           "compile_weights", "prefetching"]
 
 
 def _check_config(config) -> None:
@@ -270,3 +271,23 @@ def compile_matmul(image: WeightImage, x_q, *, weight_base: int | None = None,
 def compile_layer(config: AcceleratorConfig, x_q, w_t, *, measure: bool = False) -> Program:
     """Commands for ``x_q @ w_t.T`` with the weights loaded inline: a self-contained program."""
     return compile_matmul(compile_weights(config, w_t), x_q, measure=measure)
+
+
+def prefetching(program: Program, following: Program) -> Program:
+    """``program`` preceded by a PREFETCH of the weights of ``following``'s first MATMUL
+    (``weight_memory = "axi"``): run ``program`` and then ``following``, and that MATMUL finds
+    its first tile waiting in the reader instead of paying a memory latency
+    (:attr:`golden.contract.isa.Opcode.PREFETCH`). The response is ``program``'s, unchanged
+    (PREFETCH answers nothing)."""
+    config = program.config
+    if not config.axi:
+        raise CommandError("PREFETCH needs weights in external memory (weight_memory='axi'); "
+                           "this configuration keeps them on chip")
+    following.check_config(config)
+    matmul = next((c for c in split_commands(config, following.words)
+                   if c.opcode is Opcode.MATMUL), None)
+    if matmul is None:
+        raise CommandError("the following program has no MATMUL to prefetch for")
+    w_addr, k_tiles, n_tiles = matmul.args[0], matmul.args[4], matmul.args[5]
+    return replace(program, words=[*commands.prefetch(w_addr=w_addr, tiles=k_tiles * n_tiles),
+                                   *program.words])

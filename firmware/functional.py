@@ -26,6 +26,15 @@ RTL adds the cycles it waits for weights, at least the memory's latency before t
 MEM_BYTES and MEM_BURSTS count each MATMUL's whole read as the reader splits it; a MATMUL that
 ends in MEMORY_ERROR counts nothing here (on the RTL: the bursts issued before the error and
 all their beats, which depends on timing).
+
+PREFETCH (:attr:`~golden.contract.isa.Opcode.PREFETCH`) is modelled as the engine keeps it:
+the record (:attr:`prefetch`) is taken by the next MATMUL command; a MATMUL that runs and
+succeeds leaves it *armed* (:attr:`armed`: its read was issued). A MATMUL whose weight address
+and tiles equal the armed read's takes those words (a read past the external memory is
+MEMORY_ERROR, as for its own); any other MATMUL that runs discards them (no flag, even for a
+read past the memory: the reader's error is cleared). Each prefetched read's traffic is
+counted when a MATMUL takes or discards it (on the RTL, its beats are counted as they
+arrive: up to the reader's buffer before that).
 """
 
 from __future__ import annotations
@@ -54,6 +63,7 @@ from golden.contract.isa import (
     load_error,
     matmul_error,
     next_command,
+    prefetch_error,
     response_header,
     status_payload,
     with_crc,
@@ -87,6 +97,10 @@ class FunctionalAccelerator:
         self.counters = dict.fromkeys(Counter, 0)
         #: Words of a command that has not fully arrived.
         self.pending: list[int] = []
+        #: The last PREFETCH's (w_addr, tiles), until the next MATMUL command takes it.
+        self.prefetch: tuple[int, int] | None = None
+        #: The prefetched read that the last MATMUL to run issued: (w_addr, tiles).
+        self.armed: tuple[int, int] | None = None
 
     def write_external(self, addr: int, data: bytes) -> None:
         """Write ``data`` into the external memory at byte ``addr``."""
@@ -112,11 +126,12 @@ class FunctionalAccelerator:
         return [int.from_bytes(raw[i:i + size], "little") for i in range(0, len(raw), size)]
 
     def reset(self) -> None:
-        """What the reset input does: flags, counters and a partly received command are
-        cleared; the memories keep their contents."""
+        """What the reset input does: flags, counters, a partly received command and the
+        prefetch state are cleared; the memories keep their contents."""
         self.errors = ErrorFlag(0)
         self.counters = dict.fromkeys(Counter, 0)
         self.pending = []
+        self.prefetch = self.armed = None
 
     def run(self, words) -> list[int]:
         """Execute a command stream; return the response words. Words that end inside a
@@ -150,7 +165,10 @@ class FunctionalAccelerator:
         if opcode in (Opcode.LOAD_WEIGHTS, Opcode.LOAD_ACTS):
             self._load(opcode, *args, command.data)
         elif opcode == Opcode.MATMUL:
-            self._matmul(command.flags, *args)
+            prefetch, self.prefetch = self.prefetch, None
+            self._matmul(command.flags, *args, prefetch=prefetch)
+        elif opcode == Opcode.PREFETCH:
+            self._prefetch(*args)
         elif opcode == Opcode.DRAIN:
             self._drain(*args, response)
         elif opcode == Opcode.READ_COUNTERS:
@@ -192,7 +210,22 @@ class FunctionalAccelerator:
         else:
             self.acts[addr:addr + count] = unpack_act_words(cfg, words)
 
-    def _matmul(self, flags, w_addr, a_addr, acc_addr, m, k_tiles, n_tiles) -> None:
+    def _prefetch(self, w_addr, tiles) -> None:
+        """Record a prefetch unless it is refused or a flag is set."""
+        error = prefetch_error(self.config, w_addr=w_addr, tiles=tiles)
+        self.errors |= error
+        if not self.errors:
+            self.prefetch = (w_addr, tiles)
+
+    def _prefetch_traffic(self, w_addr: int, tiles: int) -> None:
+        cfg = self.config
+        traffic = matmul_traffic(cfg, matmul_work(cfg, m=1, k_tiles=1, n_tiles=tiles),
+                                 w_addr=w_addr)
+        self.counters[Counter.MEM_BYTES] += traffic.bytes
+        self.counters[Counter.MEM_BURSTS] += traffic.bursts
+
+    def _matmul(self, flags, w_addr, a_addr, acc_addr, m, k_tiles, n_tiles, *,
+                prefetch=None) -> None:
         cfg = self.config
         error = matmul_error(cfg, w_addr=w_addr, a_addr=a_addr, acc_addr=acc_addr, m=m,
                              k_tiles=k_tiles, n_tiles=n_tiles)
@@ -201,6 +234,10 @@ class FunctionalAccelerator:
             return
         work = matmul_work(cfg, m=m, k_tiles=k_tiles, n_tiles=n_tiles,
                            accumulate=bool(flags & MatmulFlag.ACCUMULATE))
+        armed, self.armed = self.armed, None
+        prefetched = armed == (w_addr, work.tiles)
+        if armed is not None:           # taken or discarded: its words were read
+            self._prefetch_traffic(*armed)
         words = self._weight_words(w_addr, matmul_words(cfg, work))
         if words is None:
             self.errors |= ErrorFlag.MEMORY_ERROR
@@ -221,10 +258,11 @@ class FunctionalAccelerator:
         self.counters[Counter.COMPUTE] += work.cycles
         self.counters[Counter.MACS] += work.array_macs
         self.counters[Counter.ZERO_MACS] += m * int((weights == 0).sum())
-        if cfg.axi:
+        if cfg.axi and not prefetched:
             traffic = matmul_traffic(cfg, work, w_addr=w_addr)
             self.counters[Counter.MEM_BYTES] += traffic.bytes
             self.counters[Counter.MEM_BURSTS] += traffic.bursts
+        self.armed = prefetch
 
     def _drain(self, addr, count, response) -> None:
         cfg = self.config

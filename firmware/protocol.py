@@ -140,7 +140,11 @@ def render_protocol() -> str:
         "`m_axi_rlast`, `m_axi_rvalid`, `m_axi_rready` (held high); MATMUL's `w_addr` is then "
         "a byte address in that memory, a multiple of the weight word's bytes, where the "
         "MATMUL's tiles lie as in weight memory; LOAD_WEIGHTS raises OVERRUN (there is no "
-        "weight memory).",
+        "weight memory). PREFETCH(w_addr, tiles) names the weights of the MATMUL after the "
+        "next one: the next MATMUL reads them once it has taken its own words, and a MATMUL "
+        "with that `w_addr` and `n_tiles * k_tiles` = tiles then takes them without waiting "
+        "for the memory's latency; another MATMUL discards them first (it costs their words' "
+        "cycles). Results never depend on PREFETCH.",
         "",
         "Both streams follow the AXI4-Stream rule (they are `amaranth.lib.stream` streams): a "
         "word moves in a cycle where `valid` and `ready` are both high; a sender keeps `valid` "
@@ -203,7 +207,7 @@ def render_protocol() -> str:
         isa.Opcode.LOAD_WEIGHTS: "address, count", isa.Opcode.LOAD_ACTS: "address, count",
         isa.Opcode.MATMUL: "w_addr, a_addr, acc_addr, m, k_tiles, n_tiles",
         isa.Opcode.DRAIN: "address, count", isa.Opcode.CLEAR: "magic",
-        isa.Opcode.SYNC: "token"}
+        isa.Opcode.SYNC: "token", isa.Opcode.PREFETCH: "w_addr, tiles"}
     payloads = {isa.Opcode.DRAIN: "count x cols accumulators",
                 isa.Opcode.READ_COUNTERS: f"{isa.COUNTER_WORDS} words (counters, below)",
                 isa.Opcode.READ_STATUS: f"{isa.STATUS_WORDS} words (status, below)",
@@ -228,14 +232,18 @@ def render_protocol() -> str:
               "its range must end within its memory. DRAIN's count must be "
               "at least 1. MATMUL needs m, k_tiles and n_tiles at least 1 and k_tiles <= "
               "max_k / rows (else BAD_SHAPE); its weight rows, `m * k_tiles` activation words "
-              "and `n_tiles * m` accumulator words must fit (else OVERRUN). A response command "
+              "and `n_tiles * m` accumulator words must fit (else OVERRUN). PREFETCH (axi only, "
+              "else BAD_SHAPE) needs tiles from 1 to `min(max_k / rows, act_depth) * "
+              "acc_depth` (else BAD_SHAPE) and its weight words to fit as MATMUL's (else "
+              "OVERRUN); a refused PREFETCH records nothing. A response command "
               "that is refused (bad CRC; for DRAIN also a bad shape, an overrun or any flag "
               "already set) answers with its header and CRC word alone.",
               "",
               "## Error flags",
               "",
               "Sticky: once raised, a flag stays until CLEAR with the ERRORS flag and the magic "
-              "word (or reset). While any flag is set, loads and MATMULs are consumed but not "
+              "word (or reset). While any flag is set, loads, MATMULs and PREFETCHes are consumed "
+              "but not "
               "executed and DRAIN sends no data; NOP, READ_STATUS, READ_COUNTERS, SYNC and "
               "CLEAR work as usual.",
               "",

@@ -14,7 +14,10 @@ command's extents against the buffers (the rules of :func:`golden.contract.isa.l
 * MATMUL: starts the :class:`~hw.engine.MatmulEngine` and waits for it;
 * DRAIN, READ_COUNTERS, READ_STATUS, SYNC: gives the responder a job (and takes the counter
   snapshot); a refused one answers with its header alone;
-* CLEAR: clears the error flags or the counters if the magic word is right.
+* CLEAR: clears the error flags or the counters if the magic word is right;
+* PREFETCH (``weight_memory = "axi"``): records its address, tiles and words (the next MATMUL
+  command takes the record, whether it runs or not; the engine acts on it). With weights on
+  chip it is refused (BAD_SHAPE).
 
 A load's count is checked as soon as it arrives: 0 or above ``max_load`` raises BAD_SHAPE and
 ends the command (no data phase, no CRC word). It keeps the sticky error flags
@@ -46,6 +49,7 @@ from golden.contract.isa import (
     ErrorFlag,
     MatmulFlag,
     Opcode,
+    prefetch_tiles_limit,
 )
 
 from .component import ConfiguredComponent
@@ -81,7 +85,8 @@ def arg_bits(config: AcceleratorConfig) -> tuple[int, ...]:
     lim = _limits(cfg)
     return (
         WORD_BITS,
-        bits_for(max(cfg.max_load, cfg.acc_depth, cfg.act_depth - 1)),  # count, a_addr
+        bits_for(max(cfg.max_load, cfg.acc_depth, cfg.act_depth - 1,    # count, a_addr,
+                     prefetch_tiles_limit(cfg) if cfg.axi else 0)),     # PREFETCH's tiles
         max(1, bits_for(cfg.acc_depth - 1)),                            # acc_addr
         bits_for(lim["m"]),                                             # m
         max(1, bits_for(lim["k_limit"])),                               # k_tiles
@@ -233,16 +238,20 @@ class Controller(ConfiguredComponent):
         shape_bad = Signal()        # BAD_SHAPE (MATMUL's sizes, DRAIN's count), after CRC
         over = Signal()             # an argument above every buffer: OVERRUN, after BAD_SHAPE
         matmul, drain = is_op[Opcode.MATMUL], is_op[Opcode.DRAIN]
+        prefetch = is_op[Opcode.PREFETCH]
         if cfg.axi:
-            # MATMUL's first argument is a byte address (any 32-bit value), which must be a
-            # whole number of weight words.
+            # MATMUL's and PREFETCH's first argument is a byte address (any 32-bit value),
+            # which must be a whole number of weight words.
             misaligned = Signal()
-            w_addr_bad = matmul & misaligned | ~matmul & hi[0]
+            w_addr_bad = (matmul | prefetch) & misaligned | ~(matmul | prefetch) & hi[0]
+            # PREFETCH's tiles: 1 to the most any MATMUL can have.
+            pf_shape_bad = zero[1] | hi[1] | (args[1] > prefetch_tiles_limit(cfg))
         else:
             w_addr_bad = hi[0]
+            pf_shape_bad = 1                    # nothing to prefetch
         m.d.sync += [
             shape_bad.eq(matmul & (zero[3] | huge[3] | zero[4] | k_above | zero[5] | huge[5])
-                         | drain & zero[1]),
+                         | drain & zero[1] | prefetch & pf_shape_bad),
             over.eq(w_addr_bad | (matmul | drain) & hi[1]
                     | matmul & (hi[2] | hi[3] | k_big | hi[5])),
         ]
@@ -285,7 +294,7 @@ class Controller(ConfiguredComponent):
             *weight_passes,
             (range_count, 1, range_addr, depth, None),  # a load's or DRAIN's range
         ]
-        first_range, last_matmul = 5, 4
+        first_range, last_matmul, first_weights = 5, 4, 3
         mul = SerialMultiplier(
             a_bits=max(len(Value.cast(p[0])) for p in passes),
             b_bits=max(len(Value.cast(p[1])) for p in passes),
@@ -315,7 +324,11 @@ class Controller(ConfiguredComponent):
             with m.State("IDLE"):
                 with m.If(go):
                     m.d.sync += [go.eq(0), extents_ok.eq(1),
-                                 step.eq(Mux(matmul, 0, first_range))]
+                                 step.eq(Mux(matmul, 0, Mux(prefetch, first_weights,
+                                                            first_range)))]
+                    if cfg.axi:     # PREFETCH: the weight passes, for its own tiles
+                        with m.If(prefetch):
+                            m.d.sync += tiles.eq(args[1])
                     m.next = "PREP"
             with m.State("PREP"):
                 m.next = "START"
@@ -359,7 +372,18 @@ class Controller(ConfiguredComponent):
         if needs_w_rows:
             m.d.comb += self.matmul_args.w_rows.eq(w_rows)
         if cfg.axi:
-            m.d.comb += self.matmul_args.w_words.eq(w_words)
+            # The PREFETCH held for the next MATMUL command (which takes it, run or not).
+            pf_valid = Signal()
+            pf_addr = Signal.like(self.matmul_args.pf_addr)
+            pf_tiles = Signal.like(self.matmul_args.pf_tiles)
+            pf_words = Signal.like(self.matmul_args.pf_words)
+            m.d.comb += [
+                self.matmul_args.w_words.eq(w_words),
+                self.matmul_args.pf_valid.eq(pf_valid),
+                self.matmul_args.pf_addr.eq(pf_addr),
+                self.matmul_args.pf_tiles.eq(pf_tiles),
+                self.matmul_args.pf_words.eq(pf_words),
+            ]
 
         # --- the verdict, a register: what EXECUTE raises and whether the command runs -------
         v_error = Signal(len(ErrorFlag))
@@ -373,9 +397,9 @@ class Controller(ConfiguredComponent):
                                 | is_op[Opcode.SYNC])
         with m.If(~crc_ok):
             m.d.comb += error.eq(ErrorFlag.BAD_CRC)
-        with m.Elif((matmul | drain) & shape_bad):
+        with m.Elif((matmul | drain | prefetch) & shape_bad):
             m.d.comb += error.eq(ErrorFlag.BAD_SHAPE)
-        with m.Elif((matmul | drain | is_load) & extents_bad):
+        with m.Elif((matmul | drain | is_load | prefetch) & extents_bad):
             m.d.comb += error.eq(ErrorFlag.OVERRUN)
         with m.Elif(is_op[Opcode.LOAD_WEIGHTS] & self.load_illegal):
             m.d.comb += error.eq(ErrorFlag.ILLEGAL_WEIGHT)
@@ -453,7 +477,8 @@ class Controller(ConfiguredComponent):
                             m.d.sync += count_good.eq(count_ok)
                         m.d.sync += [args_left.eq(args_left - 1), arg_pos.eq(arg_pos << 1)]
                         with m.If(args_left == 0):
-                            m.d.sync += [arg_pos.eq(0), go.eq(is_load | matmul | drain)]
+                            m.d.sync += [arg_pos.eq(0), go.eq(is_load | matmul | drain
+                                                              | (prefetch if cfg.axi else 0))]
                             m.next = "CRC"
                             with m.If(is_load):
                                 # The loader starts now; a refused count cancels it next cycle.
@@ -504,6 +529,12 @@ class Controller(ConfiguredComponent):
                 with m.If(matmul & v_run):
                     m.d.comb += self.matmul_start.eq(1)
                     m.next = "MATMUL"
+                if cfg.axi:
+                    with m.If(matmul):
+                        m.d.sync += pf_valid.eq(0)
+                    with m.If(prefetch & v_run):
+                        m.d.sync += [pf_valid.eq(1), pf_addr.eq(w_addr), pf_tiles.eq(tiles),
+                                     pf_words.eq(w_words)]
                 with m.If(responds):
                     m.d.comb += [self.snapshot.eq(is_op[Opcode.READ_COUNTERS]),
                                  self.respond.valid.eq(1), self.respond.p.refused.eq(~v_run)]

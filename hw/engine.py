@@ -73,10 +73,14 @@ def max_tiles(config: AcceleratorConfig) -> int:
 def matmul_args_layout(config: AcceleratorConfig) -> data.StructLayout:
     """Arguments of one MATMUL, already checked against the buffers by the controller. With
     ``weight_memory = "axi"``, ``w_addr`` is a byte address and ``w_words`` the weight words
-    of the MATMUL (``tiles * tile_beats``)."""
+    of the MATMUL (``tiles * tile_beats``); ``pf_*`` are the PREFETCH the controller holds
+    for it (``pf_valid``: one is held), its byte address, tiles and words."""
     extra = {}
     if config.axi:
-        extra = {"w_words": range(max_tiles(config) * config.tile_beats + 1)}
+        words = range(max_tiles(config) * config.tile_beats + 1)
+        extra = {"w_words": words, "pf_valid": unsigned(1),
+                 "pf_addr": unsigned(config.axi_addr_width),
+                 "pf_tiles": range(max_tiles(config) + 1), "pf_words": words}
     return data.StructLayout({
         "w_addr": unsigned(config.axi_addr_width if config.axi
                            else ceil_log2(config.weight_depth)),
@@ -150,7 +154,7 @@ class MatmulEngine(ConfiguredComponent):
     w_error : In(1)
         The reader's ``error``: the MATMUL ends (see ``mem_error``).
     w_clear : Out(1)
-        To the reader's ``clear``: given with ``start``.
+        To the reader's ``clear``: given with a new read (see *Prefetch*).
     mem_error : Out(1)
         One cycle: the MATMUL stopped issuing on a reader error; it drains what is in flight
         (only accumulators of its range are written) and ``busy`` falls.
@@ -161,6 +165,29 @@ class MatmulEngine(ConfiguredComponent):
     overflow : Out(1)
         A sum written into the accumulator buffer this cycle left the ``acc_bits`` range (it
         wrapped): :attr:`golden.contract.isa.ErrorFlag.ACC_OVERFLOW`.
+
+    Prefetch (``weight_memory = "axi"``)
+    ------------------------------------
+    A MATMUL started with ``args.pf_valid`` requests the prefetch's words (``pf_addr``,
+    ``pf_words``) in the cycle after it has taken its own last word, and the engine is then
+    *armed* with (``pf_addr``, ``pf_tiles``, ``pf_words``). Not before: a reader error halts
+    the reader and drops every word it holds, so a prefetched burst must not be able to fail
+    while the MATMUL still needs words of its own; and once it has taken them all, a reader
+    error no longer ends it. So an error in a prefetched read is seen only by the MATMUL that
+    takes or discards its words. At the next ``start`` (the arguments are registers of the
+    controller, stable in the cycle before, where their match is registered):
+
+    * armed, and ``w_addr`` and ``tiles`` equal the armed read's: no clear, no request; the
+      words are in the reader (or coming), and a reader error ends this MATMUL
+      (``mem_error``) as for its own read;
+    * armed, not equal: the armed read's ``pf_words`` words are taken from the reader and
+      dropped (``w_words.ready`` high, nothing to the array), or fewer if the reader shows an
+      error meanwhile (it drops the rest itself); then ``clear`` and the MATMUL's own request,
+      and the prologue waits two cycles more (``available`` must have lost the dropped words
+      before the gate looks at it). The discard is part of the MATMUL (``busy``);
+    * not armed: ``clear`` and the request with ``start``.
+
+    Either way the start disarms the engine.
     """
 
     def __init__(self, config: AcceleratorConfig):
@@ -204,7 +231,11 @@ class MatmulEngine(ConfiguredComponent):
         m.submodules.array = array = SystolicArray(cfg)
         m.submodules.source = source = WeightRowSource(cfg)
         if cfg.axi:
-            wiring.connect(m, wiring.flipped(self.w_words), source.words)
+            assert cfg.weight_beats_per_word == 1, "a word per beat over AXI"
+            discarding = Signal()               # dropping the words of a stale prefetch
+            m.d.comb += [source.words.valid.eq(self.w_words.valid),
+                         source.words.payload.eq(self.w_words.payload),
+                         self.w_words.ready.eq(source.words.ready | discarding)]
         else:
             wiring.connect(m, wiring.flipped(self.w_rd), source.rd)
 
@@ -216,18 +247,49 @@ class MatmulEngine(ConfiguredComponent):
         with m.If(self.start):
             m.d.sync += [args.eq(self.args), running.eq(1)]
         if cfg.axi:
-            # The whole MATMUL's words in one request; the reader splits it into bursts.
-            requesting = Signal()
-            with m.If(self.start):
+            # The whole MATMUL's words in one request; the reader splits it into bursts. A
+            # prefetch is requested once the MATMUL has taken its own last word (class
+            # docstring, *Prefetch*).
+            requesting = Signal()               # the MATMUL's own request
+            pf_requesting = Signal()            # the prefetch's request
+            armed = Signal()                    # a prefetch was requested by the last MATMUL
+            armed_addr = Signal.like(self.args.pf_addr)
+            armed_tiles = Signal.like(self.args.pf_tiles)
+            armed_words = Signal.like(self.args.pf_words)
+            match = Signal()                    # armed, with the arguments' weights
+            m.d.sync += match.eq(armed & (self.args.w_addr == armed_addr)
+                                 & (self.args.tiles == armed_tiles))
+            discard_left = Signal.like(armed_words)
+            discard_done = Signal()
+            settle = Signal()                   # the cycle after a discard
+            new_read = Signal()                 # clear and request (start, or discard done)
+            m.d.comb += new_read.eq(self.start & ~armed | discard_done)
+            with m.If(new_read):
                 m.d.sync += requesting.eq(1)
             with m.Elif(self.w_request.ready):
                 m.d.sync += requesting.eq(0)
+            with m.If(pf_requesting & self.w_request.ready):
+                m.d.sync += pf_requesting.eq(0)
+            with m.If(self.start):
+                m.d.sync += armed.eq(0)
+                with m.If(armed & ~match):
+                    m.d.sync += [discarding.eq(1), discard_left.eq(armed_words)]
+            # The stale words, one per cycle as the reader has them; or until its error.
+            m.d.comb += discard_done.eq(discarding & (self.w_error | self.w_words.valid
+                                                      & (discard_left == 1)))
+            with m.If(discarding & self.w_words.valid):
+                m.d.sync += discard_left.eq(discard_left - 1)
+            with m.If(discard_done):
+                m.d.sync += [discarding.eq(0), settle.eq(1)]
+            with m.If(settle):
+                m.d.sync += settle.eq(0)
             shift = (cfg.weight_word_bytes - 1).bit_length()
             m.d.comb += [
-                self.w_request.valid.eq(requesting),
-                self.w_request.p.addr.eq(args.w_addr),
-                self.w_request.p.length.eq(args.w_words << shift),
-                self.w_clear.eq(self.start),
+                self.w_request.valid.eq(requesting | pf_requesting),
+                self.w_request.p.addr.eq(Mux(pf_requesting, args.pf_addr, args.w_addr)),
+                self.w_request.p.length.eq(Mux(pf_requesting, args.pf_words, args.w_words)
+                                           << shift),
+                self.w_clear.eq(new_read),
                 source.start.eq(self.start),
                 self.busy.eq(running),
             ]
@@ -276,7 +338,8 @@ class MatmulEngine(ConfiguredComponent):
 
         with m.If(setup):
             if cfg.axi:
-                m.d.sync += [waiting.eq(1), in_periods.eq(0)]
+                # After a discard, the prologue waits from `settle` on (below).
+                m.d.sync += [waiting.eq(~discarding), in_periods.eq(0)]
             else:
                 m.d.sync += [issuing.eq(1), in_periods.eq(0), w_go.eq(1)]
                 period.load(m, beats - 1, beats == 1)
@@ -514,9 +577,26 @@ class MatmulEngine(ConfiguredComponent):
         draining = Signal()
         ending = issuing & last_vector
         if cfg.axi:
-            # A reader error ends the MATMUL: nothing more is issued; what is in flight
-            # drains into its own accumulators, so busy falls after the same drain.
-            abort = self.w_error & (waiting | issuing)
+            # The prologue of a MATMUL that discarded stale words waits from the cycle after
+            # `settle`: the gate, registered from `available`, no longer counts them then.
+            with m.If(settle):
+                m.d.sync += waiting.eq(1)
+            # Its own last word taken, the MATMUL requests the prefetch (class docstring).
+            took_all = Signal()
+            # (A word is taken with its `w_go`; with an error registered in that cycle it was
+            # not there, and the MATMUL ends instead.)
+            last_take = w_go & beat_count.last & bursts.last & ~self.w_error
+            with m.If(setup):
+                m.d.sync += took_all.eq(0)
+            with m.Elif(last_take):
+                m.d.sync += took_all.eq(1)
+                with m.If(args.pf_valid):
+                    m.d.sync += [pf_requesting.eq(1), armed.eq(1), armed_addr.eq(args.pf_addr),
+                                 armed_tiles.eq(args.pf_tiles), armed_words.eq(args.pf_words)]
+            # A reader error ends the MATMUL while it needs words: nothing more is issued;
+            # what is in flight drains into its own accumulators, so busy falls after the same
+            # drain. Once it has taken them all, an error is the prefetch's, for later.
+            abort = self.w_error & (waiting | issuing) & ~took_all
             ending = ending | abort
             m.d.comb += self.mem_error.eq(abort)
         with m.If(ending):

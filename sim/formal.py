@@ -476,7 +476,7 @@ class ControllerHarness(Elaboratable):
         is_clear, header_good = sig("is_clear"), sig("header_good")
         errors_flag = (sig("flags") & ClearFlag.ERRORS) != 0
         others = (sig("is_matmul") | sig("is_drain") | sig("is_load")
-                  | sig("is_load_weights") | sig("is_load_acts"))
+                  | sig("is_load_weights") | sig("is_load_acts") | sig("is_prefetch"))
         after = state("COMPARE", "CHECK", "EXECUTE")
         m.d.comb += [
             Assert(~engine_busy | state("MATMUL"), "the engine runs only in MATMUL"),
@@ -1475,7 +1475,7 @@ CHECKS: dict[str, Check] = {c.name: c for c in [
     # k = 2); the base case is as deep as the BMC run, so the planted bugs are reached.
     _stream_check(mode="prove", depth=16, cover_depth=16),
     _accumulator_check(depth=30, cover_depth=30),
-    _progress_check(bound=71, depth=96),
+    _progress_check(bound=72, depth=96),
     *_beat_checks(resp_mode="prove", resp_depth=16, load_depth=24, words_depth=30),
     *_axi_checks(depth=15, error_depth=15),
 ]}

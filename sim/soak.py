@@ -216,8 +216,10 @@ def random_command(config: AcceleratorConfig, rng: random.Random) -> list[int]:
     if kind == 6:
         return commands.drain(_arg(rng, cfg.acc_depth), _arg(rng, 3))
     if kind == 7:
+        # PREFETCH (refused with BAD_SHAPE with weights on chip) among the short commands.
         return rng.choice([commands.read_status(), commands.sync(rng.getrandbits(32)),
-                           commands.read_counters()])
+                           commands.read_counters(),
+                           commands.prefetch(w_addr=_arg(rng, 6), tiles=_arg(rng, 3))])
     if kind == 8:
         return with_crc([command_header(Opcode.CLEAR, rng.getrandbits(4)),
                          rng.choice([CLEAR_MAGIC, CLEAR_MAGIC ^ 1, rng.getrandbits(32)])])
@@ -402,9 +404,9 @@ class SoakModel(FunctionalAccelerator):
         super()._command(command, response)
         self.seen |= self.errors
 
-    def _matmul(self, flags, *args):
+    def _matmul(self, flags, *args, **kw):
         before = self.counters[Counter.COMPUTE]
-        super()._matmul(flags, *args)
+        super()._matmul(flags, *args, **kw)
         self.compute += self.counters[Counter.COMPUTE] - before
 
 

@@ -88,6 +88,11 @@ int accel_matmul(accel_stream *s, uint32_t w_addr, uint32_t a_addr, uint32_t acc
                    ACCEL_ARGS_MATMUL);
 }
 
+int accel_prefetch(accel_stream *s, uint32_t w_addr, uint32_t tiles) {
+    const uint32_t args[ACCEL_ARGS_PREFETCH] = {w_addr, tiles};
+    return command(s, ACCEL_OP_PREFETCH, 0, args, ACCEL_ARGS_PREFETCH);
+}
+
 int accel_drain(accel_stream *s, uint32_t addr, uint32_t count) {
     const uint32_t args[ACCEL_ARGS_DRAIN] = {addr, count};
     return command(s, ACCEL_OP_DRAIN, 0, args, ACCEL_ARGS_DRAIN);

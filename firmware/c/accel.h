@@ -67,6 +67,9 @@ int accel_load_weights(accel_stream *s, uint32_t addr, const uint32_t *words, si
 int accel_load_acts(accel_stream *s, uint32_t addr, const uint32_t *words, size_t count);
 int accel_matmul(accel_stream *s, uint32_t w_addr, uint32_t a_addr, uint32_t acc_addr,
                  uint32_t m, uint32_t k_tiles, uint32_t n_tiles, int accumulate);
+/* PREFETCH (weight_memory = "axi"): the weights of the MATMUL after the next one, tiles
+ * (its n_tiles * k_tiles) tiles from byte w_addr of the external memory. */
+int accel_prefetch(accel_stream *s, uint32_t w_addr, uint32_t tiles);
 int accel_drain(accel_stream *s, uint32_t addr, uint32_t count);
 int accel_read_counters(accel_stream *s);
 int accel_read_status(accel_stream *s);

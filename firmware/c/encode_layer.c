@@ -5,6 +5,7 @@
  *   encode_layer -d LAYER RESPONSE OUT   its response -> the M x N result
  *   encode_layer -q TOKEN WORDS          resynchronization with TOKEN, then READ_STATUS
  *   encode_layer -s TOKEN RESPONSE       the READ_STATUS after SYNC(TOKEN): print and check it
+ *   encode_layer -p W_ADDR TILES WORDS   PREFETCH of TILES tiles at byte W_ADDR
  *
  * LAYER: little-endian uint32 M, K, N, then M*K int16 activations (little-endian) and N*K
  * int8 ternary weights, row-major. WORDS, RESPONSE: little-endian uint32 stream words. OUT:
@@ -161,6 +162,15 @@ static int query(uint32_t token, const char *out) {
     return write_words(out, s.words, s.len);
 }
 
+static int prefetch(uint32_t w_addr, uint32_t tiles, const char *out) {
+    uint32_t buffer[ACCEL_ARGS_PREFETCH + 2];
+    accel_stream s;
+    accel_stream_init(&s, buffer, sizeof buffer / sizeof *buffer);
+    if (accel_prefetch(&s, w_addr, tiles) != ACCEL_OK)
+        return s.error;
+    return write_words(out, s.words, s.len);
+}
+
 static int status(uint32_t token, const char *resp) {
     size_t len, next;
     uint32_t *words = read_words(resp, &len);
@@ -197,7 +207,10 @@ int main(int argc, char **argv) {
         return query((uint32_t)strtoul(argv[2], NULL, 0), argv[3]);
     if (argc == 4 && argv[1][0] == '-' && argv[1][1] == 's')
         return status((uint32_t)strtoul(argv[2], NULL, 0), argv[3]);
+    if (argc == 5 && argv[1][0] == '-' && argv[1][1] == 'p')
+        return prefetch((uint32_t)strtoul(argv[2], NULL, 0), (uint32_t)strtoul(argv[3], NULL, 0),
+                        argv[4]);
     fprintf(stderr, "usage: encode_layer LAYER WORDS | -d LAYER RESPONSE OUT | "
-                    "-q TOKEN WORDS | -s TOKEN RESPONSE\n");
+                    "-q TOKEN WORDS | -s TOKEN RESPONSE | -p W_ADDR TILES WORDS\n");
     return E_IO;
 }

@@ -52,8 +52,9 @@ reads the SYNC response carrying its token. No reset is needed.
 Checks
 ------
 Before a command touches a buffer the accelerator checks its extents; :func:`load_error`,
-:func:`drain_error` and :func:`matmul_error` state the rules (the gateware implements the same
-comparisons in hardware, the functional model and the compiler call these functions).
+:func:`drain_error`, :func:`matmul_error` and :func:`prefetch_error` state the rules (the
+gateware implements the same comparisons in hardware, the functional model and the compiler
+call these functions).
 """
 
 from __future__ import annotations
@@ -110,6 +111,8 @@ __all__ = [
     "parse_response",
     "parse_response_header",
     "parse_status",
+    "prefetch_error",
+    "prefetch_tiles_limit",
     "response_header",
     "response_words",
     "split_commands",
@@ -158,6 +161,15 @@ class Opcode(enum.Enum, shape=4):
     CLEAR = 7
     #: args (token): respond with the token, marking a place in the response stream.
     SYNC = 8
+    #: args (weight address, tiles): ``weight_memory = "axi"`` only. The weights of the
+    #: MATMUL after the next one: ``tiles`` (its ``n_tiles * k_tiles``) tiles from byte
+    #: ``w_addr``. It is recorded; the next MATMUL command takes the record, and, if it runs
+    #: and succeeds, reads these words once it has taken its own, so that they stream in while
+    #: it ends and the next commands arrive. A later MATMUL whose ``w_addr`` and tiles are
+    #: these takes them without a new read; any other MATMUL first discards them (they are
+    #: read, and counted in MEM_BYTES, either way). The results never depend on it
+    #: (:func:`prefetch_error`).
+    PREFETCH = 9
 
 
 class MatmulFlag(enum.IntFlag):
@@ -181,6 +193,7 @@ ARG_WORDS = {
     Opcode.READ_STATUS: 0,
     Opcode.CLEAR: 1,
     Opcode.SYNC: 1,
+    Opcode.PREFETCH: 2,
 }
 assert set(ARG_WORDS) == set(Opcode)
 
@@ -205,7 +218,8 @@ class ErrorFlag(enum.IntFlag):
     OVERRUN = 2
     #: A command's sizes are zero or exceed what the configuration allows: a load's count
     #: (raised at once: the load then has no data), DRAIN's count, MATMUL's m, k_tiles and
-    #: n_tiles (raised once the CRC matched).
+    #: n_tiles, PREFETCH's tiles (raised once the CRC matched). Also PREFETCH on a
+    #: configuration with weights on chip, which has nothing to prefetch.
     BAD_SHAPE = 4
     #: LOAD_WEIGHTS carried the illegal weight code 0b10 (2-bit format); nothing was written.
     ILLEGAL_WEIGHT = 8
@@ -218,7 +232,10 @@ class ErrorFlag(enum.IntFlag):
     #: ACCUMULATE adds to earlier results beyond ``max_k``); the accumulators wrapped.
     ACC_OVERFLOW = 64
     #: (``weight_memory = "axi"``) The external memory answered a MATMUL's weight read with
-    #: SLVERR, DECERR or EXOKAY, or a burst whose RLAST was misplaced. The MATMUL ended early
+    #: SLVERR, DECERR or EXOKAY, or a burst whose RLAST was misplaced; for a MATMUL whose
+    #: weights were prefetched (:attr:`Opcode.PREFETCH`), the prefetch's read. A prefetched
+    #: read that fails and is then discarded by a MATMUL of other weights raises nothing.
+    #: The MATMUL ended early
     #: (no word outside its accumulator range was written); its accumulators are undefined
     #: until it runs again (with the MATMULs before it, if it accumulated onto them).
     MEMORY_ERROR = 128
@@ -260,8 +277,8 @@ COUNTER_WORDS = 2 * len(Counter)
 #: SYNC, ACC_OVERFLOW and the self-describing status. 3: the status describes
 #: ``weight_rows_per_cycle`` too (it sets the weight memory's word and tile layout). 4: weights
 #: from external memory (``weight_memory`` and the AXI fields in the status, MATMUL's byte
-#: address, MEMORY_ERROR, the counters MEM_BYTES and MEM_BURSTS).
-VERSION = 4
+#: address, MEMORY_ERROR, the counters MEM_BYTES and MEM_BURSTS). 5: PREFETCH.
+VERSION = 5
 #: Words of CRC after every command but NOP, and after every response.
 CRC_WORDS = 1
 #: The CRC word is CRC-32 of IEEE 802.3 (:func:`crc32_words`): this reflected polynomial,
@@ -483,6 +500,17 @@ def drain_error(config: AcceleratorConfig, addr: int, count: int) -> ErrorFlag:
     return _range_error(config.acc_depth, addr, count)
 
 
+def _weights_ok(config: AcceleratorConfig, w_addr: int, tiles: int) -> bool:
+    """Whether ``tiles`` tiles of weights from ``w_addr`` fit where the weights are: weight
+    memory (word address) or, with ``weight_memory = "axi"``, the external address space
+    (byte address, a multiple of ``weight_word_bytes``)."""
+    if config.axi:
+        end = w_addr + tiles * config.tile_beats * config.weight_word_bytes
+        return w_addr % config.weight_word_bytes == 0 and end <= 1 << config.axi_addr_width
+    return (arg_in_range(w_addr) and w_addr * config.weight_rows_per_word
+            + tiles * config.tile_rows <= config.weight_rows)
+
+
 def matmul_error(config: AcceleratorConfig, *, w_addr: int, a_addr: int, acc_addr: int, m: int,
                  k_tiles: int, n_tiles: int) -> ErrorFlag:
     """The flag a MATMUL raises (or 0): a zero or oversized shape, then a buffer overrun.
@@ -500,19 +528,31 @@ def matmul_error(config: AcceleratorConfig, *, w_addr: int, a_addr: int, acc_add
     if (not all(arg_in_range(v) for v in shape) or 0 in shape
             or k_tiles > config.max_k // config.rows):
         return ErrorFlag.BAD_SHAPE
-    weight_rows = n_tiles * k_tiles * config.tile_rows
-    if config.axi:
-        end = w_addr + n_tiles * k_tiles * config.tile_beats * config.weight_word_bytes
-        weights_ok = (w_addr % config.weight_word_bytes == 0
-                      and end <= 1 << config.axi_addr_width)
-    else:
-        weights_ok = (arg_in_range(w_addr) and w_addr * config.weight_rows_per_word
-                      + weight_rows <= config.weight_rows)
-    if not (weights_ok and all(arg_in_range(v) for v in (a_addr, acc_addr))
+    if not (_weights_ok(config, w_addr, n_tiles * k_tiles)
+            and all(arg_in_range(v) for v in (a_addr, acc_addr))
             and a_addr + m * k_tiles <= config.act_depth
             and acc_addr + n_tiles * m <= config.acc_depth):
         return ErrorFlag.OVERRUN
     return ErrorFlag(0)
+
+
+def prefetch_tiles_limit(config: AcceleratorConfig) -> int:
+    """The most tiles of any MATMUL that can pass :func:`matmul_error`: ``k_tiles`` at most
+    ``max_k / rows`` and ``act_depth`` (``m * k_tiles`` activation words), ``n_tiles`` at most
+    ``acc_depth`` (``n_tiles * m`` accumulator words)."""
+    return min(config.max_k // config.rows, config.act_depth) * config.acc_depth
+
+
+def prefetch_error(config: AcceleratorConfig, *, w_addr: int, tiles: int) -> ErrorFlag:
+    """The flag a PREFETCH raises (or 0); a refused one records nothing.
+
+    BAD_SHAPE on a configuration with weights on chip (there is nothing to prefetch), or
+    when ``tiles`` is 0 or more than any MATMUL can have (:func:`prefetch_tiles_limit`);
+    then OVERRUN by the weight rule of :func:`matmul_error`: ``w_addr`` not a multiple of
+    ``weight_word_bytes``, or the words running past ``2**axi_addr_width``."""
+    if not config.axi or not 1 <= tiles <= prefetch_tiles_limit(config):
+        return ErrorFlag.BAD_SHAPE
+    return ErrorFlag(0) if _weights_ok(config, w_addr, tiles) else ErrorFlag.OVERRUN
 
 
 def data_words(config: AcceleratorConfig, opcode: Opcode, count: int) -> int:

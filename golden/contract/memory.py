@@ -20,6 +20,19 @@ tile (:func:`external_matmul_cycles`). For decode (M = 1) the array side is shor
 memory bounds the MATMUL: that is the regime of :func:`decode_projection`, which projects the
 decode speed of a whole model from these figures.
 
+A MATMUL whose weights were prefetched (:attr:`golden.contract.isa.Opcode.PREFETCH`) finds
+its first tile in the reader: it pays :data:`PREFETCHED_WAIT` cycles instead of the latency
+(``external_matmul_cycles(..., prefetched=True)``). A MATMUL that finds other, stale words
+prefetched discards them first, one per cycle (``discard_words``). Both measured on the RTL
+with AxiRamRead at a fixed latency (``tests/sim/test_axi_weights.py``): a stall-free MATMUL
+takes the tile loop plus its first-tile wait L; prefetched, the tile loop plus 1; after a
+prefetch of ``s`` other words that are all in the reader's buffer, the tile loop plus ``L +
+s``. Both rules are exact when the prefetched words fit in the reader's buffer
+(``axi_outstanding * axi_max_burst`` words). Beyond it, the words after the buffer's are read
+only as the buffer empties, so they pay the latency again unless the memory keeps ahead (the
+``max`` of :func:`external_matmul_cycles`, Little's law); and stale words beyond it arrive at
+the memory's pace while they are discarded: ``s`` is then a lower bound of the discard.
+
 What a MATMUL moves over the bus is counted here once (:func:`matmul_traffic`): the words it
 reads (:func:`matmul_words`), split into bursts as the reader splits them
 (:func:`axi_bursts`). The RTL's counters MEM_BYTES and MEM_BURSTS, the functional model's and
@@ -35,8 +48,9 @@ from .isa import MatmulFlag, Opcode, split_commands
 from .tileloop import MatmulWork, layer_work, matmul_work
 from .workloads import ModelShape
 
-__all__ = ["BITNET_KV260", "MemorySystem", "WeightTraffic", "axi_bursts", "decode_projection",
-           "external_matmul_cycles", "matmul_traffic", "matmul_words", "program_traffic",
+__all__ = ["BITNET_KV260", "PREFETCHED_WAIT", "MemorySystem", "WeightTraffic", "axi_bursts",
+           "decode_projection", "external_matmul_cycles", "matmul_traffic", "matmul_words",
+           "program_traffic",
            "tile_bytes"]
 
 
@@ -168,16 +182,28 @@ def tile_bytes(config: AcceleratorConfig, *, bits_per_weight: float) -> float:
     return config.rows * config.cols * bits_per_weight / 8
 
 
-def external_matmul_cycles(work: MatmulWork, mem: MemorySystem, *, weight_bytes: float) -> float:
+#: Cycles a MATMUL whose first tile is already in the reader (prefetched) waits for it
+#: beyond the tile loop: the one cycle of the prologue's wait (its gate, a register, is open
+#: already). Measured (tests/sim/test_axi_weights.py).
+PREFETCHED_WAIT = 1
+
+
+def external_matmul_cycles(work: MatmulWork, mem: MemorySystem, *, weight_bytes: float,
+                           prefetched: bool = False, discard_words: int = 0) -> float:
     """Cycles of a MATMUL whose ``weight_bytes`` stream from ``mem``: the array-side schedule
-    stretched to the memory's pace, plus one latency before the first tile.
+    stretched to the memory's pace, plus one latency before the first tile, or
+    :data:`PREFETCHED_WAIT` if the words were ``prefetched``, plus ``discard_words`` if it
+    first drops the stale words of another prefetch (module docstring).
 
     The array side is :attr:`MatmulWork.cycles`; of it, ``bound_cycles`` (the tiles' periods)
     are what the memory can stretch, and the rest (setup, the first tile's load, the pipeline's
     drain) is paid once either way.
     """
+    if prefetched and discard_words:
+        raise ValueError("a prefetched MATMUL discards nothing")
     fixed = work.cycles - work.bound_cycles
-    return fixed + mem.latency + max(work.bound_cycles, weight_bytes / mem.sustained)
+    wait = PREFETCHED_WAIT if prefetched else mem.latency + discard_words
+    return fixed + wait + max(work.bound_cycles, weight_bytes / mem.sustained)
 
 
 #: The best open design to compare with (REFERENCE.md): bitnet-kv260 decodes BitNet b1.58
@@ -190,8 +216,13 @@ BITNET_KV260 = {"tokens_per_s": 16.78, "clock_mhz": 250, "bytes_per_token": 483e
 
 
 def decode_projection(config: AcceleratorConfig, model: ModelShape, *, mem: MemorySystem,
-                      clock_mhz: float, bits_per_weight: float | None = None) -> dict:
+                      clock_mhz: float, bits_per_weight: float | None = None,
+                      prefetch: bool = False) -> dict:
     """Decode speed (tokens/s) of ``model``'s BitLinears on ``config`` with weights in ``mem``.
+
+    With ``prefetch``, every MATMUL is preceded by a PREFETCH of the next one's weights (the
+    last of a token's: the first of the next token's), so each pays
+    :data:`PREFETCHED_WAIT` instead of the latency (:func:`external_matmul_cycles`).
 
     One token runs every BitLinear of every layer once at M = 1 (one MATMUL each, the whole
     (K, N) weight matrix streamed once). A MATMUL's weight bytes are its :func:`matmul_words`
@@ -210,7 +241,8 @@ def decode_projection(config: AcceleratorConfig, model: ModelShape, *, mem: Memo
             weight_bytes = matmul_words(config, work) * config.weight_word_bytes
         else:
             weight_bytes = work.tiles * tile_bytes(config, bits_per_weight=bits_per_weight)
-        cycles = external_matmul_cycles(work, mem, weight_bytes=weight_bytes)
+        cycles = external_matmul_cycles(work, mem, weight_bytes=weight_bytes,
+                                        prefetched=prefetch)
         per_layer.append({"name": shape.name, "n": shape.n, "k": shape.k, "tiles": work.tiles,
                           "weight_bytes": weight_bytes, "array_cycles": work.cycles,
                           "memory_cycles": weight_bytes / mem.sustained, "cycles": cycles})
@@ -227,7 +259,7 @@ def decode_projection(config: AcceleratorConfig, model: ModelShape, *, mem: Memo
         "clock_mhz": clock_mhz, "bits_per_weight": bits_per_weight,
         "mem_gbytes_per_s": mem.bytes_per_cycle * clock_mhz / 1e3,
         "bytes_per_cycle": mem.bytes_per_cycle, "sustained_bytes_per_cycle": mem.sustained,
-        "latency_cycles": mem.latency, "outstanding": mem.outstanding,
+        "latency_cycles": mem.latency, "outstanding": mem.outstanding, "prefetch": prefetch,
         "weight_bytes_per_token": weight_bytes, "cycles_per_token": cycles,
         "tokens_per_s": 1 / seconds, "memory_bound_tokens_per_s": bound,
         "fraction_of_memory_bound": (1 / seconds) / bound,

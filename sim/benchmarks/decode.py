@@ -61,41 +61,60 @@ LM_HEAD = {"n": 128256, "k": 2560, "bytes_per_weight": 2}
 
 
 def run_rtl_layers(config: AcceleratorConfig, *, simulator: str, seed: int, layers=None,
-                   p_ar: float = 0.0, p_r: float = 0.0, echo=print) -> list[dict]:
+                   p_ar: float = 0.0, p_r: float = 0.0, prefetch: bool = False,
+                   echo=print) -> list[dict]:
     """The seven BitLinears of one 2B-4T layer, unsliced, at M = 1, weights over AXI; the
     memory pauses AR and R at random with probabilities ``p_ar`` and ``p_r`` (a memory of
-    ``1 - p_r`` words per cycle and a random latency)."""
-    from firmware.compiler import compile_matmul, compile_weights
+    ``1 - p_r`` words per cycle and a random latency). With ``prefetch`` the layers' images
+    lie side by side in the memory and each program begins with a PREFETCH of the next
+    layer's weights (the probe's, of the first layer's), as decode would run them."""
+    from firmware.compiler import compile_matmul, compile_weights, prefetching
 
     from ..backends import CocotbBackend
 
     rng = np.random.default_rng(seed)
     shapes = [s for s in MODELS["2B-4T"].bitlinears() if not layers or s.name in layers]
     word_bytes = config.weight_word_bytes
-    memory = word_bytes * max(matmul_words(config, layer_work(config, m=1, k=s.k, n=s.n))
-                              for s in shapes)
+    # The memory's latency as the schedule sees it: the wait for the first tile beyond the
+    # tile loop (a whole first burst arrives before it is delivered), measured with no pauses
+    # on a MATMUL of one N-slice and two bursts of words.
+    k = config.rows * -(-2 * config.axi_max_burst // config.tile_beats)
+    w = rng.choice(np.array([-1, 0, 1], np.int8), size=(config.cols, k))
+    probe_image = compile_weights(config, w)
+    images = []
+    for shape in shapes:
+        w = rng.choice(np.array([-1, 0, 1], np.int8), size=(shape.n, shape.k))
+        x = rng.integers(-127, 128, size=(1, shape.k)).astype(np.int8)
+        images.append((shape, w, x, compile_weights(config, w)))
+    sizes = [len(image.to_bytes()) for *_, image in images]
+    # One image at a time at address 0 (the probe's first), or with prefetch all of them one
+    # after the other, the probe's last.
+    bases = [sum(sizes[:i]) for i in range(len(sizes))] if prefetch else [0] * len(sizes)
+    probe_base = sum(sizes) if prefetch else 0
+    memory = (probe_base + len(probe_image.to_bytes())) if prefetch else \
+        max([*sizes, len(probe_image.to_bytes())])
+    probe = compile_matmul(probe_image, np.ones((1, k), np.int8), weight_base=probe_base,
+                           measure=True)
+    runs = [(shape, w, x, image, compile_matmul(image, x, weight_base=base, measure=True))
+            for (shape, w, x, image), base in zip(images, bases, strict=True)]
     records = []
     work_dir = (build_root() / "bench" / "decode" / f"{config.rows}x{config.cols}-"
                 f"w{config.weight_rows_per_cycle}-{config.weight_format}")
     with CocotbBackend(config, simulator=simulator, axi_memory_bytes=memory,
                        work_dir=work_dir) as backend:
-        # The memory's latency as the schedule sees it: the wait for the first tile beyond
-        # the tile loop (a whole first burst arrives before it is delivered), measured with
-        # no pauses on a MATMUL of one N-slice and two bursts of words.
-        k = config.rows * -(-2 * config.axi_max_burst // config.tile_beats)
-        w = rng.choice(np.array([-1, 0, 1], np.int8), size=(config.cols, k))
-        image = compile_weights(config, w)
-        backend.write_external(0, image.to_bytes())
-        probe = compile_matmul(image, np.ones((1, k), np.int8), weight_base=0, measure=True)
+        backend.write_external(probe_base, probe_image.to_bytes())
+        if prefetch:
+            for (*_, image), base in zip(images, bases, strict=True):
+                backend.write_external(base, image.to_bytes())
+            probe = prefetching(probe, runs[0][4])      # the probe itself is not prefetched
         wait = (probe.counters(backend.run(probe))[Counter.COMPUTE]
                 - layer_work(config, m=1, k=k, n=config.cols).cycles)
         backend.set_axi_pauses(p_ar=p_ar, p_r=p_r, seed=seed)
-        for shape in shapes:
-            w = rng.choice(np.array([-1, 0, 1], np.int8), size=(shape.n, shape.k))
-            x = rng.integers(-127, 128, size=(1, shape.k)).astype(np.int8)
-            image = compile_weights(config, w)
-            backend.write_external(0, image.to_bytes())
-            program = compile_matmul(image, x, weight_base=0, measure=True)
+        for i, (shape, w, x, image, program) in enumerate(runs):
+            if not prefetch:
+                backend.write_external(0, image.to_bytes())
+            elif i + 1 < len(runs):
+                program = prefetching(program, runs[i + 1][4])
             start = time.perf_counter()
             response = backend.run(program)
             wall = time.perf_counter() - start
@@ -113,6 +132,7 @@ def run_rtl_layers(config: AcceleratorConfig, *, simulator: str, seed: int, laye
                             "rows": config.rows, "cols": config.cols,
                             "weight_format": config.weight_format,
                             "weight_rows_per_cycle": config.weight_rows_per_cycle,
+                            "prefetched": prefetch,
                             "tiles": work.tiles, "weight_bytes": weight_bytes,
                             "cycles": cycles, "tile_loop_cycles": work.cycles,
                             "utilization": shape.n * shape.k / (cycles * config.rows
@@ -121,7 +141,8 @@ def run_rtl_layers(config: AcceleratorConfig, *, simulator: str, seed: int, laye
             echo(f"  {config.rows}x{config.cols} W={config.weight_rows_per_cycle:<2} "
                  f"{config.weight_format:<6} {shape.name:>9} N={shape.n:<5} "
                  f"K={shape.k:<5} cycles {cycles:>7} (tile loop {work.cycles:>7}, +"
-                 f"{cycles - work.cycles})  utilization {records[-1]['utilization']:6.1%}, "
+                 f"{cycles - work.cycles}{', prefetched' if records[-1]['prefetched'] else ''}"
+                 f")  utilization {records[-1]['utilization']:6.1%}, "
                  f"{records[-1]['bound_fraction']:6.1%} of the bound  "
                  f"{'bit-exact' if exact else 'MISMATCH'}  {wall:.1f} s")
     # AxiRamRead serves one word per cycle once a burst starts (1 - p_r on average with
@@ -131,7 +152,8 @@ def run_rtl_layers(config: AcceleratorConfig, *, simulator: str, seed: int, laye
                        burst_bytes=config.axi_max_burst * word_bytes)
     for r, shape in zip(records, shapes, strict=True):
         work = layer_work(config, m=1, k=shape.k, n=shape.n)
-        r["model_cycles"] = external_matmul_cycles(work, mem, weight_bytes=r["weight_bytes"])
+        r["model_cycles"] = external_matmul_cycles(work, mem, weight_bytes=r["weight_bytes"],
+                                                   prefetched=r["prefetched"])
         r["model_gap"] = (r["cycles"] - r["model_cycles"]) / r["model_cycles"]
     return records
 
@@ -158,6 +180,9 @@ def main(argv=None) -> int:
     parser.add_argument("--layers", nargs="*",
                         choices=[s.name for s in MODELS["2B-4T"].bitlinears()],
                         help="a subset of the RTL layers (default: all seven)")
+    parser.add_argument("--prefetch", action="store_true",
+                        help="RTL runs: the layers side by side in the memory, each program "
+                        "beginning with a PREFETCH of the next layer's weights")
     parser.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--p-ar", type=float, default=0.0,
@@ -188,7 +213,8 @@ def main(argv=None) -> int:
               f"weights over AXI4 from AxiRamRead:")
         for cfg in configs:
             rtl += run_rtl_layers(cfg, simulator=args.simulator, seed=args.seed,
-                                  layers=args.layers, p_ar=args.p_ar, p_r=args.p_r)
+                                  layers=args.layers, p_ar=args.p_ar, p_r=args.p_r,
+                                  prefetch=args.prefetch)
     try:
         mem = MemorySystem.from_rates(gbytes_per_s=args.mem_gbps, clock_mhz=args.clock_mhz,
                                       latency_ns=args.latency_ns, outstanding=args.outstanding,
@@ -220,7 +246,8 @@ def main(argv=None) -> int:
         least = min(r["bound_fraction"] for r in rtl)
         record["rtl"] = {"simulator": args.simulator, "widths": widths, "layers": rtl,
                          "configs": [c.to_dict() for c in configs],
-                         "p_ar": args.p_ar, "p_r": args.p_r, "max_model_gap": worst,
+                         "p_ar": args.p_ar, "p_r": args.p_r, "prefetch": args.prefetch,
+                         "max_model_gap": worst,
                          "min_bound_fraction": least}
         exact = "all bit-exact" if all(r["bit_exact"] for r in rtl) else "MISMATCHES"
         print(f"RTL against the external-memory cycle model: largest gap {worst:.2%}; every "
@@ -257,7 +284,13 @@ def _project(config: AcceleratorConfig, model, mem: MemorySystem, args) -> dict:
         print(f"{layer['name']:>10} {layer['n']:>6} {layer['k']:>6} {layer['tiles']:>7} "
               f"{layer['weight_bytes'] / 1e6:>7.2f} {layer['array_cycles']:>10} "
               f"{layer['memory_cycles']:>11.0f} {layer['cycles']:>10.0f}")
-    print(f"tokens/s {p['tokens_per_s']:.2f} ({p['bound']} bound; memory bound "
+    # Each MATMUL preceded by a PREFETCH of the next one's weights: no latency per MATMUL
+    # (golden.contract.memory.PREFETCHED_WAIT instead; the RTL rule of tests/sim/
+    # test_axi_weights.py).
+    p["prefetch_tokens_per_s"] = decode_projection(
+        config, model, mem=mem, clock_mhz=args.clock_mhz, prefetch=True)["tokens_per_s"]
+    print(f"tokens/s {p['tokens_per_s']:.2f}, {p['prefetch_tokens_per_s']:.2f} with PREFETCH "
+          f"({p['bound']} bound; memory bound "
           f"{p['memory_bound_tokens_per_s']:.2f}, {p['fraction_of_memory_bound']:.1%} of it; "
           f"array alone {p['array_bound_tokens_per_s']:.2f})")
     return p

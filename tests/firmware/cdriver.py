@@ -80,6 +80,12 @@ class Driver:
         assert proc.returncode == 0, proc.stderr
         return [int(v) for v in self._read("query.bin", "<u4")]
 
+    def prefetch(self, w_addr, tiles):
+        """The words of PREFETCH(w_addr, tiles)."""
+        proc = self._run("-p", hex(w_addr), tiles, self.dir / "prefetch.bin")
+        assert proc.returncode == 0, proc.stderr
+        return [int(v) for v in self._read("prefetch.bin", "<u4")]
+
     def status(self, token, response):
         """(exit status, stdout, stderr) of parsing and checking the status response."""
         proc = self._run("-s", hex(token), self._write_words("status.bin", response))

@@ -221,3 +221,9 @@ def test_status_refuses_another_version_and_a_corrupted_response(drivers):
     bad = list(status_response)
     bad[5] ^= 1 << 3
     assert driver.status(9, sync + bad)[0] == E_CRC
+
+
+def test_prefetch_words_equal_the_python_encoders(drivers):
+    driver = next(iter(drivers.values()))
+    for w_addr, tiles in ((0, 1), (0x1234_5640, 300), (0xFFFF_FFC0, 1)):
+        assert driver.prefetch(w_addr, tiles) == commands.prefetch(w_addr=w_addr, tiles=tiles)

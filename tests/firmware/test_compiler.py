@@ -56,3 +56,37 @@ def test_shapes_that_do_not_match_are_refused(rng):
     program = compile_matmul(image, random_layer(rng, 2, 6, 4)[0])
     with pytest.raises(CommandError, match="expected 14 response words, got 12"):
         program.decode([0] * 12)
+
+
+def test_prefetching_prefetches_the_following_programs_first_matmul(rng):
+    """`prefetching(a, b)`: a PREFETCH of b's first MATMUL (its weight address and tiles)
+    before a's commands; a's response unchanged; b then takes the prefetched words (the
+    functional model's armed read); refused on weights on chip and for a program with no
+    MATMUL."""
+    from dataclasses import replace
+
+    from firmware.compiler import prefetching
+    from golden.contract.config import AcceleratorConfig
+
+    cfg = AcceleratorConfig(rows=4, cols=8, weight_memory="axi", weight_rows_per_cycle=4)
+    backend = FunctionalBackend(cfg)
+    (xa, wa), (xb, wb) = (random_layer(rng, 2, 8, 16)[:2] for _ in range(2))
+    image_a, image_b = compile_weights(cfg, wa), compile_weights(cfg, wb)
+    backend.write_external(0, image_a.to_bytes())
+    base_b = len(image_a.to_bytes())
+    backend.write_external(base_b, image_b.to_bytes())
+    a = compile_matmul(image_a, xa, weight_base=0)
+    b = compile_matmul(image_b, xb, weight_base=base_b)
+    both = prefetching(a, b)
+    assert both.words[len(both.words) - len(a.words):] == a.words
+    assert both.response_words == a.response_words
+    np.testing.assert_array_equal(both.decode(backend.exchange(both.words)), ref_acc(xa, wa))
+    assert backend.model.armed == (base_b, image_b.n_tiles * image_b.k_tiles)
+    np.testing.assert_array_equal(b.decode(backend.exchange(b.words)), ref_acc(xb, wb))
+    assert backend.model.armed is None
+    x, w = random_layer(rng, 2, 6, 4)
+    onchip = compile_matmul(compile_weights(multipass_config(), w), x)
+    with pytest.raises(CommandError, match="PREFETCH needs weights in external memory"):
+        prefetching(onchip, onchip)
+    with pytest.raises(CommandError, match="no MATMUL to prefetch for"):
+        prefetching(a, replace(b, words=[]))

@@ -26,10 +26,14 @@ from golden.contract.isa import (
     parse_counters,
     parse_response,
     parse_status,
+    prefetch_error,
+    prefetch_tiles_limit,
     response_words,
 )
 from golden.contract.memory import (
+    PREFETCHED_WAIT,
     MemorySystem,
+    WeightTraffic,
     axi_bursts,
     decode_projection,
     external_matmul_cycles,
@@ -383,3 +387,217 @@ def test_bad_commands_raise_their_flags(rtl):
     assert _status(cfg, rtl) == ErrorFlag.MEMORY_ERROR
     rtl.execute(commands.clear(), 0)
     assert _status(cfg, rtl) == ErrorFlag(0)
+
+
+# ---- PREFETCH: the next MATMUL's weights read ahead ----------------------------------------
+
+#: (k_tiles, n_tiles) of the MATMULs A, B, C and of X, prefetched and then not used. B and
+#: X are 8 words, what the reader of CONFIGS["8x8-w4"] holds (2 bursts of 4 words): all of
+#: a prefetch is in the reader before the MATMUL that takes or discards it starts.
+PREFETCH_SHAPES = {"A": (2, 2), "B": (2, 2), "X": (2, 2), "C": (3, 1)}
+
+
+def _prefetch_program(rng, cfg, *targets, m):
+    """Weights of A, B, X, C written into each of ``targets`` (B one word below a 4 KiB
+    boundary) and the programs: ``plain`` (MATMUL A, B, C) and ``prefetched`` (PREFETCH B,
+    MATMUL A, PREFETCH X, MATMUL B, which is prefetched, MATMUL C, which discards X)."""
+    bases = {"A": 0x1000, "B": 0x2000 - cfg.weight_word_bytes, "X": 0x3000, "C": 0x4000}
+    k = 3 * cfg.rows
+    x = rng.integers(-128, 128, (m, k))
+    acts = pack_act_words(cfg, x.reshape(m, -1, cfg.rows).reshape(-1, cfg.rows))
+    for name, (kt, nt) in PREFETCH_SHAPES.items():
+        image = compile_weights(cfg, rng.integers(-1, 2, (nt * cfg.cols, kt * cfg.rows)))
+        for target in targets:
+            target.write_external(bases[name], image.to_bytes())
+    acc = {"A": 0, "B": 2 * m, "C": 4 * m}
+
+    def mm(name):
+        kt, nt = PREFETCH_SHAPES[name]
+        return commands.matmul(w_addr=bases[name], a_addr=0, acc_addr=acc[name], m=m,
+                               k_tiles=kt, n_tiles=nt)
+
+    def pf(name):
+        kt, nt = PREFETCH_SHAPES[name]
+        return commands.prefetch(w_addr=bases[name], tiles=kt * nt)
+
+    head = commands.load_acts(cfg, 0, acts)
+    steps = [("A", pf("B") + mm("A")), ("B", pf("X") + mm("B")), ("C", mm("C"))]
+    return {"plain": head + mm("A") + mm("B") + mm("C"),
+            "prefetched": head + [w for _, words in steps for w in words],
+            "steps": steps, "mm": mm, "acts": head}, bases
+
+
+def _traffic(cfg, bases) -> WeightTraffic:
+    """Every region of PREFETCH_SHAPES read once."""
+    return sum((matmul_traffic(cfg, matmul_work(cfg, m=1, k_tiles=kt, n_tiles=nt),
+                               w_addr=bases[name])
+                for name, (kt, nt) in PREFETCH_SHAPES.items()), start=WeightTraffic())
+
+
+def test_prefetch_contract_and_functional_model(rng):
+    """PREFETCH's checks are MATMUL's weight rule (prefetch_error); on-chip weights refuse it;
+    a refused one records nothing. The functional model's results do not depend on it; its
+    traffic counts each prefetched read once, taken or discarded."""
+    cfg = axi()                     # 8-byte words, 2 per tile
+    limit = prefetch_tiles_limit(cfg)
+    assert limit == min(cfg.max_k // cfg.rows, cfg.act_depth) * cfg.acc_depth
+    assert prefetch_error(cfg, w_addr=0x1000, tiles=4) == ErrorFlag(0)
+    assert prefetch_error(cfg, w_addr=0x1004, tiles=4) == ErrorFlag.OVERRUN
+    assert prefetch_error(cfg, w_addr=(1 << 32) - 64, tiles=4) == ErrorFlag(0)
+    assert prefetch_error(cfg, w_addr=(1 << 32) - 56, tiles=4) == ErrorFlag.OVERRUN
+    assert prefetch_error(cfg, w_addr=0, tiles=0) == ErrorFlag.BAD_SHAPE
+    assert prefetch_error(cfg, w_addr=0, tiles=limit) == ErrorFlag(0)
+    assert prefetch_error(cfg, w_addr=0, tiles=limit + 1) == ErrorFlag.BAD_SHAPE
+    onchip = AcceleratorConfig(**SMALL)
+    assert prefetch_error(onchip, w_addr=0, tiles=1) == ErrorFlag.BAD_SHAPE
+    model = FunctionalAccelerator(onchip)
+    model.run(commands.prefetch(w_addr=0, tiles=1))
+    assert model.errors == ErrorFlag.BAD_SHAPE and model.prefetch is None
+
+    model = FunctionalAccelerator(cfg, external_bytes=MEM_BYTES)
+    model.run(commands.prefetch(w_addr=0x1004, tiles=1))
+    assert model.errors == ErrorFlag.OVERRUN and model.prefetch is None
+    plain = FunctionalAccelerator(cfg, external_bytes=MEM_BYTES)
+    programs, bases = _prefetch_program(rng, cfg, model, plain, m=2)
+    model.run(commands.clear() + programs["prefetched"])
+    plain.run(programs["plain"])
+    assert model.errors == plain.errors == ErrorFlag(0)
+    assert np.array_equal(model.acc, plain.acc)
+    traffic = _traffic(cfg, bases)
+    c = model.counters
+    assert (c[Counter.MEM_BYTES], c[Counter.MEM_BURSTS]) == (traffic.bytes, traffic.bursts)
+    kt, nt = PREFETCH_SHAPES["X"]
+    x_bytes = matmul_traffic(cfg, matmul_work(cfg, m=1, k_tiles=kt, n_tiles=nt),
+                             w_addr=bases["X"]).bytes
+    assert plain.counters[Counter.MEM_BYTES] == traffic.bytes - x_bytes     # X discarded
+
+
+@pytest.fixture(scope="module")
+def rtl_prefetch(tmp_path_factory):
+    from sim.backends import CocotbBackend
+    cfg = CONFIGS["8x8-w4"]
+    backend = CocotbBackend(cfg, simulator="verilator", axi_memory_bytes=MEM_BYTES,
+                            work_dir=tmp_path_factory.mktemp("prefetch-verilator"),
+                            max_compute_cycles=200_000)
+    yield backend
+    backend.close()
+
+
+def _counters(cfg, backend, words):
+    response = backend.execute([*words, *commands.read_counters()],
+                               response_words(cfg, Opcode.READ_COUNTERS))
+    header, payload = parse_response(response, Opcode.READ_COUNTERS)
+    return header.errors, parse_counters(payload)
+
+
+def _signed32(acc):
+    return np.where(acc < 0, acc + (1 << 32), acc)
+
+
+def test_prefetch_cycles_traffic_and_results_on_the_rtl(rtl_prefetch, rng):
+    """With a fixed latency and a stall-free shape (M = 5): MATMUL A with PREFETCH B before it
+    takes the tile loop plus its first-tile wait L, as without; B, prefetched, the tile loop
+    plus PREFETCHED_WAIT; C, after a PREFETCH of X that it does not use, the tile loop plus L
+    plus X's words (discarded). Each is external_matmul_cycles. MEM_BYTES and MEM_BURSTS
+    count every read once, X's discarded words included; the accumulators are the functional
+    model's."""
+    cfg = rtl_prefetch.config
+    be = rtl_prefetch
+    be.set_axi_pauses()
+    m = 5
+    model = FunctionalAccelerator(cfg, external_bytes=MEM_BYTES)
+    programs, bases = _prefetch_program(rng, cfg, be, model, m=m)
+    mm = programs["mm"]
+    work = {n: matmul_work(cfg, m=m, k_tiles=kt, n_tiles=nt)
+            for n, (kt, nt) in PREFETCH_SHAPES.items()}
+    # Disarm whatever an earlier test left; then L, of a MATMUL that nothing prefetched.
+    _, before = _counters(cfg, be, commands.clear() + programs["acts"] + mm("A"))
+    _, after = _counters(cfg, be, mm("A"))
+    first_tile = after[Counter.COMPUTE] - before[Counter.COMPUTE] - work["A"].cycles
+    assert 0 < first_tile <= 24 + 2 * cfg.axi_max_burst
+    mem = MemorySystem(bytes_per_cycle=cfg.weight_word_bytes, latency=first_tile,
+                       outstanding=cfg.axi_outstanding,
+                       burst_bytes=cfg.axi_max_burst * cfg.weight_word_bytes)
+
+    def model_cycles(name, **kw):
+        words = work[name].tiles * cfg.tile_beats
+        return external_matmul_cycles(work[name], mem,
+                                      weight_bytes=words * cfg.weight_word_bytes, **kw)
+
+    expect = {"A": model_cycles("A"), "B": model_cycles("B", prefetched=True),
+              "C": model_cycles("C", discard_words=work["X"].tiles * cfg.tile_beats)}
+    assert expect["B"] == work["B"].cycles + PREFETCHED_WAIT
+    _, prev = _counters(cfg, be, commands.clear())
+    measured = {}
+    for name, words in programs["steps"]:
+        errors, now = _counters(cfg, be, words)
+        assert errors == ErrorFlag(0), name
+        measured[name] = now[Counter.COMPUTE] - prev[Counter.COMPUTE]
+        prev = now
+    print(f"prefetch: COMPUTE {measured}, model {expect}, tile loops "
+          f"{ {n: w.cycles for n, w in work.items()} }, L = {first_tile}")
+    assert measured == expect
+    traffic = _traffic(cfg, bases)
+    assert (prev[Counter.MEM_BYTES], prev[Counter.MEM_BURSTS]) == (traffic.bytes,
+                                                                  traffic.bursts)
+    model.run(programs["prefetched"])
+    assert model.errors == ErrorFlag(0)
+    assert (model.counters[Counter.MEM_BYTES], model.counters[Counter.MEM_BURSTS]) == (
+        traffic.bytes, traffic.bursts)
+    assert np.array_equal(_drain_all(cfg, be), _signed32(model.acc))
+
+
+def test_prefetch_under_random_pauses_is_bit_exact(rtl_prefetch, rng, seed):
+    """The same program at M = 1, AR and R paused at random: accumulators, MACs and traffic
+    counters equal the functional model's."""
+    cfg = rtl_prefetch.config
+    be = rtl_prefetch
+    model = FunctionalAccelerator(cfg, external_bytes=MEM_BYTES)
+    programs, _ = _prefetch_program(rng, cfg, be, model, m=1)
+    be.set_axi_pauses(p_ar=0.3, p_r=0.3, seed=seed)
+    _counters(cfg, be, commands.clear() + programs["mm"]("A"))      # disarm
+    _, start = _counters(cfg, be, commands.clear(errors=False))
+    errors, end = _counters(cfg, be, programs["prefetched"])
+    assert errors == ErrorFlag(0)
+    model.run(programs["prefetched"])
+    for c in (Counter.MEM_BYTES, Counter.MEM_BURSTS, Counter.MACS):
+        assert end[c] - start[c] == model.counters[c], c.name
+    written = slice(0, 5)                   # A, B and C's accumulators at M = 1
+    assert np.array_equal(_drain_all(cfg, be)[written], _signed32(model.acc)[written])
+    be.set_axi_pauses()
+
+
+def test_an_error_in_a_prefetched_read(rtl_prefetch, rng):
+    """A PREFETCH of words running past the memory's end (SLVERR): the MATMUL that issued it
+    ends clean; the MATMUL that takes the words raises MEMORY_ERROR and writes nothing outside
+    its range; after CLEAR, a MATMUL that discards such words raises nothing and is exact.
+    The functional model raises the same flags at each step."""
+    cfg = rtl_prefetch.config
+    be = rtl_prefetch
+    be.set_axi_pauses(p_ar=0.2, p_r=0.2, seed=7)
+    model = FunctionalAccelerator(cfg, external_bytes=MEM_BYTES)
+    m = 2
+    programs, _ = _prefetch_program(rng, cfg, be, model, m=m)
+    mm = programs["mm"]
+    kt, nt = PREFETCH_SHAPES["B"]
+    bad = MEM_BYTES - cfg.weight_word_bytes * cfg.tile_beats      # one tile in, the rest past
+    lo, hi = 20, 20 + nt * m                                        # the taker's accumulators
+    bad_pf = commands.prefetch(w_addr=bad, tiles=kt * nt)
+    bad_mm = commands.matmul(w_addr=bad, a_addr=0, acc_addr=lo, m=m, k_tiles=kt, n_tiles=nt)
+    setup = commands.clear() + programs["acts"] + mm("A") + mm("C")  # disarmed, known values
+    be.execute(setup, 0)
+    model.run(setup)
+    before = _drain_all(cfg, be)
+    outside = np.r_[0:lo, hi:cfg.acc_depth]
+    for name, words, flags in (("issuer", bad_pf + mm("A"), ErrorFlag(0)),
+                               ("taker", bad_mm, ErrorFlag.MEMORY_ERROR),
+                               ("recover", commands.clear(), ErrorFlag(0)),
+                               ("discarder", bad_pf + mm("A") + mm("C"), ErrorFlag(0))):
+        be.execute(words, 0)
+        model.run(words)
+        assert _status(cfg, be) == model.errors == flags, name
+        if name == "recover":
+            assert np.array_equal(_drain_all(cfg, be)[outside], before[outside])
+    written = np.r_[0:2 * m, 4 * m:5 * m]         # by A and C (the rest: earlier tests')
+    assert np.array_equal(_drain_all(cfg, be)[written], _signed32(model.acc)[written])
+    be.set_axi_pauses()
