@@ -279,6 +279,7 @@ class AxiWeightReader(wiring.Component):
         axi = self.m_axi
 
         # Registered state that several parts read.
+        quiet = Signal()                    # nothing outstanding, buffered or in the R register
         error = Signal()
         error_code = Signal(ReadError)
         draining = Signal()                 # after an error, until every burst has ended
@@ -422,16 +423,26 @@ class AxiWeightReader(wiring.Component):
         # `committed + commit_beats`, the count the reader had before this register.
         commit_beats = Signal(range(burst_max + 1))     # committed, not yet in `committed`
         m.d.sync += commit_beats.eq(Mux(good & at_end, head_len_m1 + 1, 0))
+        count = Signal(range(depth + 1))                # committed beats (`available`)
+        m.d.comb += count.eq(committed + commit_beats)
+        # `beats.valid` is a register, `valid_next` below: the consumer's ready then meets
+        # registers only on its way into the FIFO's read side (one route from the consumer),
+        # where a valid made of the counts went out to the consumer's ready and back. It is
+        # always `valid_ref`, the FIFO's head there, committed, the reader not halted (a
+        # property of the formal checks, sim/formal.py).
+        out_valid = Signal()
+        valid_ref = Signal()
+        m.d.comb += valid_ref.eq(buffer.r_rdy & (count != 0) & ~halted)
         deliver = Signal()
         m.d.comb += [
-            self.beats.valid.eq(buffer.r_rdy & ((committed != 0) | (commit_beats != 0))
-                                & ~halted),
+            self.beats.valid.eq(out_valid),
             self.beats.payload.data.eq(buffer.r_data[:dw]),
             self.beats.payload.last.eq(buffer.r_data[dw]),
             deliver.eq(self.beats.valid & self.beats.ready),
             buffer.r_en.eq(deliver | draining),
         ]
         pop = buffer.r_en & buffer.r_rdy
+        m.d.comb += quiet.eq((bursts.level == 0) & (buffer.level == 0) & ~r_valid)
         m.d.sync += [
             credits.eq(credits + pop - Mux(issue, burst_len, 0)),
             committed.eq(committed + commit_beats - deliver),
@@ -454,10 +465,22 @@ class AxiWeightReader(wiring.Component):
             # Quiet: no burst outstanding (an AR still waiting counts), nothing buffered, no
             # beat in the R register. Truncated bursts never returned their reserved room:
             # start the accounting afresh.
-            with m.If((bursts.level == 0) & (buffer.level == 0) & ~r_valid):
+            with m.If(quiet):
                 m.d.sync += [draining.eq(0), credits.eq(depth), beat.eq(0)]
+        # Next cycle's valid_ref, from this cycle's registers, the checks and `deliver`:
+        # the FIFO's head (SyncFIFOBuffered: after a read, there if its inner memory holds a
+        # word; otherwise there if it was, or if that memory holds one), the count (the
+        # commit registered now, or what `committed` keeps after this cycle's beat; emptied
+        # while draining), not halted (no error raised now, the error cleared or absent, the
+        # drain over or absent).
+        inner_nonempty = buffer.level != buffer.r_rdy
+        head_next = Mux(buffer.r_en, inner_nonempty, buffer.r_rdy | inner_nonempty)
+        count_next = ((good & at_end)
+                      | ~draining & ((count >= 2) | (count == 1) & ~deliver))
+        halted_next = (raise_error | error & ~self.clear | draining & ~quiet)
+        m.d.sync += out_valid.eq(head_next & count_next & ~halted_next)
         m.d.comb += [self.error.eq(error), self.error_code.eq(error_code),
-                     self.available.eq(Mux(halted, 0, committed + commit_beats))]
+                     self.available.eq(Mux(halted, 0, count))]
 
         # ---- Status and counters (each event is already a register). ----
         n_beats = Signal(self._counter_bits)
