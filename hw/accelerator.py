@@ -22,7 +22,7 @@ feeds the engine, and its AXI4 read channels are the ports ``m_axi`` (``m_axi_ar
 the generated Verilog, see :func:`hw.verilog.convert`).
 """
 
-from amaranth.hdl import Module, Mux, unsigned
+from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -125,7 +125,14 @@ class Accelerator(ConfiguredComponent):
         wiring.connect(m, loader.a_wr, amem.write_port())
         wiring.connect(m, engine.a_rd, amem.read_port())
         wiring.connect(m, engine.acc_wr, acc_wr)
-        acc_data = registered_read(m, acc_rd, name="acc_data")
+        # The accumulator read port serves the engine during MATMUL and DRAIN otherwise. The
+        # RAM is enabled for the whole of a MATMUL or a response (`busy` of each, from their
+        # state registers), not for each read: at 16x16 the buffer is over a dozen block RAMs, and
+        # an enable made of the responder's handshake logic was the AXI accelerator's
+        # critical path. Only the reads the engine or the responder makes land in `acc_data`.
+        acc_read = Signal()
+        m.d.comb += acc_read.eq(Mux(engine.busy, engine.acc_rd.en, responder.acc_en))
+        acc_data = registered_read(m, acc_rd, name="acc_data", read=acc_read)
         m.d.comb += [
             engine.start.eq(controller.matmul_start),
             engine.args.eq(controller.matmul_args),
@@ -135,9 +142,8 @@ class Accelerator(ConfiguredComponent):
             responder.errors.eq(controller.errors),
             responder.counter_word.eq(counters.word),
             counters.index.eq(responder.counter_index),
-            # The accumulator read port serves the engine during MATMUL and DRAIN otherwise.
             acc_rd.addr.eq(Mux(engine.busy, engine.acc_rd.addr, responder.acc_addr)),
-            acc_rd.en.eq(Mux(engine.busy, engine.acc_rd.en, responder.acc_en)),
+            acc_rd.en.eq(engine.busy | responder.busy),
             # Both read it through one register: two cycles after the read.
             engine.acc_rd.data.eq(acc_data),
             responder.acc_data.eq(acc_data),

@@ -7,9 +7,11 @@
                     │               │ (len, last)                  │ R (RREADY = 1)
                     │               ▼                              ▼
                     │        [ burst FIFO ] ──────────► [ R register, beat checks ]
-                    ▼                                        │             │ good beats
-             error, error_code ◄─────────────────────────────┘             ▼
-                                               beats ◄── [ data FIFO, committed bursts ]
+                    │                                    │        │ verdict   │ every beat
+                    ▼                                    │        ▼           ▼
+             error, error_code ◄─────────────────────────┘  [ commit reg ] ─► [ data FIFO ]
+                                                                                │ committed
+                                                                      beats ◄───┘ beats
 
 A request is a byte address and a length in bytes; the reader splits it into INCR bursts of
 at most ``max_burst`` beats that never cross a 4 KiB boundary, keeps up to
@@ -18,8 +20,12 @@ beats. An AR is issued only once the data FIFO has room reserved for the whole b
 is held high: R is never stalled by the reader and the slave can never be blocked on it.
 
 A burst's beats reach the output only once the whole burst has arrived with RRESP = OKAY on
-every beat and RLAST exactly on its last beat (the burst is *committed*). Any error halts the
-reader until ``clear``: see :class:`AxiWeightReader` for what the consumer then sees.
+every beat and RLAST exactly on its last beat (the burst is *committed*; its length passes
+through a register, which the count of committed beats includes, on its way into that
+count). Every beat is written into the FIFO as it comes; the checks gate only the commit and
+the error, and a bad beat is discarded with the rest when the error empties the FIFO. Any
+error halts the reader until ``clear``: see :class:`AxiWeightReader` for what the consumer
+then sees.
 
 Every output is a register or a function of registers and the consumer's ready; AXI inputs
 (ARREADY, RVALID, RDATA...) land in registers or in register enables only.
@@ -199,7 +205,8 @@ class AxiWeightReader(wiring.Component):
     busy : Out(1)
         A request is waiting or being split, a burst is outstanding, or beats are buffered.
     available : Out(range(buffer_depth + 1))
-        Beats that ``beats`` will deliver without waiting (committed, a register): a consumer
+        Beats that ``beats`` will deliver without waiting (committed; the sum of two
+        registers, the count and the length of a burst committed a cycle earlier): a consumer
         with a fixed schedule takes a run of beats once this many are there. 0 once halted.
     bytes_read : Out(counter_bits)
         Bytes of every R beat received (discarded ones included): the bus traffic.
@@ -272,6 +279,7 @@ class AxiWeightReader(wiring.Component):
         axi = self.m_axi
 
         # Registered state that several parts read.
+        quiet = Signal()                    # nothing outstanding, buffered or in the R register
         error = Signal()
         error_code = Signal(ReadError)
         draining = Signal()                 # after an error, until every burst has ended
@@ -394,8 +402,11 @@ class AxiWeightReader(wiring.Component):
         with m.Elif(~r_last & at_end):
             m.d.comb += [r_bad.eq(1), r_code.eq(ReadError.MISSING_LAST)]
         good = r_valid & ~r_bad & ~halted
+        # Every beat that arrives while the reader is not halted is written, whatever the
+        # checks say: a bad beat raises the error in the same cycle and the drain discards it
+        # with the rest. The checks reach only the commit (registered, below) and the error.
         m.d.comb += [
-            buffer.w_en.eq(good),
+            buffer.w_en.eq(r_valid & ~halted),
             buffer.w_data.eq(Cat(r_data, head_req_last & at_end)),
             # A burst ends at its RLAST, whatever its length: that is when the slave is done.
             bursts.r_en.eq(burst_end),
@@ -404,19 +415,37 @@ class AxiWeightReader(wiring.Component):
             m.d.sync += beat.eq(Mux(r_last, 0, beat + 1))
 
         # ---- Output: committed beats only, none once halted (then the FIFO is emptied). ----
+        # A burst whose last beat arrived clean is committed from a register: the checks'
+        # verdict and the burst's length are registered (`commit_beats`) and added to
+        # `committed` a cycle later, so they never reach its adder, nor `available` (which
+        # the consumer's logic reads), in the cycle they are computed. The beats count as
+        # committed from that register on: `available` and `beats.valid` look at
+        # `committed + commit_beats`, the count the reader had before this register.
+        commit_beats = Signal(range(burst_max + 1))     # committed, not yet in `committed`
+        m.d.sync += commit_beats.eq(Mux(good & at_end, head_len_m1 + 1, 0))
+        count = Signal(range(depth + 1))                # committed beats (`available`)
+        m.d.comb += count.eq(committed + commit_beats)
+        # `beats.valid` is a register, `valid_next` below: the consumer's ready then meets
+        # registers only on its way into the FIFO's read side (one route from the consumer),
+        # where a valid made of the counts went out to the consumer's ready and back. It is
+        # always `valid_ref`, the FIFO's head there, committed, the reader not halted (a
+        # property of the formal checks, sim/formal.py).
+        out_valid = Signal()
+        valid_ref = Signal()
+        m.d.comb += valid_ref.eq(buffer.r_rdy & (count != 0) & ~halted)
         deliver = Signal()
         m.d.comb += [
-            self.beats.valid.eq(buffer.r_rdy & (committed != 0) & ~halted),
+            self.beats.valid.eq(out_valid),
             self.beats.payload.data.eq(buffer.r_data[:dw]),
             self.beats.payload.last.eq(buffer.r_data[dw]),
             deliver.eq(self.beats.valid & self.beats.ready),
             buffer.r_en.eq(deliver | draining),
         ]
         pop = buffer.r_en & buffer.r_rdy
-        commit = good & at_end
+        m.d.comb += quiet.eq((bursts.level == 0) & (buffer.level == 0) & ~r_valid)
         m.d.sync += [
             credits.eq(credits + pop - Mux(issue, burst_len, 0)),
-            committed.eq(committed + Mux(commit, head_len_m1 + 1, 0) - deliver),
+            committed.eq(committed + commit_beats - deliver),
         ]
 
         # ---- Errors. ----
@@ -427,17 +456,31 @@ class AxiWeightReader(wiring.Component):
         with m.If(self.clear):
             m.d.sync += [error.eq(0), error_code.eq(ReadError.NONE)]
         with m.If(raise_error):
+            # `committed` is emptied from the next cycle on (draining); until then `halted`
+            # already hides it (and `commit_beats`) from `available` and `beats.valid`.
             m.d.sync += [error.eq(1), error_code.eq(new_code), draining.eq(1),
-                         splitting.eq(0), req_full.eq(0), len_ok.eq(0), committed.eq(0)]
+                         splitting.eq(0), req_full.eq(0), len_ok.eq(0)]
         with m.If(draining):
             m.d.sync += committed.eq(0)
             # Quiet: no burst outstanding (an AR still waiting counts), nothing buffered, no
             # beat in the R register. Truncated bursts never returned their reserved room:
             # start the accounting afresh.
-            with m.If((bursts.level == 0) & (buffer.level == 0) & ~r_valid):
+            with m.If(quiet):
                 m.d.sync += [draining.eq(0), credits.eq(depth), beat.eq(0)]
+        # Next cycle's valid_ref, from this cycle's registers, the checks and `deliver`:
+        # the FIFO's head (SyncFIFOBuffered: after a read, there if its inner memory holds a
+        # word; otherwise there if it was, or if that memory holds one), the count (the
+        # commit registered now, or what `committed` keeps after this cycle's beat; emptied
+        # while draining), not halted (no error raised now, the error cleared or absent, the
+        # drain over or absent).
+        inner_nonempty = buffer.level != buffer.r_rdy
+        head_next = Mux(buffer.r_en, inner_nonempty, buffer.r_rdy | inner_nonempty)
+        count_next = ((good & at_end)
+                      | ~draining & ((count >= 2) | (count == 1) & ~deliver))
+        halted_next = (raise_error | error & ~self.clear | draining & ~quiet)
+        m.d.sync += out_valid.eq(head_next & count_next & ~halted_next)
         m.d.comb += [self.error.eq(error), self.error_code.eq(error_code),
-                     self.available.eq(Mux(halted, 0, committed))]
+                     self.available.eq(Mux(halted, 0, count))]
 
         # ---- Status and counters (each event is already a register). ----
         n_beats = Signal(self._counter_bits)

@@ -31,14 +31,18 @@ class ConfiguredComponent(wiring.Component):
         return self._config
 
 
-def registered_read(m, port, *, name: str):
+def registered_read(m, port, *, name: str, read=None):
     """The data of a memory read ``port``, registered once more: valid
     :attr:`~golden.contract.tileloop.EngineTiming.read` = 2 cycles after the cycle in which
     the port's ``en`` was high, and held until the next read lands. The block RAM's output then
-    drives a flip-flop and nothing else, wherever the design places the memory."""
+    drives a flip-flop and nothing else, wherever the design places the memory.
+
+    ``read``, when given, says which cycles' reads land instead of ``en``: for a port whose
+    ``en`` is held high for longer than the reads that are used (a simpler enable for the
+    RAM, see hw/accelerator.py), so that its data still holds until the next such read."""
     data = Signal.like(port.data, name=name, reset_less=True)
     landed = Signal(name=f"{name}_landed")
-    m.d.sync += landed.eq(port.en)
+    m.d.sync += landed.eq(port.en if read is None else read)
     with m.If(landed):
         m.d.sync += data.eq(port.data)
     return data

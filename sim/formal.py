@@ -1008,9 +1008,15 @@ class AxiReaderHarness(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         mb, mo = self.max_burst, self.max_outstanding
-        m.submodules.dut = dut = self.reader_cls(data_width=self.data_width, addr_width=32,
-                                                 max_burst=mb, max_outstanding=mo)
+        dut = self.reader_cls(data_width=self.data_width, addr_width=32, max_burst=mb,
+                              max_outstanding=mo)
+        m.submodules.dut = dm = dut.elaborate(platform)
+        dut._MustUse__silence = True
         m.d.comb += Assume(~ResetSignal())
+        # The reader's registered valid is always what it stands for: the FIFO's head there,
+        # committed, the reader not halted (hw/axi.py).
+        m.d.comb += Assert(_internal(dm, "out_valid") == _internal(dm, "valid_ref"),
+                           "beats.valid, a register, is the head committed and not halted")
         axi, beat_bytes = dut.m_axi, dut.beat_bytes
         size = (beat_bytes - 1).bit_length()
         legal = self.slave == "legal"
@@ -1242,6 +1248,16 @@ class _ReaderCountsIssued(AxiWeightReader):
         return m
 
 
+class _ReaderValidLate(AxiWeightReader):
+    """Planted bug: ``beats.valid`` is the register of its definition (a cycle late), not
+    that definition's next value."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        m.d.sync += _internal(m, "out_valid").eq(_internal(m, "valid_ref"))
+        return m
+
+
 class _ReaderNeverFlags(AxiWeightReader):
     """Planted bug: ``error`` never rises (the reader still halts)."""
 
@@ -1422,10 +1438,13 @@ def _axi_checks(depth: int, error_depth: int) -> list[Check]:
                   **{b: _reader_bug(b) for b in ("long_bursts", "crosses_pages",
                                                  "extra_outstanding")}}
     error_bugs = {None: AxiWeightReader, "delivers_uncommitted": _ReaderDeliversUncommitted,
-                  "never_flags": _ReaderNeverFlags, "counts_issued": _ReaderCountsIssued}
+                  "never_flags": _ReaderNeverFlags, "counts_issued": _ReaderCountsIssued,
+                  "valid_late": _ReaderValidLate}
     return [
         Check(name="axi_reader",
-              prop="with a legal slave: AR valid held and payload stable until ARREADY; INCR "
+              prop="with a legal slave: the registered beats.valid is the FIFO's head "
+                   "there, committed, not halted; AR valid held and payload stable until "
+                   "ARREADY; INCR "
                    "bursts of at most max_burst beats, never across 4 KiB; at most "
                    "max_outstanding bursts in flight; beats valid held and payload stable "
                    "until ready; the k-th beat delivered is the k-th R beat, of a burst that "
@@ -1446,14 +1465,16 @@ def _axi_checks(depth: int, error_depth: int) -> list[Check]:
                    "delivered is the k-th R beat, of a burst that arrived whole and clean "
                    "before any bad beat (so no beat of a bad burst, nor any after it, is "
                    "delivered); error rises exactly two cycles after the first bad beat and "
-                   "stays; the AR and stream rules above hold",
+                   "stays; the registered beats.valid, the AR and stream rules above hold",
               config=config,
               build=lambda bug: AxiReaderHarness(error_bugs[bug], slave="free"),
               mode="bmc", depth=error_depth, cover_depth=error_depth,
               bugs={"delivers_uncommitted": "beats leave before their burst is complete",
                     "never_flags": "error never rises",
                     "counts_issued": "an R beat while its AR waits for ARREADY is taken as "
-                                     "data, not UNSOLICITED"}),
+                                     "data, not UNSOLICITED",
+                    "valid_late": "beats.valid is a cycle late (the register of its "
+                                  "definition)"}),
     ]
 
 
