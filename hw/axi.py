@@ -9,23 +9,27 @@
                     │        [ burst FIFO ] ──────────► [ R register, beat checks ]
                     │                                    │        │ verdict   │ every beat
                     ▼                                    │        ▼           ▼
-             error, error_code ◄─────────────────────────┘  [ commit reg ] ─► [ data FIFO ]
-                                                                                │ committed
-                                                                      beats ◄───┘ beats
+             error, error_code ◄─────────────────────────┘  [ commit reg ] ─► [ data RAM ]
+                                                                                │ read from
+                                                                                ▼ registers
+                                                                 beats ◄── [ output stage ]
+                                                              (committed)   (2 beats)
 
 A request is a byte address and a length in bytes; the reader splits it into INCR bursts of
 at most ``max_burst`` beats that never cross a 4 KiB boundary, keeps up to
 ``max_outstanding`` of them in flight, and delivers the data as a stream of ``data_width``-bit
-beats. An AR is issued only once the data FIFO has room reserved for the whole burst, so RREADY
-is held high: R is never stalled by the reader and the slave can never be blocked on it.
+beats. An AR is issued only once the data buffer has room reserved for the whole burst, so
+RREADY is held high: R is never stalled by the reader and the slave can never be blocked on it.
 
 A burst's beats reach the output only once the whole burst has arrived with RRESP = OKAY on
 every beat and RLAST exactly on its last beat (the burst is *committed*; its length passes
 through a register, which the count of committed beats includes, on its way into that
-count). Every beat is written into the FIFO as it comes; the checks gate only the commit and
-the error, and a bad beat is discarded with the rest when the error empties the FIFO. Any
-error halts the reader until ``clear``: see :class:`AxiWeightReader` for what the consumer
-then sees.
+count). Every beat is written into the buffer (a ring in block RAM) as it comes; the checks
+gate only the commit and the error, and a bad beat is discarded with the rest when the error
+empties the buffer. Any error halts the reader until ``clear``: see :class:`AxiWeightReader`
+for what the consumer then sees. The buffer's RAM is read into a two-beat output stage
+whenever the stage has room, decided from registers alone: the consumer's ready moves only
+the stage's registers.
 
 Every output is a register or a function of registers and the consumer's ready; AXI inputs
 (ARREADY, RVALID, RDATA...) land in registers or in register enables only.
@@ -33,15 +37,20 @@ Every output is a register or a function of registers and the consumer's ready; 
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from golden.contract.config import AXI4_MAX_BURST, AXI_PAGE_BYTES
 
 __all__ = ["AxiBurst", "AxiReadSignature", "AxiResp", "AxiWeightReader", "ReadError",
            "beat_layout", "request_layout"]
+
+#: Beats of the reader's output stage (the block RAM's read port included): enough that the
+#: RAM, read from registers alone, keeps up with a consumer that takes a beat every cycle.
+_QUEUE = 2
 
 
 class AxiBurst(enum.Enum, shape=2):
@@ -179,7 +188,7 @@ class AxiWeightReader(wiring.Component):
         Beats of the longest burst, from 1 to 256 and at most ``4096 // (data_width // 8)``
         (an INCR burst never crosses a 4 KiB boundary).
     max_outstanding : int
-        Bursts in flight at once (1 to 64). The data FIFO holds
+        Bursts in flight at once (1 to 64). The data buffer holds
         ``max_outstanding * max_burst`` beats; with several bursts outstanding, memory latency
         is hidden.
     counter_bits : int
@@ -218,7 +227,7 @@ class AxiWeightReader(wiring.Component):
     What the consumer sees on an error: every beat delivered before it is good data (its
     whole burst arrived clean). From the cycle the error is registered, ``beats.valid`` stays
     low; the reader stops splitting, drops the current and the waiting request, accepts and
-    discards every R beat of the bursts already issued and empties its FIFO. The bad burst's
+    discards every R beat of the bursts already issued and empties its buffer. The bad burst's
     beats, and the committed beats not yet taken, are never delivered. ``requests.ready``
     stays low until the bursts have all ended (by RLAST) *and* ``clear`` has been given; the
     reader then starts afresh with the next request. So after an error the consumer drops
@@ -266,7 +275,7 @@ class AxiWeightReader(wiring.Component):
 
     @property
     def buffer_depth(self) -> int:
-        """Beats of the data FIFO: room for every outstanding burst."""
+        """Beats of the data buffer: room for every outstanding burst."""
         return self._max_outstanding * self._max_burst
 
     def elaborate(self, platform):
@@ -290,9 +299,24 @@ class AxiWeightReader(wiring.Component):
         # Bursts issued and not yet ended: length - 1 and "last burst of its request".
         m.submodules.bursts = bursts = SyncFIFOBuffered(width=9, depth=self._max_outstanding)
         # The data, with the request-end flag; room is reserved for a burst before its AR.
-        m.submodules.buffer = buffer = SyncFIFOBuffered(width=dw + 1, depth=depth)
-        credits = Signal(range(depth + 1), init=depth)     # FIFO room not yet reserved
-        committed = Signal(range(depth + 1))               # FIFO beats that may be delivered
+        # A ring in block RAM (`unread` beats written, not yet read out), then an output
+        # stage of fabric registers: the RAM's read port (a beat `landed` there) and a
+        # queue of QUEUE beats behind it. The RAM is read whenever the stage has room,
+        # decided from registers alone, so the consumer's ready moves only the stage's
+        # few registers and never reaches the RAM's enables and address (the path of
+        # SyncFIFOBuffered, whose read enable is its consumer's ready).
+        m.submodules.buffer = buffer = Memory(shape=dw + 1, depth=depth, init=[])
+        w_port = buffer.write_port()
+        r_port = buffer.read_port(domain="sync")
+        w_ptr = Signal(range(depth))
+        r_ptr = Signal(range(depth))
+        unread = Signal(range(depth + 1))                  # beats in the RAM
+        landed = Signal()                                  # a beat on the read port
+        queue = [Signal(dw + 1, name=f"queue_{i}", reset_less=True) for i in range(_QUEUE)]
+        q_level = Signal(range(_QUEUE + 1))
+        q_head = Signal(range(_QUEUE))
+        credits = Signal(range(depth + 1), init=depth)     # room not yet reserved
+        committed = Signal(range(depth + 1))               # held beats that may be delivered
 
         # ---- Requests: registered first, checked from the registers. ----
         req_full = Signal()
@@ -405,16 +429,20 @@ class AxiWeightReader(wiring.Component):
         # Every beat that arrives while the reader is not halted is written, whatever the
         # checks say: a bad beat raises the error in the same cycle and the drain discards it
         # with the rest. The checks reach only the commit (registered, below) and the error.
+        write = r_valid & ~halted
         m.d.comb += [
-            buffer.w_en.eq(r_valid & ~halted),
-            buffer.w_data.eq(Cat(r_data, head_req_last & at_end)),
+            w_port.en.eq(write),
+            w_port.addr.eq(w_ptr),
+            w_port.data.eq(Cat(r_data, head_req_last & at_end)),
             # A burst ends at its RLAST, whatever its length: that is when the slave is done.
             bursts.r_en.eq(burst_end),
         ]
+        with m.If(write):
+            m.d.sync += w_ptr.eq(Mux(w_ptr == depth - 1, 0, w_ptr + 1))
         with m.If(r_valid):
             m.d.sync += beat.eq(Mux(r_last, 0, beat + 1))
 
-        # ---- Output: committed beats only, none once halted (then the FIFO is emptied). ----
+        # ---- Output: committed beats only, none once halted (then the buffer is emptied). ----
         # A burst whose last beat arrived clean is committed from a register: the checks'
         # verdict and the burst's length are registered (`commit_beats`) and added to
         # `committed` a cycle later, so they never reach its adder, nor `available` (which
@@ -425,26 +453,57 @@ class AxiWeightReader(wiring.Component):
         m.d.sync += commit_beats.eq(Mux(good & at_end, head_len_m1 + 1, 0))
         count = Signal(range(depth + 1))                # committed beats (`available`)
         m.d.comb += count.eq(committed + commit_beats)
+
+        # The output stage holds `q_level + landed` beats, at most QUEUE: the RAM is read
+        # (`fetch`) while it holds fewer, from registers only. A beat written in cycle t is
+        # fetched in t + 1 at the earliest and offered in t + 2 (on the read port), as the
+        # FIFO it replaces did; the stage refills a beat per cycle, so a consumer taking a
+        # beat every cycle never waits. Every beat is fetched, committed or not: the stage
+        # holds the oldest beats, and `committed` says how many of them may leave.
+        fetch = Signal()
+        m.d.comb += [
+            fetch.eq((unread != 0) & (q_level + landed < _QUEUE) & ~halted),
+            r_port.addr.eq(r_ptr),
+            r_port.en.eq(fetch),
+        ]
+        with m.If(fetch):
+            m.d.sync += r_ptr.eq(Mux(r_ptr == depth - 1, 0, r_ptr + 1))
+        m.d.sync += [unread.eq(unread + write - fetch), landed.eq(fetch)]
+        # The head: the queue's oldest beat, or the landed beat when the queue is empty. A
+        # landed beat is always written at the queue's tail; it counts only if not taken.
+        head = Signal(dw + 1)
+        m.d.comb += head.eq(Mux(q_level == 0, r_port.data, Array(queue)[q_head]))
+        tail = Signal(range(_QUEUE))
+        m.d.comb += tail.eq(Mux(q_head + q_level >= _QUEUE, q_head + q_level - _QUEUE,
+                                q_head + q_level))
+        with m.If(landed):
+            for i, entry in enumerate(queue):
+                with m.If(tail == i):
+                    m.d.sync += entry.eq(r_port.data)
+
         # `beats.valid` is a register, `valid_next` below: the consumer's ready then meets
-        # registers only on its way into the FIFO's read side (one route from the consumer),
-        # where a valid made of the counts went out to the consumer's ready and back. It is
-        # always `valid_ref`, the FIFO's head there, committed, the reader not halted (a
-        # property of the formal checks, sim/formal.py).
+        # registers only (the stage's level and head). It is always `valid_ref`: a beat in
+        # the stage, committed, the reader not halted (a property of the formal checks,
+        # sim/formal.py).
         out_valid = Signal()
         valid_ref = Signal()
-        m.d.comb += valid_ref.eq(buffer.r_rdy & (count != 0) & ~halted)
+        m.d.comb += valid_ref.eq(((q_level != 0) | landed) & (count != 0) & ~halted)
         deliver = Signal()
         m.d.comb += [
             self.beats.valid.eq(out_valid),
-            self.beats.payload.data.eq(buffer.r_data[:dw]),
-            self.beats.payload.last.eq(buffer.r_data[dw]),
+            self.beats.payload.data.eq(head[:dw]),
+            self.beats.payload.last.eq(head[dw]),
             deliver.eq(self.beats.valid & self.beats.ready),
-            buffer.r_en.eq(deliver | draining),
         ]
-        pop = buffer.r_en & buffer.r_rdy
-        m.d.comb += quiet.eq((bursts.level == 0) & (buffer.level == 0) & ~r_valid)
+        from_queue = deliver & (q_level != 0)
+        with m.If(from_queue):
+            m.d.sync += q_head.eq(Mux(q_head == _QUEUE - 1, 0, q_head + 1))
+        q_next = q_level + landed - deliver
+        m.d.sync += q_level.eq(q_next)
+        m.d.comb += quiet.eq((bursts.level == 0) & (unread == 0) & (q_level == 0) & ~landed
+                             & ~r_valid)
         m.d.sync += [
-            credits.eq(credits + pop - Mux(issue, burst_len, 0)),
+            credits.eq(credits + deliver - Mux(issue, burst_len, 0)),
             committed.eq(committed + commit_beats - deliver),
         ]
 
@@ -461,24 +520,24 @@ class AxiWeightReader(wiring.Component):
             m.d.sync += [error.eq(1), error_code.eq(new_code), draining.eq(1),
                          splitting.eq(0), req_full.eq(0), len_ok.eq(0)]
         with m.If(draining):
-            m.d.sync += committed.eq(0)
+            # Everything held is dropped at once (nothing is written while halted).
+            m.d.sync += [committed.eq(0), unread.eq(0), r_ptr.eq(w_ptr), q_level.eq(0),
+                         q_head.eq(0), landed.eq(0)]
             # Quiet: no burst outstanding (an AR still waiting counts), nothing buffered, no
             # beat in the R register. Truncated bursts never returned their reserved room:
             # start the accounting afresh.
             with m.If(quiet):
                 m.d.sync += [draining.eq(0), credits.eq(depth), beat.eq(0)]
-        # Next cycle's valid_ref, from this cycle's registers, the checks and `deliver`:
-        # the FIFO's head (SyncFIFOBuffered: after a read, there if its inner memory holds a
-        # word; otherwise there if it was, or if that memory holds one), the count (the
-        # commit registered now, or what `committed` keeps after this cycle's beat; emptied
-        # while draining), not halted (no error raised now, the error cleared or absent, the
-        # drain over or absent).
-        inner_nonempty = buffer.level != buffer.r_rdy
-        head_next = Mux(buffer.r_en, inner_nonempty, buffer.r_rdy | inner_nonempty)
+        # Next cycle's valid_ref, from this cycle's registers, the checks and `deliver`: a
+        # beat in the stage (one left after this cycle's delivery, or one fetched now; none
+        # while draining), the count (the commit registered now, or what `committed` keeps
+        # after this cycle's beat; emptied while draining), not halted (no error raised now,
+        # the error cleared or absent, the drain over or absent).
+        stage_next = ~draining & ((q_next != 0) | fetch)
         count_next = ((good & at_end)
                       | ~draining & ((count >= 2) | (count == 1) & ~deliver))
         halted_next = (raise_error | error & ~self.clear | draining & ~quiet)
-        m.d.sync += out_valid.eq(head_next & count_next & ~halted_next)
+        m.d.sync += out_valid.eq(stage_next & count_next & ~halted_next)
         m.d.comb += [self.error.eq(error), self.error_code.eq(error_code),
                      self.available.eq(Mux(halted, 0, count))]
 
@@ -490,7 +549,7 @@ class AxiWeightReader(wiring.Component):
         m.d.comb += [
             self.bytes_read.eq(n_beats << size),
             self.bursts.eq(n_bursts),
-            self.busy.eq(req_full | splitting | (bursts.level != 0) | (buffer.level != 0)
-                         | draining),
+            self.busy.eq(req_full | splitting | (bursts.level != 0) | (unread != 0)
+                         | (q_level != 0) | landed | draining),
         ]
         return m
