@@ -54,7 +54,7 @@ from golden.contract.isa import (
 
 from .component import ConfiguredComponent
 from .crc import Crc32
-from .engine import matmul_args_layout
+from .engine import matmul_args_layout, prefetch_layout
 from .loader import load_job_layout
 from .responder import response_job_layout
 from .serial_mul import SerialMultiplier
@@ -373,17 +373,8 @@ class Controller(ConfiguredComponent):
             m.d.comb += self.matmul_args.w_rows.eq(w_rows)
         if cfg.axi:
             # The PREFETCH held for the next MATMUL command (which takes it, run or not).
-            pf_valid = Signal()
-            pf_addr = Signal.like(self.matmul_args.pf_addr)
-            pf_tiles = Signal.like(self.matmul_args.pf_tiles)
-            pf_words = Signal.like(self.matmul_args.pf_words)
-            m.d.comb += [
-                self.matmul_args.w_words.eq(w_words),
-                self.matmul_args.pf_valid.eq(pf_valid),
-                self.matmul_args.pf_addr.eq(pf_addr),
-                self.matmul_args.pf_tiles.eq(pf_tiles),
-                self.matmul_args.pf_words.eq(pf_words),
-            ]
+            held = Signal(prefetch_layout(cfg))
+            m.d.comb += [self.matmul_args.w_words.eq(w_words), self.matmul_args.pf.eq(held)]
 
         # --- the verdict, a register: what EXECUTE raises and whether the command runs -------
         v_error = Signal(len(ErrorFlag))
@@ -531,10 +522,10 @@ class Controller(ConfiguredComponent):
                     m.next = "MATMUL"
                 if cfg.axi:
                     with m.If(matmul):
-                        m.d.sync += pf_valid.eq(0)
+                        m.d.sync += held.valid.eq(0)
                     with m.If(prefetch & v_run):
-                        m.d.sync += [pf_valid.eq(1), pf_addr.eq(w_addr), pf_tiles.eq(tiles),
-                                     pf_words.eq(w_words)]
+                        m.d.sync += [held.valid.eq(1), held.addr.eq(w_addr),
+                                     held.tiles.eq(tiles), held.words.eq(w_words)]
                 with m.If(responds):
                     m.d.comb += [self.snapshot.eq(is_op[Opcode.READ_COUNTERS]),
                                  self.respond.valid.eq(1), self.respond.p.refused.eq(~v_run)]

@@ -61,7 +61,8 @@ from .axi import beat_layout, request_layout
 from .component import ConfiguredComponent, registered_read
 from .weight_source import WeightRowSource
 
-__all__ = ["MatmulEngine", "acc_word_layout", "act_word_layout", "matmul_args_layout"]
+__all__ = ["MatmulEngine", "acc_word_layout", "act_word_layout", "matmul_args_layout",
+           "prefetch_layout"]
 
 
 def max_tiles(config: AcceleratorConfig) -> int:
@@ -70,17 +71,26 @@ def max_tiles(config: AcceleratorConfig) -> int:
     return max(1, config.weight_rows // config.tile_rows)
 
 
+def prefetch_layout(config: AcceleratorConfig) -> data.StructLayout:
+    """A PREFETCH (``weight_memory = "axi"``): ``valid`` (one is held), its byte address, its
+    tiles and its weight words (``tiles * tile_beats``)."""
+    return data.StructLayout({
+        "valid": unsigned(1),
+        "addr": unsigned(config.axi_addr_width),
+        "tiles": range(max_tiles(config) + 1),
+        "words": range(max_tiles(config) * config.tile_beats + 1),
+    })
+
+
 def matmul_args_layout(config: AcceleratorConfig) -> data.StructLayout:
     """Arguments of one MATMUL, already checked against the buffers by the controller. With
     ``weight_memory = "axi"``, ``w_addr`` is a byte address and ``w_words`` the weight words
-    of the MATMUL (``tiles * tile_beats``); ``pf_*`` are the PREFETCH the controller holds
-    for it (``pf_valid``: one is held), its byte address, tiles and words."""
+    of the MATMUL (``tiles * tile_beats``); ``pf`` is the PREFETCH the controller holds for
+    it (:func:`prefetch_layout`)."""
     extra = {}
     if config.axi:
-        words = range(max_tiles(config) * config.tile_beats + 1)
-        extra = {"w_words": words, "pf_valid": unsigned(1),
-                 "pf_addr": unsigned(config.axi_addr_width),
-                 "pf_tiles": range(max_tiles(config) + 1), "pf_words": words}
+        extra = {"w_words": range(max_tiles(config) * config.tile_beats + 1),
+                 "pf": prefetch_layout(config)}
     return data.StructLayout({
         "w_addr": unsigned(config.axi_addr_width if config.axi
                            else ceil_log2(config.weight_depth)),
@@ -168,9 +178,9 @@ class MatmulEngine(ConfiguredComponent):
 
     Prefetch (``weight_memory = "axi"``)
     ------------------------------------
-    A MATMUL started with ``args.pf_valid`` requests the prefetch's words (``pf_addr``,
-    ``pf_words``) in the cycle after it has taken its own last word, and the engine is then
-    *armed* with (``pf_addr``, ``pf_tiles``, ``pf_words``). Not before: a reader error halts
+    A MATMUL started with ``args.pf.valid`` requests the prefetch's words (``pf.addr``,
+    ``pf.words``) in the cycle after it has taken its own last word, and the engine is then
+    *armed* with that prefetch (``args.pf``, kept). Not before: a reader error halts
     the reader and drops every word it holds, so a prefetched burst must not be able to fail
     while the MATMUL still needs words of its own; and once it has taken them all, a reader
     error no longer ends it. So an error in a prefetched read is seen only by the MATMUL that
@@ -180,7 +190,7 @@ class MatmulEngine(ConfiguredComponent):
     * armed, and ``w_addr`` and ``tiles`` equal the armed read's: no clear, no request; the
       words are in the reader (or coming), and a reader error ends this MATMUL
       (``mem_error``) as for its own read;
-    * armed, not equal: the armed read's ``pf_words`` words are taken from the reader and
+    * armed, not equal: the armed read's ``words`` are taken from the reader and
       dropped (``w_words.ready`` high, nothing to the array), or fewer if the reader shows an
       error meanwhile (it drops the rest itself); then ``clear`` and the MATMUL's own request,
       and the prologue waits two cycles more (``available`` must have lost the dropped words
@@ -252,18 +262,15 @@ class MatmulEngine(ConfiguredComponent):
             # docstring, *Prefetch*).
             requesting = Signal()               # the MATMUL's own request
             pf_requesting = Signal()            # the prefetch's request
-            armed = Signal()                    # a prefetch was requested by the last MATMUL
-            armed_addr = Signal.like(self.args.pf_addr)
-            armed_tiles = Signal.like(self.args.pf_tiles)
-            armed_words = Signal.like(self.args.pf_words)
+            armed = Signal(prefetch_layout(cfg))   # the prefetch the last MATMUL requested
             match = Signal()                    # armed, with the arguments' weights
-            m.d.sync += match.eq(armed & (self.args.w_addr == armed_addr)
-                                 & (self.args.tiles == armed_tiles))
-            discard_left = Signal.like(armed_words)
+            m.d.sync += match.eq(armed.valid & (self.args.w_addr == armed.addr)
+                                 & (self.args.tiles == armed.tiles))
+            discard_left = Signal.like(armed.words)
             discard_done = Signal()
             settle = Signal()                   # the cycle after a discard
             new_read = Signal()                 # clear and request (start, or discard done)
-            m.d.comb += new_read.eq(self.start & ~armed | discard_done)
+            m.d.comb += new_read.eq(self.start & ~armed.valid | discard_done)
             with m.If(new_read):
                 m.d.sync += requesting.eq(1)
             with m.Elif(self.w_request.ready):
@@ -271,9 +278,9 @@ class MatmulEngine(ConfiguredComponent):
             with m.If(pf_requesting & self.w_request.ready):
                 m.d.sync += pf_requesting.eq(0)
             with m.If(self.start):
-                m.d.sync += armed.eq(0)
-                with m.If(armed & ~match):
-                    m.d.sync += [discarding.eq(1), discard_left.eq(armed_words)]
+                m.d.sync += armed.valid.eq(0)
+                with m.If(armed.valid & ~match):
+                    m.d.sync += [discarding.eq(1), discard_left.eq(armed.words)]
             # The stale words, one per cycle as the reader has them; or until its error.
             m.d.comb += discard_done.eq(discarding & (self.w_error | self.w_words.valid
                                                       & (discard_left == 1)))
@@ -286,8 +293,8 @@ class MatmulEngine(ConfiguredComponent):
             shift = (cfg.weight_word_bytes - 1).bit_length()
             m.d.comb += [
                 self.w_request.valid.eq(requesting | pf_requesting),
-                self.w_request.p.addr.eq(Mux(pf_requesting, args.pf_addr, args.w_addr)),
-                self.w_request.p.length.eq(Mux(pf_requesting, args.pf_words, args.w_words)
+                self.w_request.p.addr.eq(Mux(pf_requesting, args.pf.addr, args.w_addr)),
+                self.w_request.p.length.eq(Mux(pf_requesting, args.pf.words, args.w_words)
                                            << shift),
                 self.w_clear.eq(new_read),
                 source.start.eq(self.start),
@@ -455,24 +462,27 @@ class MatmulEngine(ConfiguredComponent):
 
         # The result arrives `read` + 1 cycles after its accumulator's read, with the read
         # data: the block RAM's registered output is registered once more in the fabric
-        # (`acc_data`), so that no route from a block RAM's output pins reaches the adder.
+        # (`operand`), so that no route from a block RAM's output pins reaches the adder.
         # Its K-slice predecessor's sum may still be in flight: the memory returns a word
         # written by the end of the cycle before the read, so the sums of the last 4 reads
         # (`read` + 1 + `write` cycles: at the adder, in `sums`, in `sums_1`, being written)
         # are not in it. Each read's address is compared, in its own cycle, with those 4
         # earlier reads' (whatever the distance: bubbles are invalid stages), the most recent
-        # match wins, and the choice travels as one-hot bits; a cycle before the addition the
-        # chosen sum (or 0, on a first K-slice) is registered in `bypass`, so the adder's
-        # operand is a 2:1 mux selected by a register, one LUT in front of the carry chain.
+        # match wins, and the choice travels as one-hot bits. A cycle before the addition the
+        # operand is registered: the read data, or the sum chosen (or 0, on a first K-slice),
+        # but for the nearest, the sum at the adder in that cycle: that one is `sums` when it
+        # is added, selected by the register `use_sums`. So the accumulation's own loop, a
+        # sum added to the next result of its accumulator, runs from `sums` through one 2:1
+        # mux and the carry chain back to `sums`, with nothing else in it.
         meta_layout = data.StructLayout({"valid": 1, "addr": unsigned(len(acc_ptr)),
-                                         "bypass": 1,     # the operand is `bypass`, not memory
+                                         "bypass": 1,     # the operand is a sum, not memory
                                          "near": 1,       # ... the sum at the adder now
                                          "mid": 1,        # ... the sum in `sums`
                                          "far": 1,        # ... the sum in `sums_1`
                                          "farthest": 1})  # ... the sum written last cycle
         meta = Signal(meta_layout)
         meta_1 = _delayed(m, meta, 1, "acc_meta")       # the read of one cycle ago
-        meta_2 = _delayed(m, meta_1, 1, "acc_data")     # its data in `acc_data` next cycle
+        meta_2 = _delayed(m, meta_1, 1, "acc_data")     # its data in `operand` next cycle
         due = _delayed(m, meta_2, 1, "acc_due")         # at the adder
         written = _delayed(m, due, 1, "acc_written")    # being written
         first = first_slice & ~args.accumulate
@@ -485,24 +495,21 @@ class MatmulEngine(ConfiguredComponent):
             meta.far.eq(~first & ~hits[0] & ~hits[1] & hits[2]),
             meta.farthest.eq(~first & ~hits[0] & ~hits[1] & ~hits[2] & hits[3]),
         ]
-        acc_data = Signal(acc_word_layout(cfg))         # the read data, registered again
+        operand = Signal(acc_word_layout(cfg))          # the read data or a sum, registered
         sums = Signal(acc_word_layout(cfg))             # the sum being written
         sums_1 = Signal(acc_word_layout(cfg))           # the sum written last cycle
         sums_2 = Signal(acc_word_layout(cfg))           # the sum written two cycles ago
-        bypass = Signal(acc_word_layout(cfg))           # the operand from in flight, or 0
-        use_bypass = Signal()
+        use_sums = Signal()                             # the operand is `sums` instead
         wrapped = Signal(cols)
-        m.d.sync += [acc_data.eq(self.acc_rd.data), sums_1.eq(sums), sums_2.eq(sums_1),
-                     use_bypass.eq(meta_2.bypass)]
+        m.d.sync += [sums_1.eq(sums), sums_2.eq(sums_1), use_sums.eq(meta_2.near)]
         for j in range(cols):
             # One bit more than the accumulator: the sum wrapped if its top two bits differ.
             total = Signal(signed(cfg.acc_bits + 1), name=f"acc_sum_{j}")
-            m.d.comb += total.eq(Mux(use_bypass, bypass[j], acc_data[j]) + array.results.p[j])
+            m.d.comb += total.eq(Mux(use_sums, sums[j], operand[j]) + array.results.p[j])
             m.d.sync += [sums[j].eq(total), wrapped[j].eq(total[-1] ^ total[-2])]
-            # The adder's output goes through one mux level here, like `wrapped`'s xor.
             held = Mux(meta_2.mid, sums[j], Mux(meta_2.far, sums_1[j],
                                                 Mux(meta_2.farthest, sums_2[j], 0)))
-            m.d.sync += bypass[j].eq(Mux(meta_2.near, total, held))
+            m.d.sync += operand[j].eq(Mux(meta_2.bypass, held, self.acc_rd.data[j]))
         m.d.comb += [
             self.acc_wr.addr.eq(written.addr),
             self.acc_wr.data.eq(sums),
@@ -590,9 +597,8 @@ class MatmulEngine(ConfiguredComponent):
                 m.d.sync += took_all.eq(0)
             with m.Elif(last_take):
                 m.d.sync += took_all.eq(1)
-                with m.If(args.pf_valid):
-                    m.d.sync += [pf_requesting.eq(1), armed.eq(1), armed_addr.eq(args.pf_addr),
-                                 armed_tiles.eq(args.pf_tiles), armed_words.eq(args.pf_words)]
+                with m.If(args.pf.valid):
+                    m.d.sync += [pf_requesting.eq(1), armed.eq(args.pf)]
             # A reader error ends the MATMUL while it needs words: nothing more is issued;
             # what is in flight drains into its own accumulators, so busy falls after the same
             # drain. Once it has taken them all, an error is the prefetch's, for later.

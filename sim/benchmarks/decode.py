@@ -36,6 +36,7 @@ Writes build/bench/decode.json.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -58,6 +59,16 @@ from golden.contract.workloads import MODELS
 
 #: The LM head of BitNet b1.58 2B-4T: vocabulary x hidden, bf16 (REFERENCE.md section 5).
 LM_HEAD = {"n": 128256, "k": 2560, "bytes_per_weight": 2}
+
+
+def _memory_map(sizes: list[int], probe_size: int, prefetch: bool):
+    """Where the weight images lie in the external memory: one at a time at address 0 (the
+    probe's first), or with ``prefetch`` all of them side by side, the probe's last. Returns
+    the layers' base addresses, the probe's and the memory's size in bytes."""
+    if not prefetch:
+        return [0] * len(sizes), 0, max([*sizes, probe_size])
+    bases = [sum(sizes[:i]) for i in range(len(sizes))]
+    return bases, sum(sizes), sum(sizes) + probe_size
 
 
 def run_rtl_layers(config: AcceleratorConfig, *, simulator: str, seed: int, layers=None,
@@ -87,16 +98,17 @@ def run_rtl_layers(config: AcceleratorConfig, *, simulator: str, seed: int, laye
         x = rng.integers(-127, 128, size=(1, shape.k)).astype(np.int8)
         images.append((shape, w, x, compile_weights(config, w)))
     sizes = [len(image.to_bytes()) for *_, image in images]
-    # One image at a time at address 0 (the probe's first), or with prefetch all of them one
-    # after the other, the probe's last.
-    bases = [sum(sizes[:i]) for i in range(len(sizes))] if prefetch else [0] * len(sizes)
-    probe_base = sum(sizes) if prefetch else 0
-    memory = (probe_base + len(probe_image.to_bytes())) if prefetch else \
-        max([*sizes, len(probe_image.to_bytes())])
+    bases, probe_base, memory = _memory_map(sizes, len(probe_image.to_bytes()), prefetch)
     probe = compile_matmul(probe_image, np.ones((1, k), np.int8), weight_base=probe_base,
                            measure=True)
-    runs = [(shape, w, x, image, compile_matmul(image, x, weight_base=base, measure=True))
-            for (shape, w, x, image), base in zip(images, bases, strict=True)]
+    programs = [compile_matmul(image, x, weight_base=base, measure=True)
+                for (_, _, x, image), base in zip(images, bases, strict=True)]
+    if prefetch:
+        # Each program prefetches the next one's weights, the probe the first layer's (the
+        # probe itself is not prefetched).
+        probe = prefetching(probe, programs[0])
+        programs = [prefetching(program, following)
+                    for program, following in itertools.pairwise(programs)] + programs[-1:]
     records = []
     work_dir = (build_root() / "bench" / "decode" / f"{config.rows}x{config.cols}-"
                 f"w{config.weight_rows_per_cycle}-{config.weight_format}")
@@ -106,15 +118,12 @@ def run_rtl_layers(config: AcceleratorConfig, *, simulator: str, seed: int, laye
         if prefetch:
             for (*_, image), base in zip(images, bases, strict=True):
                 backend.write_external(base, image.to_bytes())
-            probe = prefetching(probe, runs[0][4])      # the probe itself is not prefetched
         wait = (probe.counters(backend.run(probe))[Counter.COMPUTE]
                 - layer_work(config, m=1, k=k, n=config.cols).cycles)
         backend.set_axi_pauses(p_ar=p_ar, p_r=p_r, seed=seed)
-        for i, (shape, w, x, image, program) in enumerate(runs):
+        for (shape, w, x, image), program in zip(images, programs, strict=True):
             if not prefetch:
                 backend.write_external(0, image.to_bytes())
-            elif i + 1 < len(runs):
-                program = prefetching(program, runs[i + 1][4])
             start = time.perf_counter()
             response = backend.run(program)
             wall = time.perf_counter() - start
