@@ -37,7 +37,7 @@ Every output is a register or a function of registers and the consumer's ready; 
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
@@ -47,10 +47,6 @@ from golden.contract.config import AXI4_MAX_BURST, AXI_PAGE_BYTES
 
 __all__ = ["AxiBurst", "AxiReadSignature", "AxiResp", "AxiWeightReader", "ReadError",
            "beat_layout", "request_layout"]
-
-#: Beats of the reader's output stage (the block RAM's read port included): enough that the
-#: RAM, read from registers alone, keeps up with a consumer that takes a beat every cycle.
-_QUEUE = 2
 
 
 class AxiBurst(enum.Enum, shape=2):
@@ -300,10 +296,11 @@ class AxiWeightReader(wiring.Component):
         m.submodules.bursts = bursts = SyncFIFOBuffered(width=9, depth=self._max_outstanding)
         # The data, with the request-end flag; room is reserved for a burst before its AR.
         # A ring in block RAM (`unread` beats written, not yet read out), then an output
-        # stage of fabric registers: the RAM's read port (a beat `landed` there) and a
-        # queue of QUEUE beats behind it. The RAM is read whenever the stage has room,
-        # decided from registers alone, so the consumer's ready moves only the stage's
-        # few registers and never reaches the RAM's enables and address (the path of
+        # stage of two beats: the RAM's read port, which holds its beat until it is read
+        # again (`port_full`), and one fabric register behind it (`spare`). The RAM is read
+        # whenever the port's beat leaves in that cycle, which is certain from registers
+        # alone (the stage is not full), so the consumer's ready moves only the stage's
+        # registers and never reaches the RAM's enables and address (the path of
         # SyncFIFOBuffered, whose read enable is its consumer's ready).
         m.submodules.buffer = buffer = Memory(shape=dw + 1, depth=depth, init=[])
         w_port = buffer.write_port()
@@ -311,10 +308,9 @@ class AxiWeightReader(wiring.Component):
         w_ptr = Signal(range(depth))
         r_ptr = Signal(range(depth))
         unread = Signal(range(depth + 1))                  # beats in the RAM
-        landed = Signal()                                  # a beat on the read port
-        queue = [Signal(dw + 1, name=f"queue_{i}", reset_less=True) for i in range(_QUEUE)]
-        q_level = Signal(range(_QUEUE + 1))
-        q_head = Signal(range(_QUEUE))
+        port_full = Signal()                               # a beat on the read port
+        spare = Signal(dw + 1, reset_less=True)
+        spare_full = Signal()
         credits = Signal(range(depth + 1), init=depth)     # room not yet reserved
         committed = Signal(range(depth + 1))               # held beats that may be delivered
 
@@ -454,32 +450,24 @@ class AxiWeightReader(wiring.Component):
         count = Signal(range(depth + 1))                # committed beats (`available`)
         m.d.comb += count.eq(committed + commit_beats)
 
-        # The output stage holds `q_level + landed` beats, at most QUEUE: the RAM is read
-        # (`fetch`) while it holds fewer, from registers only. A beat written in cycle t is
-        # fetched in t + 1 at the earliest and offered in t + 2 (on the read port), as the
-        # FIFO it replaces did; the stage refills a beat per cycle, so a consumer taking a
-        # beat every cycle never waits. Every beat is fetched, committed or not: the stage
-        # holds the oldest beats, and `committed` says how many of them may leave.
+        # The output stage: the head is `spare` when it is full, otherwise the port's beat.
+        # The RAM is read (`fetch`) unless both hold a beat: then the port's beat leaves in
+        # that cycle, taken or moved into `spare`. A beat written in cycle t is fetched in
+        # t + 1 at the earliest and offered in t + 2 (on the read port), as the FIFO it
+        # replaces did; the stage refills a beat per cycle, so a consumer taking a beat every
+        # cycle never waits. Every beat is fetched, committed or not: the stage holds the
+        # oldest beats, and `committed` says how many of them may leave.
         fetch = Signal()
         m.d.comb += [
-            fetch.eq((unread != 0) & (q_level + landed < _QUEUE) & ~halted),
+            fetch.eq((unread != 0) & ~(port_full & spare_full) & ~halted),
             r_port.addr.eq(r_ptr),
             r_port.en.eq(fetch),
         ]
         with m.If(fetch):
             m.d.sync += r_ptr.eq(Mux(r_ptr == depth - 1, 0, r_ptr + 1))
-        m.d.sync += [unread.eq(unread + write - fetch), landed.eq(fetch)]
-        # The head: the queue's oldest beat, or the landed beat when the queue is empty. A
-        # landed beat is always written at the queue's tail; it counts only if not taken.
+        m.d.sync += unread.eq(unread + write - fetch)
         head = Signal(dw + 1)
-        m.d.comb += head.eq(Mux(q_level == 0, r_port.data, Array(queue)[q_head]))
-        tail = Signal(range(_QUEUE))
-        m.d.comb += tail.eq(Mux(q_head + q_level >= _QUEUE, q_head + q_level - _QUEUE,
-                                q_head + q_level))
-        with m.If(landed):
-            for i, entry in enumerate(queue):
-                with m.If(tail == i):
-                    m.d.sync += entry.eq(r_port.data)
+        m.d.comb += head.eq(Mux(spare_full, spare, r_port.data))
 
         # `beats.valid` is a register, `valid_next` below: the consumer's ready then meets
         # registers only (the stage's level and head). It is always `valid_ref`: a beat in
@@ -487,7 +475,7 @@ class AxiWeightReader(wiring.Component):
         # sim/formal.py).
         out_valid = Signal()
         valid_ref = Signal()
-        m.d.comb += valid_ref.eq(((q_level != 0) | landed) & (count != 0) & ~halted)
+        m.d.comb += valid_ref.eq((port_full | spare_full) & (count != 0) & ~halted)
         deliver = Signal()
         m.d.comb += [
             self.beats.valid.eq(out_valid),
@@ -495,12 +483,16 @@ class AxiWeightReader(wiring.Component):
             self.beats.payload.last.eq(head[dw]),
             deliver.eq(self.beats.valid & self.beats.ready),
         ]
-        from_queue = deliver & (q_level != 0)
-        with m.If(from_queue):
-            m.d.sync += q_head.eq(Mux(q_head == _QUEUE - 1, 0, q_head + 1))
-        q_next = q_level + landed - deliver
-        m.d.sync += q_level.eq(q_next)
-        m.d.comb += quiet.eq((bursts.level == 0) & (unread == 0) & (q_level == 0) & ~landed
+        # The port's beat is taken (`spare` empty) or moved into `spare` (empty, or its beat
+        # taken now); the port then holds the beat fetched now, if any.
+        take_port = deliver & ~spare_full
+        move = port_full & ~take_port & (~spare_full | deliver)
+        port_next = fetch | port_full & ~take_port & ~move
+        spare_next = spare_full & ~deliver | move
+        with m.If(move):
+            m.d.sync += spare.eq(r_port.data)
+        m.d.sync += [port_full.eq(port_next), spare_full.eq(spare_next)]
+        m.d.comb += quiet.eq((bursts.level == 0) & (unread == 0) & ~port_full & ~spare_full
                              & ~r_valid)
         m.d.sync += [
             credits.eq(credits + deliver - Mux(issue, burst_len, 0)),
@@ -521,8 +513,8 @@ class AxiWeightReader(wiring.Component):
                          splitting.eq(0), req_full.eq(0), len_ok.eq(0)]
         with m.If(draining):
             # Everything held is dropped at once (nothing is written while halted).
-            m.d.sync += [committed.eq(0), unread.eq(0), r_ptr.eq(w_ptr), q_level.eq(0),
-                         q_head.eq(0), landed.eq(0)]
+            m.d.sync += [committed.eq(0), unread.eq(0), r_ptr.eq(w_ptr), port_full.eq(0),
+                         spare_full.eq(0)]
             # Quiet: no burst outstanding (an AR still waiting counts), nothing buffered, no
             # beat in the R register. Truncated bursts never returned their reserved room:
             # start the accounting afresh.
@@ -533,7 +525,7 @@ class AxiWeightReader(wiring.Component):
         # while draining), the count (the commit registered now, or what `committed` keeps
         # after this cycle's beat; emptied while draining), not halted (no error raised now,
         # the error cleared or absent, the drain over or absent).
-        stage_next = ~draining & ((q_next != 0) | fetch)
+        stage_next = ~draining & (port_next | spare_next)
         count_next = ((good & at_end)
                       | ~draining & ((count >= 2) | (count == 1) & ~deliver))
         halted_next = (raise_error | error & ~self.clear | draining & ~quiet)
@@ -550,6 +542,6 @@ class AxiWeightReader(wiring.Component):
             self.bytes_read.eq(n_beats << size),
             self.bursts.eq(n_bursts),
             self.busy.eq(req_full | splitting | (bursts.level != 0) | (unread != 0)
-                         | (q_level != 0) | landed | draining),
+                         | port_full | spare_full | draining),
         ]
         return m
