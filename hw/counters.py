@@ -101,12 +101,11 @@ class Counters(ConfiguredComponent):
                 m.d.sync += value.eq(Mux(self.clear, 0, value + increments[counter]))
             counters.append(value)
             snapshot.append(Signal(COUNTER_BITS, name=f"snap_{name}"))
-        snapshot = Array(snapshot)
         with m.If(self.snapshot):
             m.d.sync += [s.eq(c) for s, c in zip(snapshot, counters, strict=True)
                          if c is not None]
+        # The readout: one flat multiplexer of the snapshot's words, low word first.
+        words = Array(part for s in snapshot for part in (s[:WORD_BITS], s[WORD_BITS:]))
         index = Signal.like(self.index)
-        m.d.sync += index.eq(self.index)
-        snap = snapshot[index >> 1]
-        m.d.sync += self.word.eq(Mux(index[0], snap[WORD_BITS:], snap[:WORD_BITS]))
+        m.d.sync += [index.eq(self.index), self.word.eq(words[index])]
         return m
