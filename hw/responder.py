@@ -178,12 +178,15 @@ class Responder(ConfiguredComponent):
                                 m.next = "CRC"
 
             with m.State("DRAIN"):
-                m.d.comb += [self.busy.eq(1), word.eq(current[index])]   # sign-extended
+                # The element sent is always `current[0]` (sign-extended): the word shifts
+                # down an element as each goes out, so no multiplexer selects it.
+                m.d.comb += [self.busy.eq(1), word.eq(current[0])]
                 move = load & current_full                # an element goes out
                 free = ~current_full | move & last_element
                 with m.If(move):
                     m.d.comb += put.eq(1)
-                    m.d.sync += [index.eq(Mux(last_element, 0, index + 1)),
+                    m.d.sync += [current.as_value().eq(current.as_value() >> cfg.acc_bits),
+                                 index.eq(Mux(last_element, 0, index + 1)),
                                  last_element.eq(Mux(last_element, cfg.cols == 1,
                                                      index == cfg.cols - 2))]
                     with m.If(last_element):
