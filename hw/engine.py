@@ -471,11 +471,9 @@ class MatmulEngine(ConfiguredComponent):
         # match wins, and the choice travels as one-hot bits. A cycle before the addition the
         # operand is registered: the read data, or the sum chosen (or 0, on a first K-slice),
         # but for the nearest, the sum at the adder in that cycle: that one is `sums` when it
-        # is added, selected by the register `use_sums`. Both operands are added, each by its
-        # own adder, and the select picks a sum: so the accumulation's own loop, a sum added
-        # to the next result of its accumulator, runs from `sums` through the carry chain and
-        # one 2:1 mux back to `sums`, and the select, which fans out to every bit of every
-        # column, meets the mux alone, in parallel with the carry chains.
+        # is added, selected by the register `use_sums`. So the accumulation's own loop, a
+        # sum added to the next result of its accumulator, runs from `sums` through one 2:1
+        # mux and the carry chain back to `sums`, with nothing else in it.
         meta_layout = data.StructLayout({"valid": 1, "addr": unsigned(len(acc_ptr)),
                                          "bypass": 1,     # the operand is a sum, not memory
                                          "near": 1,       # ... the sum at the adder now
@@ -507,11 +505,7 @@ class MatmulEngine(ConfiguredComponent):
         for j in range(cols):
             # One bit more than the accumulator: the sum wrapped if its top two bits differ.
             total = Signal(signed(cfg.acc_bits + 1), name=f"acc_sum_{j}")
-            chained = Signal.like(total, name=f"acc_chained_{j}")   # the sum at the adder
-            loaded = Signal.like(total, name=f"acc_loaded_{j}")     # the operand register
-            m.d.comb += [chained.eq(sums[j] + array.results.p[j]),
-                         loaded.eq(operand[j] + array.results.p[j]),
-                         total.eq(Mux(use_sums, chained, loaded))]
+            m.d.comb += total.eq(Mux(use_sums, sums[j], operand[j]) + array.results.p[j])
             m.d.sync += [sums[j].eq(total), wrapped[j].eq(total[-1] ^ total[-2])]
             held = Mux(meta_2.mid, sums[j], Mux(meta_2.far, sums_1[j],
                                                 Mux(meta_2.farthest, sums_2[j], 0)))
