@@ -470,7 +470,7 @@ class AxiWeightReader(wiring.Component):
         m.d.comb += head.eq(Mux(spare_full, spare, r_port.data))
 
         # `beats.valid` is a register, `valid_next` below: the consumer's ready then meets
-        # registers only (the stage's level and head). It is always `valid_ref`: a beat in
+        # registers only (the stage's two flags and `spare`). It is always `valid_ref`: a beat in
         # the stage, committed, the reader not halted (a property of the formal checks,
         # sim/formal.py).
         out_valid = Signal()

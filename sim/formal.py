@@ -1013,8 +1013,8 @@ class AxiReaderHarness(Elaboratable):
         m.submodules.dut = dm = dut.elaborate(platform)
         dut._MustUse__silence = True
         m.d.comb += Assume(~ResetSignal())
-        # The reader's registered valid is always what it stands for: the FIFO's head there,
-        # committed, the reader not halted (hw/axi.py).
+        # The reader's registered valid is always what it stands for: a beat in its output
+        # stage, committed, the reader not halted (hw/axi.py).
         m.d.comb += Assert(_internal(dm, "out_valid") == _internal(dm, "valid_ref"),
                            "beats.valid, a register, is the head committed and not halted")
         axi, beat_bytes = dut.m_axi, dut.beat_bytes
@@ -1442,8 +1442,8 @@ def _axi_checks(depth: int, error_depth: int) -> list[Check]:
                   "valid_late": _ReaderValidLate}
     return [
         Check(name="axi_reader",
-              prop="with a legal slave: the registered beats.valid is the FIFO's head "
-                   "there, committed, not halted; AR valid held and payload stable until "
+              prop="with a legal slave: the registered beats.valid is a beat in the output "
+                   "stage, committed, not halted; AR valid held and payload stable until "
                    "ARREADY; INCR "
                    "bursts of at most max_burst beats, never across 4 KiB; at most "
                    "max_outstanding bursts in flight; beats valid held and payload stable "
