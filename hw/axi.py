@@ -291,6 +291,7 @@ class AxiWeightReader(wiring.Component):
         halted = error | draining
         raise_error = Signal()              # this cycle, a new error...
         new_code = Signal(ReadError)        # ...with this code
+        stopping = Signal()                 # an error raised a cycle ago: stop and drain now
 
         # Bursts issued and not yet ended: length - 1 and "last burst of its request".
         m.submodules.bursts = bursts = SyncFIFOBuffered(width=9, depth=self._max_outstanding)
@@ -506,11 +507,18 @@ class AxiWeightReader(wiring.Component):
             m.d.comb += [raise_error.eq(1), new_code.eq(req_code)]
         with m.If(self.clear):
             m.d.sync += [error.eq(0), error_code.eq(ReadError.NONE)]
+        # A new error is registered (`error`, `error_code`) and halts the reader from the next
+        # cycle on; the rest of the stop (the splitter's and the request's state, the drain)
+        # follows a cycle later from `stopping`, a register, so that the beat checks reach
+        # only a few registers beside them. While `error` is set nothing is taken, issued,
+        # written or committed, so the extra cycle changes nothing the consumer sees.
+        m.d.sync += stopping.eq(raise_error)
         with m.If(raise_error):
+            m.d.sync += [error.eq(1), error_code.eq(new_code)]
+        with m.If(stopping):
             # `committed` is emptied from the next cycle on (draining); until then `halted`
             # already hides it (and `commit_beats`) from `available` and `beats.valid`.
-            m.d.sync += [error.eq(1), error_code.eq(new_code), draining.eq(1),
-                         splitting.eq(0), req_full.eq(0), len_ok.eq(0)]
+            m.d.sync += [draining.eq(1), splitting.eq(0), req_full.eq(0), len_ok.eq(0)]
         with m.If(draining):
             # Everything held is dropped at once (nothing is written while halted).
             m.d.sync += [committed.eq(0), unread.eq(0), r_ptr.eq(w_ptr), port_full.eq(0),
@@ -528,7 +536,7 @@ class AxiWeightReader(wiring.Component):
         stage_next = ~draining & (port_next | spare_next)
         count_next = ((good & at_end)
                       | ~draining & ((count >= 2) | (count == 1) & ~deliver))
-        halted_next = (raise_error | error & ~self.clear | draining & ~quiet)
+        halted_next = (raise_error | stopping | error & ~self.clear | draining & ~quiet)
         m.d.sync += out_valid.eq(stage_next & count_next & ~halted_next)
         m.d.comb += [self.error.eq(error), self.error_code.eq(error_code),
                      self.available.eq(Mux(halted, 0, count))]
@@ -542,6 +550,6 @@ class AxiWeightReader(wiring.Component):
             self.bytes_read.eq(n_beats << size),
             self.bursts.eq(n_bursts),
             self.busy.eq(req_full | splitting | (bursts.level != 0) | (unread != 0)
-                         | port_full | spare_full | draining),
+                         | port_full | spare_full | stopping | draining),
         ]
         return m
