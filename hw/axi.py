@@ -289,6 +289,10 @@ class AxiWeightReader(wiring.Component):
         error_code = Signal(ReadError)
         draining = Signal()                 # after an error, until every burst has ended
         halted = error | draining
+        # The same, a register of its own for the buffer's side (its write and read enables,
+        # which reach every block RAM of the ring): `error` then drives only the reader's
+        # own logic, beside the beat checks that set it.
+        ram_halted = Signal()
         raise_error = Signal()              # this cycle, a new error...
         new_code = Signal(ReadError)        # ...with this code
         stopping = Signal()                 # an error raised a cycle ago: stop and drain now
@@ -426,11 +430,14 @@ class AxiWeightReader(wiring.Component):
         # Every beat that arrives while the reader is not halted is written, whatever the
         # checks say: a bad beat raises the error in the same cycle and the drain discards it
         # with the rest. The checks reach only the commit (registered, below) and the error.
-        write = r_valid & ~halted
+        write = r_valid & ~ram_halted
         m.d.comb += [
             w_port.en.eq(write),
             w_port.addr.eq(w_ptr),
-            w_port.data.eq(Cat(r_data, head_req_last & at_end)),
+            # The request's end is the RLAST of its last burst: for a beat that is ever
+            # delivered (its burst committed) RLAST is exactly `at_end`, and RLAST is a
+            # register, so the RAM's data input is one gate from registers, not the checks.
+            w_port.data.eq(Cat(r_data, head_req_last & r_last)),
             # A burst ends at its RLAST, whatever its length: that is when the slave is done.
             bursts.r_en.eq(burst_end),
         ]
@@ -460,7 +467,7 @@ class AxiWeightReader(wiring.Component):
         # oldest beats, and `committed` says how many of them may leave.
         fetch = Signal()
         m.d.comb += [
-            fetch.eq((unread != 0) & ~(port_full & spare_full) & ~halted),
+            fetch.eq((unread != 0) & ~(port_full & spare_full) & ~ram_halted),
             r_port.addr.eq(r_ptr),
             r_port.en.eq(fetch),
         ]
@@ -537,7 +544,8 @@ class AxiWeightReader(wiring.Component):
         count_next = ((good & at_end)
                       | ~draining & ((count >= 2) | (count == 1) & ~deliver))
         halted_next = (raise_error | stopping | error & ~self.clear | draining & ~quiet)
-        m.d.sync += out_valid.eq(stage_next & count_next & ~halted_next)
+        m.d.sync += [out_valid.eq(stage_next & count_next & ~halted_next),
+                     ram_halted.eq(halted_next)]
         m.d.comb += [self.error.eq(error), self.error_code.eq(error_code),
                      self.available.eq(Mux(halted, 0, count))]
 

@@ -42,6 +42,7 @@ from golden.contract.config import AcceleratorConfig
 from golden.contract.paths import build_root
 
 from .accelerator import Accelerator
+from .component import KEEP_REPLICAS
 from .uart import UartBridge, check_divisor
 
 __all__ = ["BOARDS", "Board", "BoardCore", "BoardError", "BoardTop", "board_config",
@@ -352,7 +353,8 @@ def build_bitstream(board: Board, *, out_dir: Path | None = None,
     try:
         board.platform().build(BoardTop(board), name="top", build_dir=str(out_dir),
                                nextpnr_opts=["--report", "top.nextpnr.json", "--seed",
-                                             str(seed)])
+                                             str(seed)],
+                               script_after_read="\n".join(KEEP_REPLICAS))
     except subprocess.CalledProcessError:
         log = out_dir / "top.tim"
         tail = log.read_text()[-2000:] if log.exists() else ""

@@ -217,7 +217,7 @@ class Controller(ConfiguredComponent):
             self.crc_check.eq(crc.check),
         ]
 
-        # --- arguments: narrow registers, and flags computed as each word arrives ----------
+        # --- arguments: narrow registers, and flags computed a cycle after each word ---------
         addr_bits = max(1, bits_for(max(cfg.weight_depth, cfg.act_depth, cfg.acc_depth) - 1))
         hi_bits = (addr_bits, *bits[1:])
         args = [Signal(b, name=f"arg{i}") for i, b in enumerate(bits)]
@@ -228,6 +228,18 @@ class Controller(ConfiguredComponent):
         w_addr, a_addr, acc_addr, mm_m, k_tiles, n_tiles = args
         range_addr, range_count = args[0][:addr_bits], args[1]
         count_ok = (word != 0) & (word <= cfg.max_load)     # a load's count, as it arrives
+        # The size flags of an argument are computed in the cycle after it was taken, from
+        # `taken` (the word, registered) and `took_arg` (its position): those wide
+        # comparisons sit between two registers, not behind the stream's handshake. They are
+        # read only from CHECK on (a load's count, which DATA needs at once, and CLEAR's magic
+        # word, one equality, are checked as they arrive).
+        took_arg = Signal(_MAX_ARGS)
+        m.d.sync += took_arg.eq(0)
+        for i in range(_MAX_ARGS):
+            with m.If(took_arg[i]):
+                m.d.sync += [hi[i].eq((taken >> hi_bits[i]) != 0),
+                             zero[i].eq(taken == 0),
+                             huge[i].eq((taken >> ARG_LIMIT_BITS) != 0)]
 
         # Then, one comparator per register, ORed a cycle later.
         k_bits = max(1, bits_for(min(lim["k"], lim["k_limit"])))   # k_tiles that can pass
@@ -243,6 +255,9 @@ class Controller(ConfiguredComponent):
             # MATMUL's and PREFETCH's first argument is a byte address (any 32-bit value),
             # which must be a whole number of weight words.
             misaligned = Signal()
+            low = (cfg.weight_word_bytes - 1).bit_length()
+            with m.If(took_arg[0]):
+                m.d.sync += misaligned.eq(taken[:low] != 0)
             w_addr_bad = (matmul | prefetch) & misaligned | ~(matmul | prefetch) & hi[0]
             # PREFETCH's tiles: 1 to the most any MATMUL can have.
             pf_shape_bad = zero[1] | hi[1] | (args[1] > prefetch_tiles_limit(cfg))
@@ -452,18 +467,12 @@ class Controller(ConfiguredComponent):
                 with m.Else():
                     m.d.comb += [self.cmd.ready.eq(1), self.busy.eq(1)]
                     with m.If(take):
-                        m.d.sync += took_body.eq(1)
+                        m.d.sync += [took_body.eq(1), took_arg.eq(arg_pos)]
                         for i in range(_MAX_ARGS):
                             with m.If(arg_pos[i]):
-                                m.d.sync += [args[i].eq(word),
-                                             hi[i].eq((word >> hi_bits[i]) != 0),
-                                             zero[i].eq(word == 0),
-                                             huge[i].eq((word >> ARG_LIMIT_BITS) != 0)]
+                                m.d.sync += args[i].eq(word)
                         with m.If(arg_pos[0]):
                             m.d.sync += magic_ok.eq(word == CLEAR_MAGIC)
-                            if cfg.axi:
-                                low = (cfg.weight_word_bytes - 1).bit_length()
-                                m.d.sync += misaligned.eq(word[:low] != 0)
                         with m.If(arg_pos[1]):
                             m.d.sync += count_good.eq(count_ok)
                         m.d.sync += [args_left.eq(args_left - 1), arg_pos.eq(arg_pos << 1)]

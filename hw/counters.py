@@ -9,13 +9,13 @@ they are the constant 0. READ_COUNTERS takes a snapshot of all of them at once (
 it sends describe one instant), and the responder reads the snapshot one 32-bit word at a time.
 """
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib.wiring import In, Out
 
 from golden.contract.config import WORD_BITS, AcceleratorConfig
 from golden.contract.isa import COUNTER_BITS, COUNTER_WORDS, Counter
 
-from .component import ConfiguredComponent
+from .component import ConfiguredComponent, replicas
 
 __all__ = ["Counters"]
 
@@ -104,8 +104,13 @@ class Counters(ConfiguredComponent):
         with m.If(self.snapshot):
             m.d.sync += [s.eq(c) for s, c in zip(snapshot, counters, strict=True)
                          if c is not None]
-        # The readout: one flat multiplexer of the snapshot's words, low word first.
-        words = Array(part for s in snapshot for part in (s[:WORD_BITS], s[WORD_BITS:]))
-        index = Signal.like(self.index)
-        m.d.sync += [index.eq(self.index), self.word.eq(words[index])]
+        # The readout: one flat multiplexer of the snapshot's words, low word first, in
+        # byte slices, each selected by its own copy of the registered index (the index
+        # reaches every bit of the word: one register would drive them all from one place).
+        words = [Cat(part, Const(0, WORD_BITS - len(part)))      # high words zero-extended
+                 for s in snapshot for part in (s[:WORD_BITS], s[WORD_BITS:])]
+        slices = WORD_BITS // 8
+        for k, index in enumerate(replicas(m, self.index, slices, name="index")):
+            byte = Array(w[8 * k:8 * (k + 1)] for w in words)
+            m.d.sync += self.word[8 * k:8 * (k + 1)].eq(byte[index])
         return m

@@ -58,7 +58,7 @@ from golden.contract.tileloop import ENGINE_TIMING
 
 from .array import SystolicArray
 from .axi import beat_layout, request_layout
-from .component import ConfiguredComponent, registered_read
+from .component import ConfiguredComponent, registered_read, replicas
 from .weight_source import WeightRowSource
 
 __all__ = ["MatmulEngine", "acc_word_layout", "act_word_layout", "matmul_args_layout",
@@ -499,13 +499,15 @@ class MatmulEngine(ConfiguredComponent):
         sums = Signal(acc_word_layout(cfg))             # the sum being written
         sums_1 = Signal(acc_word_layout(cfg))           # the sum written last cycle
         sums_2 = Signal(acc_word_layout(cfg))           # the sum written two cycles ago
-        use_sums = Signal()                             # the operand is `sums` instead
+        # The operand is `sums` instead: one copy of that select per column, each driving its
+        # column's acc_bits + 1 adder bits rather than one register driving all of them.
+        use_sums = replicas(m, meta_2.near, cols, name="use_sums")
         wrapped = Signal(cols)
-        m.d.sync += [sums_1.eq(sums), sums_2.eq(sums_1), use_sums.eq(meta_2.near)]
+        m.d.sync += [sums_1.eq(sums), sums_2.eq(sums_1)]
         for j in range(cols):
             # One bit more than the accumulator: the sum wrapped if its top two bits differ.
             total = Signal(signed(cfg.acc_bits + 1), name=f"acc_sum_{j}")
-            m.d.comb += total.eq(Mux(use_sums, sums[j], operand[j]) + array.results.p[j])
+            m.d.comb += total.eq(Mux(use_sums[j], sums[j], operand[j]) + array.results.p[j])
             m.d.sync += [sums[j].eq(total), wrapped[j].eq(total[-1] ^ total[-2])]
             held = Mux(meta_2.mid, sums[j], Mux(meta_2.far, sums_1[j],
                                                 Mux(meta_2.farthest, sums_2[j], 0)))

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from golden.contract.config import AcceleratorConfig, check_positive
 
+from .component import KEEP_REPLICAS
 from .designs import get_design
 from .harness import IoHarness
 from .verilog import convert
@@ -147,7 +148,7 @@ def synthesize(device: Device, workdir: Path, *, source: str, top: str, dsp: boo
     # emulates the Verilog's read-before-write on collision with a delayed write and a bypass
     # multiplexer on every read bit, in front of the register the designs put on the block
     # RAM's output.
-    steps = [f"read_verilog {source}", "setattr -set no_rw_check 1 m:*"]
+    steps = [f"read_verilog {source}", "setattr -set no_rw_check 1 m:*", *KEEP_REPLICAS]
     if netlist:
         command += f" -json {top}.json"
     else:

@@ -101,6 +101,12 @@ class Loader(ConfiguredComponent):
         sub_n = Signal(range(max(w_sub_n, a_sub_n) + 1))
         sub = Signal(range(max(w_sub_n, a_sub_n)))
         illegal = Signal()
+        # Registers saying, a cycle ahead, that the next stream word ends a memory word
+        # (`sub == sub_n - 1`) and that the word being assembled is the load's last
+        # (`index == final`): so `last`, which the controller's state reads in the same cycle,
+        # is the handshake and two flip-flops, with no comparator on its way.
+        word_end = Signal()
+        final_word = Signal()
 
         # The memory word is the last sub_n stream words: the earlier ones wait in `buffer`.
         word = self.data.payload
@@ -119,7 +125,7 @@ class Loader(ConfiguredComponent):
         with m.If(check):
             m.d.sync += illegal.eq(illegal | illegal_code)
         take = self.data.valid & self.data.ready
-        word_done = take & (sub == sub_n - 1)
+        word_done = take & word_end
         m.d.sync += check.eq(word_done & weights)
 
         # A staged word is written a cycle after it left the staging memory, from a register
@@ -147,7 +153,9 @@ class Loader(ConfiguredComponent):
                 m.d.sync += [weights.eq(self.job.p.weights), addr.eq(self.job.p.addr),
                              count.eq(self.job.p.count), final.eq(self.job.p.count - 1),
                              index.eq(0), sub.eq(0), illegal.eq(0),
-                             sub_n.eq(Mux(self.job.p.weights, w_sub_n, a_sub_n))]
+                             sub_n.eq(Mux(self.job.p.weights, w_sub_n, a_sub_n)),
+                             word_end.eq(Mux(self.job.p.weights, w_sub_n == 1, a_sub_n == 1)),
+                             final_word.eq(self.job.p.count == 1)]
                 with m.If(self.job.valid):
                     m.next = "RECEIVE"
 
@@ -158,10 +166,11 @@ class Loader(ConfiguredComponent):
                     m.next = "IDLE"
                 with m.If(take):
                     m.d.sync += [buffer.eq(Cat(buffer[WORD_BITS:], word)),
-                                 sub.eq(Mux(word_done, 0, sub + 1))]
+                                 sub.eq(Mux(word_done, 0, sub + 1)),
+                                 word_end.eq(Mux(word_done, sub_n == 1, sub + 2 == sub_n))]
                 with m.If(word_done):
-                    m.d.sync += index.eq(index + 1)
-                    with m.If(index == final):
+                    m.d.sync += [index.eq(index + 1), final_word.eq(index + 1 == final)]
+                    with m.If(final_word):
                         m.d.comb += self.last.eq(1)
                         m.next = "STAGED"
 

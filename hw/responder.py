@@ -126,7 +126,11 @@ class Responder(ConfiguredComponent):
             m.d.sync += [out.eq(Mux(spare_valid, spare, word)), valid.eq(spare_valid | put),
                          spare_valid.eq(0)]
         with m.Elif(put):
-            m.d.sync += [spare.eq(word), spare_valid.eq(1)]
+            m.d.sync += spare_valid.eq(1)
+        # `spare` follows `word` while it is empty (what it holds then is never read): its
+        # enable is a register, not `put` (the state's decoding) and the consumer's ready.
+        with m.If(~spare_valid):
+            m.d.sync += spare.eq(word)
         empty = ~valid & ~spare_valid
         m.d.comb += [self.resp.payload.eq(out), self.resp.valid.eq(valid),
                      self.crc_word.eq(out), self.crc_en.eq(sent)]

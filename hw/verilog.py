@@ -16,6 +16,7 @@ import re
 from amaranth.back import rtlil
 from amaranth.hdl import Const, Value
 
+from .component import KEEP_REPLICAS
 from .yosys import yosys_filter
 
 __all__ = ["convert", "to_snake_case"]
@@ -68,11 +69,33 @@ def convert(component, *, name: str, generator: str = "hw.verilog",
                          emit_src=False)
     script = "\n".join([
         f"read_rtlil <<rtlil\n{text}\nrtlil",
-        "proc",
+        *KEEP_REPLICAS,
         "memory_collect",
         "flatten",
         "opt -fast",
         "opt_clean",
-        "write_verilog -noattr",
+        "write_verilog",
     ])
-    return _HEADER.format(generator=generator) + yosys_filter(script)
+    return _HEADER.format(generator=generator) + only_keep_attributes(yosys_filter(script))
+
+
+_ATTRIBUTE = re.compile(r"[ \t]*\(\*(.*?)\*\)[ \t]*(\n?)")
+_PARALLEL_CASE = re.compile(r"^[ \t]*\(\* parallel_case \*\)\n([^\n]*)", re.MULTILINE)
+_KEEP = "keep = 32'd1"
+
+
+def only_keep_attributes(verilog: str) -> str:
+    """``verilog`` as Yosys's ``write_verilog`` wrote it, made what ``write_verilog -noattr``
+    writes but for ``(* keep *)`` (on the copies of :func:`hw.component.replicas`, their
+    registers and flip-flops), which ``-noattr`` would drop too: every other attribute goes
+    (an attribute alone on its line with the line), and ``(* parallel_case *)`` before a
+    ``casez`` becomes the ``// synopsys parallel_case`` that ``-noattr`` writes after it."""
+    verilog = _PARALLEL_CASE.sub(r"\1 // synopsys parallel_case", verilog)
+
+    def edit(match):
+        if match.group(1).strip() == _KEEP:
+            return match.group(0)
+        whole_line = match.group(2) and (match.start() == 0
+                                         or verilog[match.start() - 1] == "\n")
+        return "" if whole_line else " "
+    return _ATTRIBUTE.sub(edit, verilog)

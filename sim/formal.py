@@ -1015,8 +1015,11 @@ class AxiReaderHarness(Elaboratable):
         m.d.comb += Assume(~ResetSignal())
         # The reader's registered valid is always what it stands for: a beat in its output
         # stage, committed, the reader not halted (hw/axi.py).
-        m.d.comb += Assert(_internal(dm, "out_valid") == _internal(dm, "valid_ref"),
-                           "beats.valid, a register, is the head committed and not halted")
+        m.d.comb += [Assert(_internal(dm, "out_valid") == _internal(dm, "valid_ref"),
+                            "beats.valid, a register, is the head committed and not halted"),
+                     Assert(_internal(dm, "ram_halted")
+                            == (dut.error | _internal(dm, "draining")),
+                            "the buffer's copy of `halted` is `halted`")]
         axi, beat_bytes = dut.m_axi, dut.beat_bytes
         size = (beat_bytes - 1).bit_length()
         legal = self.slave == "legal"
@@ -1443,8 +1446,8 @@ def _axi_checks(depth: int, error_depth: int) -> list[Check]:
     return [
         Check(name="axi_reader",
               prop="with a legal slave: the registered beats.valid is a beat in the output "
-                   "stage, committed, not halted; AR valid held and payload stable until "
-                   "ARREADY; INCR "
+                   "stage, committed, not halted (and the buffer's copy of halted is "
+                   "halted); AR valid held and payload stable until ARREADY; INCR "
                    "bursts of at most max_burst beats, never across 4 KiB; at most "
                    "max_outstanding bursts in flight; beats valid held and payload stable "
                    "until ready; the k-th beat delivered is the k-th R beat, of a burst that "
@@ -1465,7 +1468,8 @@ def _axi_checks(depth: int, error_depth: int) -> list[Check]:
                    "delivered is the k-th R beat, of a burst that arrived whole and clean "
                    "before any bad beat (so no beat of a bad burst, nor any after it, is "
                    "delivered); error rises exactly two cycles after the first bad beat and "
-                   "stays; the registered beats.valid, the AR and stream rules above hold",
+                   "stays; the registered beats.valid and halted's copy, the AR and stream rules "
+                   "above hold",
               config=config,
               build=lambda bug: AxiReaderHarness(error_bugs[bug], slave="free"),
               mode="bmc", depth=error_depth, cover_depth=error_depth,

@@ -5,8 +5,12 @@ flow's own iCE40 netlist simulated bit-exact."""
 import json
 
 import pytest
+from amaranth.hdl import Cat, Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 
 from golden.contract.config import AcceleratorConfig
+from hw.component import replicas
 from hw.designs import get_design
 from hw.fpga import absorb_ebr_output_registers, get_device, parse_nextpnr_report
 from hw.yosys import ReportError
@@ -77,6 +81,49 @@ def test_ice40_netlist_is_bit_exact(design, rng, tmp_path):
     expected = np.concatenate([int_mac_columns(torch.from_numpy(x), torch.from_numpy(w)).numpy()
                                for w, x in tiles])
     np.testing.assert_array_equal(got, expected)
+
+
+class _Fanout(wiring.Component):
+    """One register's value, copied by :func:`hw.component.replicas`, ANDed into 4 outputs."""
+
+    d: In(1)
+    a: In(4)
+    y: Out(4)
+
+    def __init__(self, copies):
+        self.copies = copies
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        regs = replicas(m, self.d, self.copies, name="sel")
+        m.d.comb += self.y.eq(Cat(self.a[i] & regs[i % self.copies] for i in range(4)))
+        return m
+
+
+@pytest.mark.synth
+@pytest.mark.parametrize("copies", [1, 2, 4])
+def test_the_copies_of_a_replicated_register_stay_apart(copies, tmp_path):
+    """Yosys merges identical flip-flops: the copies survive the Verilog (each marked keep)
+    and the FPGA flow (one flip-flop each), and the same Verilog synthesized without the
+    flow's KEEP_REPLICAS (hw.component) has one flip-flop (so the count shows that the step
+    works)."""
+    from hw.fpga import synthesize
+    from hw.verilog import convert
+    from hw.yosys import run_yosys
+
+    verilog = convert(_Fanout(copies), name="dut")
+    assert verilog.count("(* keep = 32'd1 *)") >= copies
+    assert "hdlname" not in verilog and "full_case" not in verilog
+    (tmp_path / "design.v").write_text(verilog)
+    stat = json.loads(synthesize(get_device("ecp5-85f"), tmp_path, source="design.v",
+                                 top="dut", dsp=False, netlist=False).read_text())
+    assert stat["modules"]["\\dut"]["num_cells_by_type"]["TRELLIS_FF"] == copies
+    plain = "\n".join(["read_verilog design.v", "synth_ecp5 -top dut",
+                       "tee -q -o plain.json stat -json"])
+    run_yosys(plain, workdir=tmp_path, log="plain.log")
+    cells = json.loads((tmp_path / "plain.json").read_text())["modules"]["\\dut"]
+    assert cells["num_cells_by_type"]["TRELLIS_FF"] == 1
 
 
 def test_tool_runs_are_cached_on_their_inputs(tmp_path):

@@ -74,3 +74,15 @@ def test_one_script_table():
     assert set(SCRIPTS) == {"coarse", "gates", "ice40", "ecp5"}
     with pytest.raises(ValueError, match="unknown synthesis target 'asic'"):
         synthesis_stat("", top="x", target="asic", workdir=".")
+
+
+def test_the_verilog_keeps_only_the_keep_attribute():
+    """hw.verilog writes what `write_verilog -noattr` would, but for `(* keep *)`."""
+    from hw.verilog import only_keep_attributes
+
+    text = ("  (* hdlname = \"engine sel_0\" *)\n  (* keep = 32'd1 *)\n  reg sel_0;\n"
+            "  assign y = s ? (* full_case = 32'd1 *) a : b;\n"
+            "    (* parallel_case *)\n    casez (s)\n")
+    assert only_keep_attributes(text) == (
+        "  (* keep = 32'd1 *)\n  reg sel_0;\n  assign y = s ? a : b;\n"
+        "    casez (s) // synopsys parallel_case\n")
