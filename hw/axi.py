@@ -44,6 +44,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from golden.contract.config import AXI4_MAX_BURST, AXI_PAGE_BYTES
+from hw.component import replicas
 
 __all__ = ["AxiBurst", "AxiReadSignature", "AxiResp", "AxiWeightReader", "ReadError",
            "beat_layout", "request_layout"]
@@ -293,6 +294,8 @@ class AxiWeightReader(wiring.Component):
         # which reach every block RAM of the ring): `error` then drives only the reader's
         # own logic, beside the beat checks that set it.
         ram_halted = Signal()
+        halted_d = Signal()                 # the next `ram_halted`...
+        [halted_count] = replicas(m, halted_d, 1, name="halted_count")   # ...a copy for the count
         raise_error = Signal()              # this cycle, a new error...
         new_code = Signal(ReadError)        # ...with this code
         stopping = Signal()                 # an error raised a cycle ago: stop and drain now
@@ -430,9 +433,8 @@ class AxiWeightReader(wiring.Component):
         # Every beat that arrives while the reader is not halted is written, whatever the
         # checks say: a bad beat raises the error in the same cycle and the drain discards it
         # with the rest. The checks reach only the commit (registered, below) and the error.
-        write = r_valid & ~ram_halted
+        write = r_valid & ~halted_count     # the count's copy; the RAM's is `write_ram` below
         m.d.comb += [
-            w_port.en.eq(write),
             w_port.addr.eq(w_ptr),
             # The request's end is the RLAST of its last burst: for a beat that is ever
             # delivered (its burst committed) RLAST is exactly `at_end`, and RLAST is a
@@ -441,8 +443,6 @@ class AxiWeightReader(wiring.Component):
             # A burst ends at its RLAST, whatever its length: that is when the slave is done.
             bursts.r_en.eq(burst_end),
         ]
-        with m.If(write):
-            m.d.sync += w_ptr.eq(Mux(w_ptr == depth - 1, 0, w_ptr + 1))
         with m.If(r_valid):
             m.d.sync += beat.eq(Mux(r_last, 0, beat + 1))
 
@@ -465,15 +465,35 @@ class AxiWeightReader(wiring.Component):
         # replaces did; the stage refills a beat per cycle, so a consumer taking a beat every
         # cycle never waits. Every beat is fetched, committed or not: the stage holds the
         # oldest beats, and `committed` says how many of them may leave.
+        #
+        # `fetch` is one gate of four registers: `unread_nz` is `unread != 0`, registered
+        # (from the count's low values and this cycle's write and fetch, no adder). The RAM's
+        # side (its read enable and pointer, its write enable and pointer) reads copies of
+        # those registers (`hw.component.replicas`) and the count's side the originals, so
+        # that neither side's gate is placed among the other's loads.
         fetch = Signal()
+        fetch_ram = Signal()
+        write_ram = Signal()
+        unread_nz = Signal()
+        port_d, spare_d, nz_d = Signal(), Signal(), Signal()       # next port/spare/unread_nz
+        [port_ram] = replicas(m, port_d, 1, name="port_full_ram")
+        [spare_ram] = replicas(m, spare_d, 1, name="spare_full_ram")
+        [nz_ram] = replicas(m, nz_d, 1, name="unread_nz_ram")
         m.d.comb += [
-            fetch.eq((unread != 0) & ~(port_full & spare_full) & ~ram_halted),
+            fetch.eq(unread_nz & ~(port_full & spare_full) & ~halted_count),
+            fetch_ram.eq(nz_ram & ~(port_ram & spare_ram) & ~ram_halted),
+            write_ram.eq(r_valid & ~ram_halted),
+            w_port.en.eq(write_ram),
             r_port.addr.eq(r_ptr),
-            r_port.en.eq(fetch),
+            r_port.en.eq(fetch_ram),
         ]
-        with m.If(fetch):
+        with m.If(write_ram):
+            m.d.sync += w_ptr.eq(Mux(w_ptr == depth - 1, 0, w_ptr + 1))
+        with m.If(fetch_ram):
             m.d.sync += r_ptr.eq(Mux(r_ptr == depth - 1, 0, r_ptr + 1))
         m.d.sync += unread.eq(unread + write - fetch)
+        m.d.comb += nz_d.eq(~draining & (write | (unread >= 2) | (unread == 1) & ~fetch))
+        m.d.sync += unread_nz.eq(nz_d)
         head = Signal(dw + 1)
         m.d.comb += head.eq(Mux(spare_full, spare, r_port.data))
 
@@ -499,7 +519,8 @@ class AxiWeightReader(wiring.Component):
         spare_next = spare_full & ~deliver | move
         with m.If(move):
             m.d.sync += spare.eq(r_port.data)
-        m.d.sync += [port_full.eq(port_next), spare_full.eq(spare_next)]
+        m.d.comb += [port_d.eq(port_next & ~draining), spare_d.eq(spare_next & ~draining)]
+        m.d.sync += [port_full.eq(port_d), spare_full.eq(spare_d)]
         m.d.comb += quiet.eq((bursts.level == 0) & (unread == 0) & ~port_full & ~spare_full
                              & ~r_valid)
         m.d.sync += [
@@ -528,8 +549,7 @@ class AxiWeightReader(wiring.Component):
             m.d.sync += [draining.eq(1), splitting.eq(0), req_full.eq(0), len_ok.eq(0)]
         with m.If(draining):
             # Everything held is dropped at once (nothing is written while halted).
-            m.d.sync += [committed.eq(0), unread.eq(0), r_ptr.eq(w_ptr), port_full.eq(0),
-                         spare_full.eq(0)]
+            m.d.sync += [committed.eq(0), unread.eq(0), r_ptr.eq(w_ptr)]
             # Quiet: no burst outstanding (an AR still waiting counts), nothing buffered, no
             # beat in the R register. Truncated bursts never returned their reserved room:
             # start the accounting afresh.
@@ -545,7 +565,8 @@ class AxiWeightReader(wiring.Component):
                       | ~draining & ((count >= 2) | (count == 1) & ~deliver))
         halted_next = (raise_error | stopping | error & ~self.clear | draining & ~quiet)
         m.d.sync += [out_valid.eq(stage_next & count_next & ~halted_next),
-                     ram_halted.eq(halted_next)]
+                     ram_halted.eq(halted_d)]
+        m.d.comb += halted_d.eq(halted_next)
         m.d.comb += [self.error.eq(error), self.error_code.eq(error_code),
                      self.available.eq(Mux(halted, 0, count))]
 

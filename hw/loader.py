@@ -96,15 +96,14 @@ class Loader(ConfiguredComponent):
         weights = Signal()
         addr = Signal(_addr_bits(cfg))
         count = Signal(range(cfg.max_load + 1))
-        final = Signal(range(cfg.max_load))         # count - 1: the index of the last word
         index = Signal(range(cfg.max_load + 1))      # words staged, then words written
         sub_n = Signal(range(max(w_sub_n, a_sub_n) + 1))
         sub = Signal(range(max(w_sub_n, a_sub_n)))
         illegal = Signal()
         # Registers saying, a cycle ahead, that the next stream word ends a memory word
         # (`sub == sub_n - 1`) and that the word being assembled is the load's last
-        # (`index == final`): so `last`, which the controller's state reads in the same cycle,
-        # is the handshake and two flip-flops, with no comparator on its way.
+        # (`index == count - 1`): so `last`, which the controller's state reads in the same
+        # cycle, is the handshake and two flip-flops, with no comparator on its way.
         word_end = Signal()
         final_word = Signal()
 
@@ -151,8 +150,7 @@ class Loader(ConfiguredComponent):
                 # The job's fields are taken every idle cycle, so only the state waits for
                 # `job.valid` (which the controller decodes from the stream in that cycle).
                 m.d.sync += [weights.eq(self.job.p.weights), addr.eq(self.job.p.addr),
-                             count.eq(self.job.p.count), final.eq(self.job.p.count - 1),
-                             index.eq(0), sub.eq(0), illegal.eq(0),
+                             count.eq(self.job.p.count), index.eq(0), sub.eq(0), illegal.eq(0),
                              sub_n.eq(Mux(self.job.p.weights, w_sub_n, a_sub_n)),
                              word_end.eq(Mux(self.job.p.weights, w_sub_n == 1, a_sub_n == 1)),
                              final_word.eq(self.job.p.count == 1)]
@@ -169,7 +167,7 @@ class Loader(ConfiguredComponent):
                                  sub.eq(Mux(word_done, 0, sub + 1)),
                                  word_end.eq(Mux(word_done, sub_n == 1, sub + 2 == sub_n))]
                 with m.If(word_done):
-                    m.d.sync += [index.eq(index + 1), final_word.eq(index + 1 == final)]
+                    m.d.sync += [index.eq(index + 1), final_word.eq(index + 2 == count)]
                     with m.If(final_word):
                         m.d.comb += self.last.eq(1)
                         m.next = "STAGED"

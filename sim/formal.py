@@ -1019,7 +1019,15 @@ class AxiReaderHarness(Elaboratable):
                             "beats.valid, a register, is the head committed and not halted"),
                      Assert(_internal(dm, "ram_halted")
                             == (dut.error | _internal(dm, "draining")),
-                            "the buffer's copy of `halted` is `halted`")]
+                            "the buffer's copy of `halted` is `halted`"),
+                     Assert(_internal(dm, "unread_nz") == (_internal(dm, "unread") != 0),
+                            "the registered `unread != 0` is `unread != 0`")]
+        # The RAM side's copies of the stage's and the count's registers are those registers.
+        for copy, original in (("halted_count_0", "ram_halted"), ("port_full_ram_0", "port_full"),
+                               ("spare_full_ram_0", "spare_full"),
+                               ("unread_nz_ram_0", "unread_nz")):
+            m.d.comb += Assert(_internal(dm, copy) == _internal(dm, original),
+                               f"{copy} is {original}")
         axi, beat_bytes = dut.m_axi, dut.beat_bytes
         size = (beat_bytes - 1).bit_length()
         legal = self.slave == "legal"
@@ -1446,14 +1454,14 @@ def _axi_checks(depth: int, error_depth: int) -> list[Check]:
     return [
         Check(name="axi_reader",
               prop="with a legal slave: the registered beats.valid is a beat in the output "
-                   "stage, committed, not halted (and the buffer's copy of halted is "
-                   "halted); AR valid held and payload stable until ARREADY; INCR "
-                   "bursts of at most max_burst beats, never across 4 KiB; at most "
-                   "max_outstanding bursts in flight; beats valid held and payload stable "
-                   "until ready; the k-th beat delivered is the k-th R beat, of a burst that "
-                   "has arrived; each AR at the next address of the oldest request not "
-                   "wholly issued, and within it; last exactly on each request's last beat; "
-                   "once idle every requested beat issued and delivered; no error",
+                   "stage, committed, not halted (and the buffer's copies of halted, of the "
+                   "stage's flags and of unread != 0 are those); AR valid held and payload "
+                   "stable until ARREADY; INCR bursts of at most max_burst beats, never across 4"
+                   " KiB; at most max_outstanding bursts in flight; beats valid held and payload"
+                   " stable until ready; the k-th beat delivered is the k-th R beat, of a burst "
+                   "that has arrived; each AR at the next address of the oldest request not "
+                   "wholly issued, and within it; last exactly on each request's last beat; once"
+                   " idle every requested beat issued and delivered; no error",
               config=config,
               build=lambda bug: AxiReaderHarness(legal_bugs[bug], slave="legal"),
               mode="bmc", depth=depth, cover_depth=depth,
@@ -1468,7 +1476,7 @@ def _axi_checks(depth: int, error_depth: int) -> list[Check]:
                    "delivered is the k-th R beat, of a burst that arrived whole and clean "
                    "before any bad beat (so no beat of a bad burst, nor any after it, is "
                    "delivered); error rises exactly two cycles after the first bad beat and "
-                   "stays; the registered beats.valid and halted's copy, the AR and stream rules "
+                   "stays; the registered beats.valid and the copies, the AR and stream rules "
                    "above hold",
               config=config,
               build=lambda bug: AxiReaderHarness(error_bugs[bug], slave="free"),
