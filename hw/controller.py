@@ -33,7 +33,7 @@ narrow registers, each a comparator between registers, ORed a cycle later; the e
 word arrives and is checked. There is no multiplier even in the control path.
 """
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, Value, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
@@ -233,13 +233,29 @@ class Controller(ConfiguredComponent):
         # comparisons sit between two registers, not behind the stream's handshake. They are
         # read only from CHECK on (a load's count, which DATA needs at once, and CLEAR's magic
         # word, one equality, are checked as they arrive).
+        # Each flag is "some bit at or above b is set": ORed from `nibbles`, registered
+        # beside `taken` (which nibbles of the word are nonzero: one LUT from the stream,
+        # no enable), and the few bits of `taken` below the first whole nibble, so that
+        # each flag is a short OR of registers (a wide compare of `taken` per flag had
+        # shared its OR trees into one chain: 8 LUTs on the UP5K). An argument is never
+        # taken while the responder has the CRC, so `taken` is then the word of `nibbles`.
+        nibbles = Signal(-(-WORD_BITS // 4))
+        m.d.sync += nibbles.eq(Cat(word[j:j + 4] != 0 for j in range(0, WORD_BITS, 4)))
+
+        def set_at_or_above(b):
+            whole = -(-b // 4)
+            parts = [nibbles[whole:]] if whole < len(nibbles) else []
+            if b < min(4 * whole, WORD_BITS):
+                parts.append(taken[b:4 * whole])
+            return Cat(*parts).any() if parts else Const(0)
+
         took_arg = Signal(_MAX_ARGS)
         m.d.sync += took_arg.eq(0)
         for i in range(_MAX_ARGS):
             with m.If(took_arg[i]):
-                m.d.sync += [hi[i].eq((taken >> hi_bits[i]) != 0),
-                             zero[i].eq(taken == 0),
-                             huge[i].eq((taken >> ARG_LIMIT_BITS) != 0)]
+                m.d.sync += [hi[i].eq(set_at_or_above(hi_bits[i])),
+                             zero[i].eq(~set_at_or_above(0)),
+                             huge[i].eq(set_at_or_above(ARG_LIMIT_BITS))]
 
         # Then, one comparator per register, ORed a cycle later.
         k_bits = max(1, bits_for(min(lim["k"], lim["k_limit"])))   # k_tiles that can pass

@@ -23,6 +23,14 @@ __all__ = ["Counters"]
 class Counters(ConfiguredComponent):
     """The counters of one accelerator.
 
+    Each of its own counters is two registers, the low :attr:`LOW_BITS` bits and the rest,
+    with the low half's carry registered between them: no carry chain is longer than
+    ``LOW_BITS`` bits (48 bits of carry were a critical path on the iCE40). The high half
+    takes the carry a cycle after the low half gave it, so the count at cycle t is the low
+    half at t with the high half at t + 1: the snapshot takes them so, the high half a
+    cycle after the low one (the responder reads no word until three cycles after the
+    snapshot).
+
     Members
     -------
     busy, compute, stall_in, stall_out, vector : In(1)
@@ -43,6 +51,9 @@ class Counters(ConfiguredComponent):
         That word, two cycles later: ``index`` is registered (it fans out to the whole
         multiplexer), then the word.
     """
+
+    #: Bits of a counter's low half (an increment is at most ``rows * cols``, far below it).
+    LOW_BITS = 24
 
     def __init__(self, config: AcceleratorConfig):
         external = {}
@@ -87,23 +98,36 @@ class Counters(ConfiguredComponent):
         }
         # The reader counts the bus traffic itself; without it the traffic is none.
         external = {Counter.MEM_BYTES: "mem_bytes", Counter.MEM_BURSTS: "mem_bursts"}
-        counters, snapshot = [], []
+        low = self.LOW_BITS
+        assert cfg.rows * cfg.cols < 1 << low, "an increment must carry at most once"
+        # The high halves are taken a cycle after the low ones (the class's docstring).
+        snapshot_high = Signal()
+        m.d.sync += snapshot_high.eq(self.snapshot)
+        snapshot = []
         for counter in Counter:
             name = counter.name.lower()
             if counter in external:
                 if not cfg.axi:
-                    counters.append(None)
                     snapshot.append(Const(0, COUNTER_BITS))
                     continue
-                value = getattr(self, external[counter])
+                snap = Signal(COUNTER_BITS, name=f"snap_{name}")
+                with m.If(self.snapshot):             # the reader's counts, whole
+                    m.d.sync += snap.eq(getattr(self, external[counter]))
             else:
-                value = Signal(COUNTER_BITS, name=f"count_{name}")
-                m.d.sync += value.eq(Mux(self.clear, 0, value + increments[counter]))
-            counters.append(value)
-            snapshot.append(Signal(COUNTER_BITS, name=f"snap_{name}"))
-        with m.If(self.snapshot):
-            m.d.sync += [s.eq(c) for s, c in zip(snapshot, counters, strict=True)
-                         if c is not None]
+                lo = Signal(low, name=f"count_{name}_lo")
+                hi = Signal(COUNTER_BITS - low, name=f"count_{name}_hi")
+                carry = Signal(name=f"count_{name}_carry")
+                total = Signal(low + 1, name=f"count_{name}_sum")
+                m.d.comb += total.eq(lo + increments[counter])
+                m.d.sync += [lo.eq(Mux(self.clear, 0, total[:low])),
+                             carry.eq(~self.clear & total[low]),
+                             hi.eq(Mux(self.clear, 0, hi + carry))]
+                snap = Signal(COUNTER_BITS, name=f"snap_{name}")
+                with m.If(self.snapshot):
+                    m.d.sync += snap[:low].eq(lo)
+                with m.If(snapshot_high):
+                    m.d.sync += snap[low:].eq(hi)
+            snapshot.append(snap)
         # The readout: one flat multiplexer of the snapshot's words, low word first, in
         # byte slices, each selected by its own copy of the registered index (the index
         # reaches every bit of the word: one register would drive them all from one place).
