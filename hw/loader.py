@@ -97,13 +97,17 @@ class Loader(ConfiguredComponent):
         addr = Signal(_addr_bits(cfg))
         count = Signal(range(cfg.max_load + 1))
         index = Signal(range(cfg.max_load + 1))      # words staged, then words written
+        penult = Signal.like(index)                  # count - 2: the index before the last
         sub_n = Signal(range(max(w_sub_n, a_sub_n) + 1))
         sub = Signal(range(max(w_sub_n, a_sub_n)))
         illegal = Signal()
         # Registers saying, a cycle ahead, that the next stream word ends a memory word
         # (`sub == sub_n - 1`) and that the word being assembled is the load's last
         # (`index == count - 1`): so `last`, which the controller's state reads in the same
-        # cycle, is the handshake and two flip-flops, with no comparator on its way.
+        # cycle, is the handshake and two flip-flops, with no comparator on its way. The
+        # latter is set by `index == penult` as a word ends, an equality of two registers
+        # (`index + 2 == count` put an adder's carry chain into it: the UP5K's critical
+        # path).
         word_end = Signal()
         final_word = Signal()
 
@@ -150,7 +154,8 @@ class Loader(ConfiguredComponent):
                 # The job's fields are taken every idle cycle, so only the state waits for
                 # `job.valid` (which the controller decodes from the stream in that cycle).
                 m.d.sync += [weights.eq(self.job.p.weights), addr.eq(self.job.p.addr),
-                             count.eq(self.job.p.count), index.eq(0), sub.eq(0), illegal.eq(0),
+                             count.eq(self.job.p.count), penult.eq(self.job.p.count - 2),
+                             index.eq(0), sub.eq(0), illegal.eq(0),
                              sub_n.eq(Mux(self.job.p.weights, w_sub_n, a_sub_n)),
                              word_end.eq(Mux(self.job.p.weights, w_sub_n == 1, a_sub_n == 1)),
                              final_word.eq(self.job.p.count == 1)]
@@ -167,7 +172,7 @@ class Loader(ConfiguredComponent):
                                  sub.eq(Mux(word_done, 0, sub + 1)),
                                  word_end.eq(Mux(word_done, sub_n == 1, sub + 2 == sub_n))]
                 with m.If(word_done):
-                    m.d.sync += [index.eq(index + 1), final_word.eq(index + 2 == count)]
+                    m.d.sync += [index.eq(index + 1), final_word.eq(index == penult)]
                     with m.If(final_word):
                         m.d.comb += self.last.eq(1)
                         m.next = "STAGED"
