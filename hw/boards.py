@@ -122,7 +122,7 @@ BOARDS: dict[str, Board] = {b.name: b for b in (
           openfpgaloader=("-b", "icebreaker"),
           description="iCEBreaker (iCE40 UP5K), FTDI FT2232H UART",
           # At 4630 of the UP5K's 5280 cells (cb5445e) nextpnr 0.11 found no legal placement
-          # at seed 1; seed 2 meets 24 MHz (34.6 MHz at 4569 cells, f12fe1a).
+          # at seed 1; seed 2 meets 24 MHz (41.4 MHz at 4587 cells, 6c8d3ce).
           seed=2),
     Board("ulx3s", _ulx3s, "ecp5", "ecp5-85f", osc_hz=25_000_000, clock_hz=50_000_000,
           baud=2_000_000, fifo_bytes=4096,
