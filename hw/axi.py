@@ -13,7 +13,7 @@
                                                                                 │ read from
                                                                                 ▼ registers
                                                                  beats ◄── [ output stage ]
-                                                              (committed)   (2 beats)
+                                                              (committed)   (3 beats)
 
 A request is a byte address and a length in bytes; the reader splits it into INCR bursts of
 at most ``max_burst`` beats that never cross a 4 KiB boundary, keeps up to
@@ -27,9 +27,10 @@ through a register, which the count of committed beats includes, on its way into
 count). Every beat is written into the buffer (a ring in block RAM) as it comes; the checks
 gate only the commit and the error, and a bad beat is discarded with the rest when the error
 empties the buffer. Any error halts the reader until ``clear``: see :class:`AxiWeightReader`
-for what the consumer then sees. The buffer's RAM is read into a two-beat output stage
-whenever the stage has room, decided from registers alone: the consumer's ready moves only
-the stage's registers.
+for what the consumer then sees. The buffer's RAM is read into a three-beat output stage (its
+read port, its output register, a fabric register) whenever the stage has room, decided from
+registers alone: the consumer's ready moves only the stage's fabric registers, and the RAM's
+output pins drive its own output register and nothing else.
 
 Every output is a register or a function of registers and the consumer's ready; AXI inputs
 (ARREADY, RVALID, RDATA...) land in registers or in register enables only.
@@ -210,7 +211,7 @@ class AxiWeightReader(wiring.Component):
         Clear ``error`` and ``error_code``.
     busy : Out(1)
         A request is waiting or being split, a burst is outstanding, or beats are buffered.
-    available : Out(range(buffer_depth + 1))
+    available : Out(range(held_beats + 1))
         Beats that ``beats`` will deliver without waiting (committed; the sum of two
         registers, the count and the length of a burst committed a cycle earlier): a consumer
         with a fixed schedule takes a run of beats once this many are there. 0 once halted.
@@ -254,7 +255,7 @@ class AxiWeightReader(wiring.Component):
             "error_code": Out(ReadError),
             "clear": In(1),
             "busy": Out(1),
-            "available": Out(range(max_outstanding * max_burst + 1)),
+            "available": Out(range(max_outstanding * max_burst + self.STAGE_BEATS + 1)),
             "bytes_read": Out(counter_bits),
             "bursts": Out(counter_bits),
             "counter_clear": In(1),
@@ -270,10 +271,21 @@ class AxiWeightReader(wiring.Component):
     def beat_bytes(self) -> int:
         return self._data_width // 8
 
+    #: Beats of the output stage behind the data buffer (the RAM's read port, its output
+    #: register, one fabric register).
+    STAGE_BEATS = 3
+
     @property
     def buffer_depth(self) -> int:
-        """Beats of the data buffer: room for every outstanding burst."""
+        """Beats of the data buffer (a ring in block RAM): room for every outstanding
+        burst."""
         return self._max_outstanding * self._max_burst
+
+    @property
+    def held_beats(self) -> int:
+        """Beats the reader holds at most: its buffer's and its output stage's (a slot of the
+        buffer is free again once its beat has moved into the stage)."""
+        return self.buffer_depth + self.STAGE_BEATS
 
     def elaborate(self, platform):
         m = Module()
@@ -293,9 +305,11 @@ class AxiWeightReader(wiring.Component):
         # The same, a register of its own for the buffer's side (its write and read enables,
         # which reach every block RAM of the ring): `error` then drives only the reader's
         # own logic, beside the beat checks that set it.
-        ram_halted = Signal()
-        halted_d = Signal()                 # the next `ram_halted`...
-        [halted_count] = replicas(m, halted_d, 1, name="halted_count")   # ...a copy for the count
+        # (Two copies of one register, `ram_halted` for the buffer and `halted_count` for the
+        # count of unread beats, both kept: Yosys would merge a plain register into its kept
+        # copy, tests/hw/test_fpga.py.)
+        halted_d = Signal()                 # the next `ram_halted`
+        ram_halted, halted_count = replicas(m, halted_d, 2, name="halted_copy")
         raise_error = Signal()              # this cycle, a new error...
         new_code = Signal(ReadError)        # ...with this code
         stopping = Signal()                 # an error raised a cycle ago: stop and drain now
@@ -304,23 +318,36 @@ class AxiWeightReader(wiring.Component):
         m.submodules.bursts = bursts = SyncFIFOBuffered(width=9, depth=self._max_outstanding)
         # The data, with the request-end flag; room is reserved for a burst before its AR.
         # A ring in block RAM (`unread` beats written, not yet read out), then an output
-        # stage of two beats: the RAM's read port, which holds its beat until it is read
-        # again (`port_full`), and one fabric register behind it (`spare`). The RAM is read
-        # whenever the port's beat leaves in that cycle, which is certain from registers
-        # alone (the stage is not full), so the consumer's ready moves only the stage's
-        # registers and never reaches the RAM's enables and address (the path of
-        # SyncFIFOBuffered, whose read enable is its consumer's ready).
+        # stage of three beats: the RAM's read port, which holds its beat until it is read
+        # again (`port_full`); the RAM's output register `oreg` (`oreg_full`), loaded from
+        # the port alone, which the FPGA flow puts into the block RAM itself
+        # (hw.fpga.absorb_ebr_output_registers: the pins' clock-to-output without it is most
+        # of a cycle at 150 MHz on the ECP5); one fabric register behind it (`spare`). Each
+        # of the RAM's steps (a read, a move into `oreg`) happens only when the next place
+        # is certain to be free by the end of the cycle, which registers alone tell, so the
+        # consumer's ready moves only the fabric registers and never reaches the RAM's
+        # enables and address (the path of SyncFIFOBuffered, whose read enable is its
+        # consumer's ready).
         m.submodules.buffer = buffer = Memory(shape=dw + 1, depth=depth, init=[])
         w_port = buffer.write_port()
         r_port = buffer.read_port(domain="sync")
         w_ptr = Signal(range(depth))
         r_ptr = Signal(range(depth))
         unread = Signal(range(depth + 1))                  # beats in the RAM
-        port_full = Signal()                               # a beat on the read port
+        oreg = Signal(dw + 1, reset_less=True)             # the RAM's output register
         spare = Signal(dw + 1, reset_less=True)
-        spare_full = Signal()
-        credits = Signal(range(depth + 1), init=depth)     # room not yet reserved
-        committed = Signal(range(depth + 1))               # held beats that may be delivered
+        # The stage's flags (a beat on the read port, in `oreg`, in `spare`) and `unread !=
+        # 0`, each two kept copies of one register (below): `_0` for the count's side and
+        # the output, `_1` for the RAM's.
+        port_d, oreg_d, spare_d, nz_d = Signal(), Signal(), Signal(), Signal()   # next values
+        port_full, port_ram = replicas(m, port_d, 2, name="port_full")
+        oreg_full, oreg_ram = replicas(m, oreg_d, 2, name="oreg_full")
+        spare_full, spare_ram = replicas(m, spare_d, 2, name="spare_full")
+        unread_nz, nz_ram = replicas(m, nz_d, 2, name="unread_nz")
+        # Room in the ring not yet reserved: a burst's room is reserved at its AR and each
+        # slot returned when its beat is read out of the ring (into the output stage).
+        credits = Signal(range(depth + 1), init=depth)
+        committed = Signal(range(self.held_beats + 1))     # held beats that may be delivered
 
         # ---- Requests: registered first, checked from the registers. ----
         req_full = Signal()
@@ -447,55 +474,66 @@ class AxiWeightReader(wiring.Component):
             m.d.sync += beat.eq(Mux(r_last, 0, beat + 1))
 
         # ---- Output: committed beats only, none once halted (then the buffer is emptied). ----
-        # A burst whose last beat arrived clean is committed from a register: the checks'
-        # verdict and the burst's length are registered (`commit_beats`) and added to
-        # `committed` a cycle later, so they never reach its adder, nor `available` (which
-        # the consumer's logic reads), in the cycle they are computed. The beats count as
-        # committed from that register on: `available` and `beats.valid` look at
-        # `committed + commit_beats`, the count the reader had before this register.
-        commit_beats = Signal(range(burst_max + 1))     # committed, not yet in `committed`
-        m.d.sync += commit_beats.eq(Mux(good & at_end, head_len_m1 + 1, 0))
-        count = Signal(range(depth + 1))                # committed beats (`available`)
-        m.d.comb += count.eq(committed + commit_beats)
+        # A burst whose last beat arrived clean is committed from registers: the checks'
+        # verdict and the burst's length are registered (`commit_beats`), registered once
+        # more (`commit_held`) and then added to `committed`, so they never reach its adder,
+        # nor `available` (which the consumer's logic reads), in the cycle they are computed.
+        # The beats count as committed from `commit_held` on: `available` and `beats.valid`
+        # look at `committed + commit_held`. That is two cycles after the burst's last beat
+        # was in the R register, one before that beat can be offered (below), so a consumer
+        # that takes `available` beats from the next cycle on, one a cycle, finds each there.
+        commit_beats = Signal(range(burst_max + 1))     # registered verdict and length...
+        commit_now = Signal()                           # ...and whether it is not 0
+        commit_held = Signal(range(burst_max + 1))      # committed, not yet in `committed`
+        m.d.sync += [commit_beats.eq(Mux(good & at_end, head_len_m1 + 1, 0)),
+                     commit_now.eq(good & at_end),
+                     commit_held.eq(commit_beats)]
+        count = Signal(range(self.held_beats + 1))      # committed beats (`available`)
+        m.d.comb += count.eq(committed + commit_held)
 
-        # The output stage: the head is `spare` when it is full, otherwise the port's beat.
-        # The RAM is read (`fetch`) unless both hold a beat: then the port's beat leaves in
-        # that cycle, taken or moved into `spare`. A beat written in cycle t is fetched in
-        # t + 1 at the earliest and offered in t + 2 (on the read port), as the FIFO it
-        # replaces did; the stage refills a beat per cycle, so a consumer taking a beat every
-        # cycle never waits. Every beat is fetched, committed or not: the stage holds the
-        # oldest beats, and `committed` says how many of them may leave.
+        # The output stage: the head is `spare` when it is full, otherwise `oreg`'s beat.
+        # `oreg` is loaded from the port (`advance`) unless `oreg` and `spare` both hold a
+        # beat: otherwise `oreg`'s beat leaves in that cycle, taken or moved into `spare`.
+        # The RAM is read (`fetch`) unless all three hold a beat: otherwise the port's beat
+        # moves into `oreg` in that cycle. A beat written in cycle t is fetched in t + 1 at
+        # the earliest, moved into `oreg` in t + 2 and offered in t + 3; the stage refills a
+        # beat per cycle, so a consumer taking a beat every cycle never waits. Every beat is
+        # fetched, committed or not: the stage holds the oldest beats, and `committed` says
+        # how many of them may leave.
         #
-        # `fetch` is one gate of four registers: `unread_nz` is `unread != 0`, registered
+        # `fetch` is one gate of five registers: `unread_nz` is `unread != 0`, registered
         # (from the count's low values and this cycle's write and fetch, no adder). The RAM's
-        # side (its read enable and pointer, its write enable and pointer) reads copies of
-        # those registers (`hw.component.replicas`) and the count's side the originals, so
-        # that neither side's gate is placed among the other's loads.
+        # side (its read enable and pointer, its output register's enable, its write enable
+        # and pointer) reads one copy of each register (`hw.component.replicas`) and the
+        # count's side the other, so that neither side's gate is placed among the other's
+        # loads.
         fetch = Signal()
         fetch_ram = Signal()
+        advance = Signal()
+        advance_ram = Signal()
         write_ram = Signal()
-        unread_nz = Signal()
-        port_d, spare_d, nz_d = Signal(), Signal(), Signal()       # next port/spare/unread_nz
-        [port_ram] = replicas(m, port_d, 1, name="port_full_ram")
-        [spare_ram] = replicas(m, spare_d, 1, name="spare_full_ram")
-        [nz_ram] = replicas(m, nz_d, 1, name="unread_nz_ram")
         m.d.comb += [
-            fetch.eq(unread_nz & ~(port_full & spare_full) & ~halted_count),
-            fetch_ram.eq(nz_ram & ~(port_ram & spare_ram) & ~ram_halted),
+            advance.eq(port_full & ~(oreg_full & spare_full)),
+            advance_ram.eq(port_ram & ~(oreg_ram & spare_ram)),
+            fetch.eq(unread_nz & ~(port_full & oreg_full & spare_full) & ~halted_count),
+            fetch_ram.eq(nz_ram & ~(port_ram & oreg_ram & spare_ram) & ~ram_halted),
             write_ram.eq(r_valid & ~ram_halted),
             w_port.en.eq(write_ram),
             r_port.addr.eq(r_ptr),
             r_port.en.eq(fetch_ram),
         ]
+        # The RAM's pins drive `oreg` alone, with `advance_ram` as its enable: what the
+        # block RAM's own output register is (REGMODE OUTREG, OCE the enable).
+        with m.If(advance_ram):
+            m.d.sync += oreg.eq(r_port.data)
         with m.If(write_ram):
             m.d.sync += w_ptr.eq(Mux(w_ptr == depth - 1, 0, w_ptr + 1))
         with m.If(fetch_ram):
             m.d.sync += r_ptr.eq(Mux(r_ptr == depth - 1, 0, r_ptr + 1))
         m.d.sync += unread.eq(unread + write - fetch)
         m.d.comb += nz_d.eq(~draining & (write | (unread >= 2) | (unread == 1) & ~fetch))
-        m.d.sync += unread_nz.eq(nz_d)
         head = Signal(dw + 1)
-        m.d.comb += head.eq(Mux(spare_full, spare, r_port.data))
+        m.d.comb += head.eq(Mux(spare_full, spare, oreg))
 
         # `beats.valid` is a register, `valid_next` below: the consumer's ready then meets
         # registers only (the stage's two flags and `spare`). It is always `valid_ref`: a beat in
@@ -503,7 +541,7 @@ class AxiWeightReader(wiring.Component):
         # sim/formal.py).
         out_valid = Signal()
         valid_ref = Signal()
-        m.d.comb += valid_ref.eq((port_full | spare_full) & (count != 0) & ~halted)
+        m.d.comb += valid_ref.eq((oreg_full | spare_full) & (count != 0) & ~halted)
         deliver = Signal()
         m.d.comb += [
             self.beats.valid.eq(out_valid),
@@ -511,21 +549,23 @@ class AxiWeightReader(wiring.Component):
             self.beats.payload.last.eq(head[dw]),
             deliver.eq(self.beats.valid & self.beats.ready),
         ]
-        # The port's beat is taken (`spare` empty) or moved into `spare` (empty, or its beat
-        # taken now); the port then holds the beat fetched now, if any.
-        take_port = deliver & ~spare_full
-        move = port_full & ~take_port & (~spare_full | deliver)
-        port_next = fetch | port_full & ~take_port & ~move
+        # `oreg`'s beat is taken (`spare` empty) or moved into `spare` (empty, or its beat
+        # taken now); `oreg` then holds the port's beat if it advanced now, and the port the
+        # beat fetched now, if any.
+        take_oreg = deliver & ~spare_full
+        move = oreg_full & ~take_oreg & (~spare_full | deliver)
+        port_next = fetch | port_full & ~advance
+        oreg_next = advance | oreg_full & ~take_oreg & ~move
         spare_next = spare_full & ~deliver | move
         with m.If(move):
-            m.d.sync += spare.eq(r_port.data)
-        m.d.comb += [port_d.eq(port_next & ~draining), spare_d.eq(spare_next & ~draining)]
-        m.d.sync += [port_full.eq(port_d), spare_full.eq(spare_d)]
-        m.d.comb += quiet.eq((bursts.level == 0) & (unread == 0) & ~port_full & ~spare_full
-                             & ~r_valid)
+            m.d.sync += spare.eq(oreg)
+        m.d.comb += [port_d.eq(port_next & ~draining), oreg_d.eq(oreg_next & ~draining),
+                     spare_d.eq(spare_next & ~draining)]
+        m.d.comb += quiet.eq((bursts.level == 0) & (unread == 0) & ~port_full & ~oreg_full
+                             & ~spare_full & ~r_valid)
         m.d.sync += [
-            credits.eq(credits + deliver - Mux(issue, burst_len, 0)),
-            committed.eq(committed + commit_beats - deliver),
+            credits.eq(credits + fetch - Mux(issue, burst_len, 0)),
+            committed.eq(committed + commit_held - deliver),
         ]
 
         # ---- Errors. ----
@@ -545,7 +585,7 @@ class AxiWeightReader(wiring.Component):
             m.d.sync += [error.eq(1), error_code.eq(new_code)]
         with m.If(stopping):
             # `committed` is emptied from the next cycle on (draining); until then `halted`
-            # already hides it (and `commit_beats`) from `available` and `beats.valid`.
+            # already hides it (and the commit registers) from `available` and `beats.valid`.
             m.d.sync += [draining.eq(1), splitting.eq(0), req_full.eq(0), len_ok.eq(0)]
         with m.If(draining):
             # Everything held is dropped at once (nothing is written while halted).
@@ -555,17 +595,16 @@ class AxiWeightReader(wiring.Component):
             # start the accounting afresh.
             with m.If(quiet):
                 m.d.sync += [draining.eq(0), credits.eq(depth), beat.eq(0)]
-        # Next cycle's valid_ref, from this cycle's registers, the checks and `deliver`: a
-        # beat in the stage (one left after this cycle's delivery, or one fetched now; none
-        # while draining), the count (the commit registered now, or what `committed` keeps
-        # after this cycle's beat; emptied while draining), not halted (no error raised now,
-        # the error cleared or absent, the drain over or absent).
-        stage_next = ~draining & (port_next | spare_next)
-        count_next = ((good & at_end)
+        # Next cycle's valid_ref, from this cycle's registers and `deliver`: a beat offered
+        # (one left after this cycle's delivery, or one moved into `oreg` now; none while
+        # draining), the count (a commit moving into `commit_held` now, or what `committed`
+        # keeps after this cycle's beat; emptied while draining), not halted (no error raised
+        # now, the error cleared or absent, the drain over or absent).
+        stage_next = ~draining & (oreg_next | spare_next)
+        count_next = (commit_now
                       | ~draining & ((count >= 2) | (count == 1) & ~deliver))
         halted_next = (raise_error | stopping | error & ~self.clear | draining & ~quiet)
-        m.d.sync += [out_valid.eq(stage_next & count_next & ~halted_next),
-                     ram_halted.eq(halted_d)]
+        m.d.sync += out_valid.eq(stage_next & count_next & ~halted_next)
         m.d.comb += halted_d.eq(halted_next)
         m.d.comb += [self.error.eq(error), self.error_code.eq(error_code),
                      self.available.eq(Mux(halted, 0, count))]
@@ -579,6 +618,6 @@ class AxiWeightReader(wiring.Component):
             self.bytes_read.eq(n_beats << size),
             self.bursts.eq(n_bursts),
             self.busy.eq(req_full | splitting | (bursts.level != 0) | (unread != 0)
-                         | port_full | spare_full | stopping | draining),
+                         | port_full | oreg_full | spare_full | stopping | draining),
         ]
         return m

@@ -57,7 +57,7 @@ from golden.contract.config import AcceleratorConfig
 from golden.contract.tileloop import ENGINE_TIMING
 
 from .array import SystolicArray
-from .axi import beat_layout, request_layout
+from .axi import AxiWeightReader, beat_layout, request_layout
 from .component import ConfiguredComponent, registered_read, replicas
 from .weight_source import WeightRowSource
 
@@ -207,7 +207,7 @@ class MatmulEngine(ConfiguredComponent):
             weights = {
                 "w_request": Out(stream.Signature(request_layout(cfg.axi_addr_width))),
                 "w_words": In(stream.Signature(beat_layout(cfg.weight_word_bits))),
-                "w_available": In(range(depth + 1)),
+                "w_available": In(range(depth + AxiWeightReader.STAGE_BEATS + 1)),
                 "w_error": In(1),
                 "w_clear": Out(1),
                 "mem_error": Out(1),

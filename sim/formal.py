@@ -1017,17 +1017,23 @@ class AxiReaderHarness(Elaboratable):
         # stage, committed, the reader not halted (hw/axi.py).
         m.d.comb += [Assert(_internal(dm, "out_valid") == _internal(dm, "valid_ref"),
                             "beats.valid, a register, is the head committed and not halted"),
-                     Assert(_internal(dm, "ram_halted")
+                     Assert(_internal(dm, "halted_copy_0")
                             == (dut.error | _internal(dm, "draining")),
                             "the buffer's copy of `halted` is `halted`"),
-                     Assert(_internal(dm, "unread_nz") == (_internal(dm, "unread") != 0),
+                     Assert(_internal(dm, "unread_nz_0") == (_internal(dm, "unread") != 0),
                             "the registered `unread != 0` is `unread != 0`")]
-        # The RAM side's copies of the stage's and the count's registers are those registers.
-        for copy, original in (("halted_count_0", "ram_halted"), ("port_full_ram_0", "port_full"),
-                               ("spare_full_ram_0", "spare_full"),
-                               ("unread_nz_ram_0", "unread_nz")):
-            m.d.comb += Assert(_internal(dm, copy) == _internal(dm, original),
-                               f"{copy} is {original}")
+        # The RAM side's copy of each of the stage's and the count's registers is the other.
+        for reg in ("halted_copy", "port_full", "oreg_full", "spare_full", "unread_nz"):
+            m.d.comb += Assert(_internal(dm, f"{reg}_1") == _internal(dm, f"{reg}_0"),
+                               f"{reg}_1 is {reg}_0")
+        # What `available` promises (the engine's gate takes a tile on it): the beats it
+        # counted in one cycle, less the one taken then, are each offered from the next cycle
+        # on, at one a cycle or faster, unless the reader halts.
+        promised = Signal(range(dut.held_beats + 1), name="promised")
+        m.d.sync += promised.eq(dut.available - (dut.beats.valid & dut.beats.ready))
+        m.d.comb += Assert(dut.beats.valid | (promised == 0) | dut.error
+                           | _internal(dm, "draining"),
+                           "a beat counted in `available` is offered from the next cycle on")
         axi, beat_bytes = dut.m_axi, dut.beat_bytes
         size = (beat_bytes - 1).bit_length()
         legal = self.slave == "legal"
@@ -1269,6 +1275,24 @@ class _ReaderValidLate(AxiWeightReader):
         return m
 
 
+class _ReaderSlowStage(AxiWeightReader):
+    """Planted bug: the RAM's output register is loaded only when the stage behind it is
+    empty (and the RAM read only when its port's beat moves on), so a consumer taking a beat
+    every cycle meets a gap every other beat: correct data, a broken ``available``."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        for side, name in ((0, ""), (1, "_ram")):
+            port, oreg, spare, nz, halted = (
+                _internal(m, f"{reg}_{side}") for reg in ("port_full", "oreg_full",
+                                                          "spare_full", "unread_nz",
+                                                          "halted_copy"))
+            slow = port & ~oreg & ~spare
+            m.d.comb += [_internal(m, f"advance{name}").eq(slow),
+                         _internal(m, f"fetch{name}").eq(nz & (~port | slow) & ~halted)]
+        return m
+
+
 class _ReaderNeverFlags(AxiWeightReader):
     """Planted bug: ``error`` never rises (the reader still halts)."""
 
@@ -1447,7 +1471,8 @@ def _axi_checks(depth: int, error_depth: int) -> list[Check]:
     legal_bugs = {None: AxiWeightReader, "ar_withdraws": _ReaderArWithdraws,
                   "beat_changes": _ReaderBeatChanges, "duplicates": _ReaderDuplicates,
                   **{b: _reader_bug(b) for b in ("long_bursts", "crosses_pages",
-                                                 "extra_outstanding")}}
+                                                 "extra_outstanding")},
+                  "slow_stage": _ReaderSlowStage}
     error_bugs = {None: AxiWeightReader, "delivers_uncommitted": _ReaderDeliversUncommitted,
                   "never_flags": _ReaderNeverFlags, "counts_issued": _ReaderCountsIssued,
                   "valid_late": _ReaderValidLate}
@@ -1455,7 +1480,9 @@ def _axi_checks(depth: int, error_depth: int) -> list[Check]:
         Check(name="axi_reader",
               prop="with a legal slave: the registered beats.valid is a beat in the output "
                    "stage, committed, not halted (and the buffer's copies of halted, of the "
-                   "stage's flags and of unread != 0 are those); AR valid held and payload "
+                   "stage's flags and of unread != 0 are those); the beats counted in "
+                   "`available`, less one taken then, are each offered from the next cycle on "
+                   "unless halted; AR valid held and payload "
                    "stable until ARREADY; INCR bursts of at most max_burst beats, never across 4"
                    " KiB; at most max_outstanding bursts in flight; beats valid held and payload"
                    " stable until ready; the k-th beat delivered is the k-th R beat, of a burst "
@@ -1464,13 +1491,17 @@ def _axi_checks(depth: int, error_depth: int) -> list[Check]:
                    " idle every requested beat issued and delivered; no error",
               config=config,
               build=lambda bug: AxiReaderHarness(legal_bugs[bug], slave="legal"),
-              mode="bmc", depth=depth, cover_depth=depth,
+              # The covers (a fifth beat delivered, two requests done) need two cycles more
+              # than the checks since the output stage holds the RAM's output register.
+              mode="bmc", depth=depth, cover_depth=depth + 2,
               bugs={"ar_withdraws": "an AR that waited for ARREADY is withdrawn for a cycle",
                     "beat_changes": "a beat that waited for ready changes its payload",
                     "duplicates": "every other beat taken is not popped (delivered twice)",
                     "long_bursts": "bursts split at max_burst + 1 beats",
                     "crosses_pages": "bursts split at 8 KiB pages instead of 4 KiB",
-                    "extra_outstanding": "max_outstanding + 1 bursts in flight"}),
+                    "extra_outstanding": "max_outstanding + 1 bursts in flight",
+                    "slow_stage": "the output stage refills every other cycle (available "
+                                  "promises beats a consumer then waits for)"}),
         Check(name="axi_errors",
               prop="with a free slave (RVALID, RLAST, RRESP free; clear low): the k-th beat "
                    "delivered is the k-th R beat, of a burst that arrived whole and clean "
@@ -1480,7 +1511,7 @@ def _axi_checks(depth: int, error_depth: int) -> list[Check]:
                    "above hold",
               config=config,
               build=lambda bug: AxiReaderHarness(error_bugs[bug], slave="free"),
-              mode="bmc", depth=error_depth, cover_depth=error_depth,
+              mode="bmc", depth=error_depth, cover_depth=error_depth + 2,
               bugs={"delivers_uncommitted": "beats leave before their burst is complete",
                     "never_flags": "error never rises",
                     "counts_issued": "an R beat while its AR waits for ARREADY is taken as "

@@ -5,7 +5,7 @@ flow's own iCE40 netlist simulated bit-exact."""
 import json
 
 import pytest
-from amaranth.hdl import Cat, Module
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -84,46 +84,77 @@ def test_ice40_netlist_is_bit_exact(design, rng, tmp_path):
 
 
 class _Fanout(wiring.Component):
-    """One register's value, copied by :func:`hw.component.replicas`, ANDed into 4 outputs."""
+    """One register's value, copied by :func:`hw.component.replicas`, ANDed into 4 outputs;
+    with ``original``, the first of them is a plain register instead (no ``keep``), as the
+    AXI reader keeps its originals beside their copies."""
 
     d: In(1)
     a: In(4)
     y: Out(4)
 
-    def __init__(self, copies):
-        self.copies = copies
+    def __init__(self, copies, original=False):
+        self.copies, self.original = copies, original
         super().__init__()
 
     def elaborate(self, platform):
         m = Module()
-        regs = replicas(m, self.d, self.copies, name="sel")
+        regs = replicas(m, self.d, self.copies - self.original, name="sel")
+        if self.original:
+            plain = Signal(name="plain")
+            m.d.sync += plain.eq(self.d)
+            regs = [plain, *regs]
         m.d.comb += self.y.eq(Cat(self.a[i] & regs[i % self.copies] for i in range(4)))
         return m
 
 
 @pytest.mark.synth
-@pytest.mark.parametrize("copies", [1, 2, 4])
-def test_the_copies_of_a_replicated_register_stay_apart(copies, tmp_path):
+@pytest.mark.parametrize(("copies", "original"), [(1, False), (2, False), (4, False),
+                                                  (2, True)])
+def test_the_copies_of_a_replicated_register_stay_apart(copies, original, tmp_path):
     """Yosys merges identical flip-flops: the copies survive the Verilog (each marked keep)
     and the FPGA flow (one flip-flop each), and the same Verilog synthesized without the
     flow's KEEP_REPLICAS (hw.component) has one flip-flop (so the count shows that the step
-    works)."""
+    works). A plain register beside a kept copy is merged into it even in the flow: so a
+    block that splits a register's loads makes every part a copy (the AXI reader, below)."""
     from hw.fpga import synthesize
     from hw.verilog import convert
     from hw.yosys import run_yosys
 
-    verilog = convert(_Fanout(copies), name="dut")
-    assert verilog.count("(* keep = 32'd1 *)") >= copies
+    verilog = convert(_Fanout(copies, original), name="dut")
+    assert verilog.count("(* keep = 32'd1 *)") >= copies - original
     assert "hdlname" not in verilog and "full_case" not in verilog
     (tmp_path / "design.v").write_text(verilog)
     stat = json.loads(synthesize(get_device("ecp5-85f"), tmp_path, source="design.v",
                                  top="dut", dsp=False, netlist=False).read_text())
-    assert stat["modules"]["\\dut"]["num_cells_by_type"]["TRELLIS_FF"] == copies
+    assert stat["modules"]["\\dut"]["num_cells_by_type"]["TRELLIS_FF"] == copies - original
     plain = "\n".join(["read_verilog design.v", "synth_ecp5 -top dut",
                        "tee -q -o plain.json stat -json"])
     run_yosys(plain, workdir=tmp_path, log="plain.log")
     cells = json.loads((tmp_path / "plain.json").read_text())["modules"]["\\dut"]
     assert cells["num_cells_by_type"]["TRELLIS_FF"] == 1
+
+
+@pytest.mark.synth
+def test_the_axi_readers_copies_are_flip_flops_of_their_own(tmp_path):
+    """The AXI reader splits its stage's flags, `unread != 0` and `halted` between the RAM's
+    side and the count's (hw/axi.py): after the FPGA flow each of the two copies is still a
+    flip-flop of its own."""
+    from hw.axi import AxiWeightReader
+    from hw.fpga import synthesize
+    from hw.verilog import convert
+
+    reader = AxiWeightReader(data_width=64, max_burst=4, max_outstanding=2)
+    (tmp_path / "design.v").write_text(convert(reader, name="dut"))
+    synthesize(get_device("ecp5-85f"), tmp_path, source="design.v", top="dut", dsp=False,
+               netlist=True)
+    module = json.loads((tmp_path / "dut.json").read_text())["modules"]["dut"]
+    flop_outputs = {bit for cell in module["cells"].values() if cell["type"] == "TRELLIS_FF"
+                    for bit in cell["connections"]["Q"]}
+    nets = module["netnames"]
+    for reg in ("port_full", "oreg_full", "spare_full", "unread_nz", "halted_copy"):
+        bits = [nets[f"{reg}_{i}"]["bits"] for i in (0, 1)]
+        assert bits[0] != bits[1], f"{reg}: the two copies were merged"
+        assert all(b[0] in flop_outputs for b in bits), reg
 
 
 def test_tool_runs_are_cached_on_their_inputs(tmp_path):
