@@ -212,9 +212,10 @@ class AxiWeightReader(wiring.Component):
     busy : Out(1)
         A request is waiting or being split, a burst is outstanding, or beats are buffered.
     available : Out(range(held_beats + 1))
-        Beats that ``beats`` will deliver without waiting (committed; the sum of two
-        registers, the count and the length of a burst committed a cycle earlier): a consumer
-        with a fixed schedule takes a run of beats once this many are there. 0 once halted.
+        Beats that ``beats`` will deliver without waiting, from the next cycle on, one a
+        cycle (committed; the sum of two registers, the count and the length of the burst
+        whose commit was registered a cycle earlier): a consumer with a fixed schedule takes
+        a run of beats once this many are there. 0 once halted.
     bytes_read : Out(counter_bits)
         Bytes of every R beat received (discarded ones included): the bus traffic.
     bursts : Out(counter_bits)

@@ -86,7 +86,7 @@ def test_ice40_netlist_is_bit_exact(design, rng, tmp_path):
 class _Fanout(wiring.Component):
     """One register's value, copied by :func:`hw.component.replicas`, ANDed into 4 outputs;
     with ``original``, the first of them is a plain register instead (no ``keep``), as the
-    AXI reader keeps its originals beside their copies."""
+    AXI reader once kept its originals beside their copies."""
 
     d: In(1)
     a: In(4)
